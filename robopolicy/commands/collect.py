@@ -1,0 +1,21 @@
+"""`robopolicy collect`: expert demonstrations in parallel workers -> one zarr store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from robopolicy.commands.app import hydra_app, output_dir
+
+
+@hydra_app("collect")
+def main(cfg: DictConfig) -> None:
+    from robopolicy.data.collect import collect
+
+    out = Path(cfg.out) if cfg.out else output_dir() / "demos.zarr"
+    s = collect(OmegaConf.to_container(cfg.suite.env), OmegaConf.to_container(cfg.suite.tasks),
+                out, cfg.episodes, cfg.seed, cfg.executor.workers, cfg.keep_failures, cfg.overwrite)
+    print(f"store:   {s.path}\nsuccess: {s.successes}/{s.episodes} ({s.success_rate:.1%}), kept "
+          f"{s.kept} episodes, {s.steps} steps, {s.wall_s:.1f} s "
+          f"({60 * s.episodes / max(s.wall_s, 1e-9):.1f} demos/min)")

@@ -1,0 +1,188 @@
+"""Training windows over concatenated episodes (diffusion_policy's SequenceSampler, numpy only).
+
+A window is ``horizon`` consecutive steps of one episode; it may start before the episode
+(``pad_before``) or run past its end (``pad_after``), and indices outside the episode are
+clamped to it, i.e. the first/last frame is repeated. A sample is the window's first
+``n_obs_steps`` observation frames and all ``horizon`` actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from robopolicy.errors import RobopolicyError
+
+if TYPE_CHECKING:
+    from robopolicy.data.store import EpisodeStore
+
+
+def split_episodes(n_episodes: int, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split episode indices ``0..n_episodes-1`` into sorted (train, val) int64 arrays.
+
+    Deterministic in ``seed``. ``val_ratio`` 0 gives an empty val set; otherwise val holds
+    ``round(n * val_ratio)`` episodes, at least 1 and at most ``n - 1`` (train is never empty
+    when ``n >= 1``).
+    """
+    if n_episodes < 0:
+        raise RobopolicyError(f"split_episodes: n_episodes must be >= 0, got {n_episodes}")
+    if not 0.0 <= val_ratio <= 1.0:
+        raise RobopolicyError(f"split_episodes: val_ratio must be in [0, 1], got {val_ratio}")
+    n_val = 0
+    if val_ratio > 0 and n_episodes > 1:
+        n_val = min(max(1, round(n_episodes * val_ratio)), n_episodes - 1)
+    perm = np.random.default_rng(seed).permutation(n_episodes)
+    return np.sort(perm[n_val:]).astype(np.int64), np.sort(perm[:n_val]).astype(np.int64)
+
+
+class SequenceSampler:
+    """Fixed-length windows over episodes stored as concatenated arrays.
+
+    Args:
+        data: ``{key: array (n_steps, ...)}``, all episodes concatenated on axis 0.
+        episode_ends: cumulative end index of each episode (as in EpisodeStore).
+        horizon: window length; the number of actions per sample.
+        n_obs_steps: observation frames per sample (the window's first ones), 1..horizon.
+        obs_keys: keys of ``data`` returned under ``"obs"``.
+        action_key: key of ``data`` returned as ``"action"``.
+        pad_before: how far a window may start before its episode (default n_obs_steps - 1).
+        pad_after: how far a window may end past its episode; pass n_action_steps - 1
+            (default 0).
+        episode_indices: episodes to draw windows from (default all), e.g. from split_episodes.
+
+    Windows start at s in [-pad_before, L - horizon + pad_after] for an episode of length L;
+    an episode too short to have any (L + pad_before + pad_after < horizon) yields one window,
+    starting at -pad_before and padded with its last frame.
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, np.ndarray],
+        episode_ends: np.ndarray,
+        horizon: int,
+        n_obs_steps: int,
+        obs_keys: Sequence[str],
+        action_key: str = "action",
+        pad_before: int | None = None,
+        pad_after: int | None = None,
+        episode_indices: np.ndarray | None = None,
+    ) -> None:
+        if horizon < 1 or not 1 <= n_obs_steps <= horizon:
+            raise RobopolicyError(
+                f"sampler: need horizon >= 1 and 1 <= n_obs_steps <= horizon, got {horizon=} {n_obs_steps=}"
+            )
+        pad_before = n_obs_steps - 1 if pad_before is None else int(pad_before)
+        pad_after = 0 if pad_after is None else int(pad_after)
+        for name, pad in (("pad_before", pad_before), ("pad_after", pad_after)):
+            if not 0 <= pad <= horizon - 1:
+                raise RobopolicyError(
+                    f"sampler: {name} must be in [0, horizon-1={horizon - 1}], got {pad}"
+                )
+        missing = [k for k in [*obs_keys, action_key] if k not in data]
+        if missing:
+            raise RobopolicyError(f"sampler: key(s) {missing} not in data (has {sorted(data)})")
+
+        ends = np.asarray(episode_ends, dtype=np.int64)
+        starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+        lengths = ends - starts
+        if ends.ndim != 1 or (lengths < 0).any():
+            raise RobopolicyError("sampler: episode_ends must be a non-decreasing 1-D array")
+        n_steps = int(ends[-1]) if len(ends) else 0
+        short = [k for k in [*obs_keys, action_key] if len(data[k]) < n_steps]
+        if short:
+            raise RobopolicyError(
+                f"sampler: key(s) {short} have fewer than episode_ends[-1]={n_steps} steps"
+            )
+        if episode_indices is None:
+            episodes = np.arange(len(ends), dtype=np.int64)
+        else:
+            episodes = np.asarray(episode_indices, dtype=np.int64).reshape(-1)
+            bad = episodes[(episodes < 0) | (episodes >= len(ends))]
+            if len(bad):
+                raise RobopolicyError(
+                    f"sampler: episode_indices {bad.tolist()} out of range for {len(ends)} episodes"
+                )
+        episodes = episodes[lengths[episodes] > 0]
+
+        # Index table: one row per window (episode start, episode length, window start s).
+        ep_len = lengths[episodes]
+        first = np.full(len(episodes), -pad_before, dtype=np.int64)
+        last = np.maximum(ep_len - horizon + pad_after, first)
+        counts = last - first + 1
+        row_episode = np.repeat(np.arange(len(episodes)), counts)
+        offset_in_episode = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        self._ep_start = starts[episodes][row_episode]
+        self._ep_last = ep_len[row_episode] - 1
+        self._win_start = first[row_episode] + offset_in_episode
+        self._steps = np.arange(horizon, dtype=np.int64)
+
+        self.data = data
+        self.horizon = horizon
+        self.n_obs_steps = n_obs_steps
+        self.obs_keys = list(obs_keys)
+        self.action_key = action_key
+        self.pad_before = pad_before
+        self.pad_after = pad_after
+        self.episode_indices = episodes
+
+    @classmethod
+    def from_store(
+        cls,
+        store: EpisodeStore,
+        horizon: int,
+        n_obs_steps: int,
+        obs_keys: Sequence[str],
+        action_key: str = "action",
+        pad_before: int | None = None,
+        pad_after: int | None = None,
+        episode_indices: np.ndarray | None = None,
+    ) -> SequenceSampler:
+        """A sampler over ``store``'s committed episodes, with the needed keys loaded into RAM."""
+        data = store.load([*obs_keys, action_key])
+        return cls(
+            data,
+            store.episode_ends,
+            horizon,
+            n_obs_steps,
+            obs_keys,
+            action_key=action_key,
+            pad_before=pad_before,
+            pad_after=pad_after,
+            episode_indices=episode_indices,
+        )
+
+    def __len__(self) -> int:
+        return len(self._win_start)
+
+    def window_indices(self, i: int) -> np.ndarray:
+        """Global step indices (horizon,) of window ``i``, clamped to its episode."""
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"sampler: index {i} out of range for {n} windows")
+        t = np.clip(self._win_start[i] + self._steps, 0, self._ep_last[i])
+        return self._ep_start[i] + t
+
+    def sample_batch(self, indices: np.ndarray) -> dict:
+        """Windows ``indices`` stacked: ``{"obs": {key: (B, n_obs_steps, ...)}, "action": (B, horizon, ...)}``.
+
+        One fancy-indexing gather per key, so a training batch costs no Python loop.
+        """
+        i = np.asarray(indices, dtype=np.int64)
+        t = np.clip(self._win_start[i, None] + self._steps, 0, self._ep_last[i, None])
+        idx = self._ep_start[i, None] + t
+        obs_idx = idx[:, : self.n_obs_steps]
+        return {
+            "obs": {k: self.data[k][obs_idx] for k in self.obs_keys},
+            "action": self.data[self.action_key][idx],
+        }
+
+    def __getitem__(self, i: int) -> dict:
+        """``{"obs": {key: (n_obs_steps, *shape)}, "action": (horizon, *action_shape)}``."""
+        idx = self.window_indices(i)
+        obs_idx = idx[: self.n_obs_steps]
+        return {
+            "obs": {k: np.asarray(self.data[k][obs_idx]) for k in self.obs_keys},
+            "action": np.asarray(self.data[self.action_key][idx]),
+        }

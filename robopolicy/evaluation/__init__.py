@@ -1,0 +1,1 @@
+"""Headless evaluation: parallel sim workers, one batched policy call per control step, reports."""

@@ -1,0 +1,84 @@
+"""Policies: the registry of policy classes by name, plus lazy access to the base class and save/load.
+
+Importing this package is cheap (no torch): built-in policies are listed as
+``name -> "module:Class"`` and imported on first use. A policy class registers itself with
+``@register_policy("name")``, which also sets its ``name`` attribute (the name written to
+checkpoints and typed by users: ``policy=diffusion_unet``).
+
+    cls = get_policy_class("diffusion_unet")
+    from robopolicy.policies import Policy, load_policy, save_policy
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from robopolicy.errors import RobopolicyError
+
+if TYPE_CHECKING:
+    from robopolicy.policies.base import Policy
+    from robopolicy.policies.io import load_policy, save_policy
+
+__all__ = [
+    "Policy",
+    "available_policies",
+    "get_policy_class",
+    "load_policy",
+    "register_policy",
+    "save_policy",
+]
+
+# Built-in policies, imported only when asked for by name.
+_BUILTIN: dict[str, str] = {
+    "diffusion_unet": "robopolicy.policies.diffusion:DiffusionPolicy",
+}
+_REGISTRY: dict[str, type] = {}
+
+# Names re-exported lazily so `import robopolicy.policies` does not import torch.
+_LAZY_ATTRS = {
+    "Policy": "robopolicy.policies.base:Policy",
+    "save_policy": "robopolicy.policies.io:save_policy",
+    "load_policy": "robopolicy.policies.io:load_policy",
+}
+
+T = TypeVar("T", bound=type)
+
+
+def register_policy(name: str) -> Callable[[T], T]:
+    """Class decorator: register a Policy subclass under ``name`` and set ``cls.name``."""
+
+    def decorator(cls: T) -> T:
+        known = _REGISTRY.get(name)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            raise RobopolicyError(
+                f"policy name '{name}' is already registered by {known.__module__}.{known.__qualname__}"
+            )
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorator
+
+
+def available_policies() -> list[str]:
+    """Names of all known policies (built-in and registered)."""
+    return sorted(set(_BUILTIN) | set(_REGISTRY))
+
+
+def get_policy_class(name: str) -> type[Policy]:
+    """The policy class registered as ``name``; imports built-in policies on demand."""
+    if name not in _REGISTRY and name in _BUILTIN:
+        module, _ = _BUILTIN[name].split(":")
+        importlib.import_module(module)
+    if name not in _REGISTRY:
+        raise RobopolicyError(f"unknown policy '{name}' (known: {', '.join(available_policies())})")
+    return _REGISTRY[name]
+
+
+def __getattr__(attr: str) -> Any:
+    if attr in _LAZY_ATTRS:
+        module, obj = _LAZY_ATTRS[attr].split(":")
+        return getattr(importlib.import_module(module), obj)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

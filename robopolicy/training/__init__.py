@@ -1,0 +1,1 @@
+"""Training loop: AdamW + cosine warmup schedule, EMA weights, policy-directory checkpoints."""

@@ -1,0 +1,173 @@
+"""Train a policy on an EpisodeStore.
+
+The store's needed keys are cached in RAM and batches are gathered with one fancy-indexing
+call per key (no per-sample Python). The saved weights are the EMA's (Chi et al.); a
+non-finite loss stops the run with a clear message, keeping the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from robopolicy.data.sampler import SequenceSampler, split_episodes
+from robopolicy.data.store import EpisodeStore
+from robopolicy.errors import RobopolicyError
+from robopolicy.policies.io import instantiate_policy, save_policy
+from robopolicy.progress import progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """Where the trained policy is and how training went."""
+
+    policy_dir: Path
+    steps: int
+    final_loss: float
+    wall_s: float
+    samples_per_s: float
+
+
+def resolve_device(name: str) -> str:
+    """"auto" -> "cuda" when available, else "cpu"; anything else is returned as is."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _to_torch(batch: dict, device: str) -> dict:
+    return {"obs": {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in batch["obs"].items()},
+            "action": torch.from_numpy(batch["action"]).to(device, non_blocking=True)}
+
+
+def _shape_meta(store: EpisodeStore, obs_keys: list[str]) -> dict:
+    available = store.shape_meta["obs"]
+    missing = [k for k in obs_keys if k not in available]
+    if missing:
+        raise RobopolicyError(f"dataset {store.path}: no observation key(s) {missing} "
+                              f"(it has {sorted(available)})")
+    return {"obs": {k: available[k] for k in obs_keys}, "action": store.shape_meta["action"]}
+
+
+def training_sampler(data: dict, episode_ends: np.ndarray, policy, obs_keys: list[str],
+                     episodes: np.ndarray) -> SequenceSampler:
+    """Windows for `policy` in which every frame of every episode is a current observation.
+
+    Windows run past the end of an episode, holding its final action: padding only Ta-1 steps
+    (Chi et al.'s choice) never shows the policy an episode's last frames, and demos that stop
+    at success carry the end of the task there.
+    """
+    To, H = policy.n_obs_steps, policy.horizon
+    return SequenceSampler(data, episode_ends, H, To, list(obs_keys), pad_before=To - 1,
+                           pad_after=H - To, episode_indices=episodes)
+
+
+def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_keys: list[str],
+          out_dir: Path, val_ratio: float = 0.0) -> TrainResult:
+    """Train `policy_cfg` on the store at `dataset_path`; checkpoints go to out_dir/checkpoints."""
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import EMAModel
+
+    cfg = trainer_cfg
+    seed = int(cfg["seed"])
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    device = resolve_device(cfg["device"])
+
+    store = EpisodeStore.open(dataset_path)
+    if store.n_episodes == 0:
+        raise RobopolicyError(f"dataset {store.path}: has no episodes")
+    shape_meta = _shape_meta(store, list(obs_keys))
+    data = store.load([*obs_keys, "action"])
+    train_eps, val_eps = split_episodes(store.n_episodes, val_ratio, seed)
+
+    policy = instantiate_policy(policy_cfg, shape_meta)
+    policy.fit_normalizer(data)
+    policy.to(device)
+
+    train_sampler = training_sampler(data, store.episode_ends, policy, obs_keys, train_eps)
+    val_sampler = (training_sampler(data, store.episode_ends, policy, obs_keys, val_eps)
+                   if len(val_eps) else None)
+    log.info("training %s on %s: %d episodes (%d val), %d windows, %s, %d parameters",
+             policy.name, store.path, store.n_episodes, len(val_eps), len(train_sampler), device,
+             sum(p.numel() for p in policy.parameters()))
+
+    steps, batch_size = int(cfg["steps"]), int(cfg["batch_size"])
+    opt = torch.optim.AdamW(policy.parameters(), lr=cfg["lr"], betas=tuple(cfg["betas"]),
+                            weight_decay=cfg["weight_decay"])
+    sched = get_scheduler("cosine", opt, num_warmup_steps=cfg["warmup_steps"],
+                          num_training_steps=steps)
+    ema = EMAModel(policy.parameters(), use_ema_warmup=True, inv_gamma=1.0,
+                   power=cfg["ema_power"], decay=0.9999)
+
+    ckpt_dir = out_dir / "checkpoints" / "latest"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics = open(out_dir / "metrics.jsonl", "a")
+    extra = {"dataset": str(store.path), "obs_keys": list(obs_keys)}
+
+    def save(step: int) -> None:
+        ema.store(policy.parameters())
+        ema.copy_to(policy.parameters())
+        save_policy(policy, ckpt_dir, policy_cfg, {**extra, "step": step})
+        ema.restore(policy.parameters())
+
+    def val_loss() -> float:
+        idx = np.arange(min(len(val_sampler), 4 * batch_size))
+        policy.eval()
+        with torch.no_grad():
+            loss = policy.compute_loss(_to_torch(val_sampler.sample_batch(idx), device))["loss"]
+        policy.train()
+        return float(loss)
+
+    order = rng.permutation(len(train_sampler))
+    cursor, t0, loss_value = 0, time.perf_counter(), float("nan")
+    window: list[float] = []  # losses since the last log line
+    policy.train()
+    bar = progress(range(1, steps + 1), desc="train", unit="step")
+    for step in bar:
+        if cursor + batch_size > len(order):
+            order, cursor = rng.permutation(len(train_sampler)), 0
+        idx = order[cursor:cursor + batch_size]
+        cursor += batch_size
+        batch = _to_torch(train_sampler.sample_batch(idx), device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+            loss = policy.compute_loss(batch)["loss"]
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            where = ckpt_dir if ckpt_dir.exists() else "none yet"
+            raise RobopolicyError(f"training stopped: non-finite loss ({loss_value}) at step {step}; "
+                                  f"last good checkpoint: {where}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg["grad_clip"])
+        opt.step()
+        sched.step()
+        ema.step(policy.parameters())
+        window.append(loss_value)
+        if step % cfg["log_every"] == 0 or step == steps:
+            rate = step * len(idx) / (time.perf_counter() - t0)
+            mean_loss = float(np.mean(window))
+            window.clear()
+            bar.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{rate:.0f}", refresh=False)
+            row = {"step": step, "loss": mean_loss, "lr": sched.get_last_lr()[0],
+                   "samples_per_s": rate}
+            if val_sampler is not None and step % cfg["val_every"] == 0:
+                row["val_loss"] = val_loss()
+            metrics.write(json.dumps(row) + "\n")
+            metrics.flush()
+        if step % cfg["ckpt_every"] == 0 and step != steps:
+            save(step)
+    save(steps)
+    metrics.close()
+    wall = time.perf_counter() - t0
+    log.info("trained %d steps in %.1f s; policy saved to %s", steps, wall, ckpt_dir)
+    return TrainResult(ckpt_dir, steps, mean_loss, wall, steps * batch_size / wall)

@@ -1,0 +1,1 @@
+"""Looking at episodes: video export (and, later, the rerun viewer)."""

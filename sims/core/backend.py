@@ -1,0 +1,73 @@
+"""The Backend protocol: what the suite needs from a physics simulator.
+
+`sims.mujoco.MujocoBackend` and (later) `sims.pybullet.PybulletBackend` implement it; the
+suite (`sims.partmanip`) uses nothing else. Poses are in the world (= robot base) frame.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from sims.core.types import ContactForce, RenderOutput, SceneSpec
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A simulated robot + table + objects scene."""
+
+    name: str
+    segmentation_labels: list[str]  # "background", "table", "robot", "<object>/<part>", ...
+
+    def build(self, scene: SceneSpec) -> None:
+        """Create the physics model, the robot controller and renderers for `scene`."""
+
+    def reset(self) -> None:
+        """Robot to its home configuration, objects to their scene poses, velocities zero."""
+
+    def apply(self, joint_targets: np.ndarray, gripper_open: float) -> None:
+        """Set the 7 arm joint position targets (rad) and the gripper target in [0, 1] (1 = open)."""
+
+    def step(self, n_substeps: int) -> None:
+        """Advance physics by `n_substeps` timesteps holding the current controls."""
+
+    def get_state(self) -> np.ndarray:
+        """Full simulator state (positions, velocities, controls, time) as a flat float64 array."""
+
+    def set_state(self, state: np.ndarray) -> None:
+        """Restore a state from `get_state`; stepping afterwards replays exactly."""
+
+    def render(self, camera: str, rgb: bool = True, depth: bool = False,
+               segmentation: bool = False, size: tuple[int, int] | None = None) -> RenderOutput:
+        """Render one camera headless, at its resolution or at `size` = (width, height)."""
+
+    def object_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Root pose of object `name`: position (3,), quaternion wxyz (4,)."""
+
+    def set_object_pose(self, name: str, pos: np.ndarray, quat_wxyz: np.ndarray) -> None:
+        """Teleport object `name` (velocities zeroed)."""
+
+    def body_pose(self, object_name: str, body: str) -> tuple[np.ndarray, np.ndarray]:
+        """Pose of one body of an object (its articulated links)."""
+
+    def object_joint_positions(self, name: str) -> np.ndarray:
+        """Positions of the object's articulation joints, in asset order."""
+
+    def finger_contacts(self) -> list[ContactForce]:
+        """Contacts between the gripper fingers and object parts, with normal forces."""
+
+    def tcp_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """Tool centre point between the fingertips: position (3,), rotation matrix (3, 3)."""
+
+    def arm_joint_positions(self) -> np.ndarray:
+        """The 7 arm joint angles (rad)."""
+
+    def gripper_width(self) -> float:
+        """Distance between the fingers (m), 0 closed, 0.08 fully open."""
+
+    def solve_ik(self, pos: np.ndarray, mat: np.ndarray, q_seed: np.ndarray) -> np.ndarray:
+        """Arm joint angles that put the TCP at `pos` with orientation `mat`, starting from `q_seed`."""
+
+    def close(self) -> None:
+        """Free renderers and GL contexts."""

@@ -1,0 +1,122 @@
+"""Top-down parallel-jaw grasp planning on part point clouds.
+
+A grasp is the TCP pose of a Panda hand pointing straight down. For candidate centres on the
+target part and candidate closing directions we "lower" the open fingers onto the object's
+points and keep grasps whose closing region holds mostly the target part, whose closing width
+fits the gripper, whose two contact regions are antipodal (surface normals along the closing
+axis, opposed), and where neither the open fingers nor the hand hit the object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Panda hand geometry around the TCP (metres).
+PAD_HALF_WIDTH = 0.0105  # finger pads, across the closing direction
+PAD_BELOW_TCP = 0.009  # fingertips below the TCP
+PAD_HEIGHT = 0.02  # grasping surface of the pads above the fingertips
+OPEN_HALF = 0.04  # inner finger faces when open
+FINGER_THICK = 0.02
+HAND_ABOVE_TCP = 0.045  # hand body starts this far above the TCP
+HAND_HALF = (0.105, 0.032)  # hand half-extents along closing / lateral axes
+MAX_WIDTH = 0.07  # widest closing region we accept (8 cm opening minus margins)
+GRASP_DEPTH = 0.012  # TCP this far below the top of the grasped region
+TABLE_CLEARANCE = 0.012  # fingertips stay this far above the table
+FRICTION_CONE = np.cos(np.radians(35.0))  # contact normals within 35 deg of the closing axis
+CONTACT_BAND = 0.003  # points this close to the outermost ones count as finger contacts
+
+
+@dataclass(frozen=True)
+class Grasp:
+    """A planned grasp: TCP position and rotation (world frame), closing width, score."""
+
+    pos: np.ndarray
+    mat: np.ndarray
+    width: float
+    score: float
+
+
+def topdown_rotation(closing_axis: np.ndarray) -> np.ndarray:
+    """TCP rotation pointing down (z = -world z) with the fingers closing along `closing_axis`."""
+    y = np.array([closing_axis[0], closing_axis[1], 0.0])
+    y /= np.linalg.norm(y)
+    z = np.array([0.0, 0.0, -1.0])
+    return np.stack([np.cross(y, z), y, z], axis=1)
+
+
+def plan_topdown_grasp(points: np.ndarray, normals: np.ndarray, is_part: np.ndarray, n_yaw: int = 24,
+                       max_centres: int = 64, home_closing_axis=(0.0, -1.0, 0.0),
+                       table_z: float = 0.0) -> Grasp | None:
+    """Best top-down grasp on the points flagged `is_part` of an object cloud with outward
+    surface `normals` (world frame).
+
+    Grasps score higher near the part's centroid, with a narrow closing width and with contact
+    normals aligned to the closing axis; the alignment term makes the chosen yaw a smooth
+    function of the part's orientation (not the nearest grid step), which matters for learning
+    from the demos. Of the two symmetric closing directions, the one nearest
+    `home_closing_axis` (the hand's home orientation) is used, keeping the wrist in range.
+    """
+    part = points[is_part]
+    if len(part) == 0:
+        return None
+    centres = part[:: max(1, len(part) // max_centres)]
+    centroid = part.mean(axis=0)
+    home = np.asarray(home_closing_axis, float)
+    best: Grasp | None = None
+    for theta in np.linspace(0.0, np.pi, n_yaw, endpoint=False):
+        u = np.array([np.cos(theta), np.sin(theta), 0.0])
+        if u @ home < 0:
+            u = -u
+        v = np.array([-u[1], u[0], 0.0])
+        for c in centres:
+            g = _evaluate(points, normals, is_part, c, u, v, table_z)
+            if g is None:
+                continue
+            pos, width, alignment = g
+            score = (-np.linalg.norm((pos - centroid)[:2]) - 0.5 * width + 0.05 * alignment
+                     + 0.001 * (u @ home))
+            if best is None or score > best.score:
+                best = Grasp(pos, topdown_rotation(u), width, float(score))
+    return best
+
+
+def _evaluate(points, normals, is_part, centre, u, v, table_z):
+    rel = points - centre
+    a, b, z = rel @ u, rel @ v, points[:, 2]
+    column = (np.abs(b) < PAD_HALF_WIDTH + 0.002) & (np.abs(a) < OPEN_HALF)
+    if not np.any(column & is_part):
+        return None
+    top = z[column].max()
+    tcp_z = max(top - GRASP_DEPTH, table_z + TABLE_CLEARANCE + PAD_BELOW_TCP)
+    tip_z = tcp_z - PAD_BELOW_TCP
+    between = column & (z > tip_z)
+    lo, hi = a[between].min(), a[between].max()
+    width = hi - lo
+    if width > MAX_WIDTH:
+        return None
+    mid = (lo + hi) / 2
+    a = a - mid
+    # Nothing may sit where the open fingers come down, beyond the closing region.
+    lane = (np.abs(b) < PAD_HALF_WIDTH + 0.002) & (z > tip_z)
+    fingers = lane & (np.abs(a) > width / 2 + 1e-3) & (np.abs(a) < OPEN_HALF + FINGER_THICK)
+    if np.any(fingers):
+        return None
+    pad = between & (z < tip_z + PAD_HEIGHT)
+    if pad.sum() < 5 or is_part[pad].mean() < 0.8:
+        return None
+    # Antipodal: where each finger lands, enough of the surface faces that finger (edges and
+    # rims also hold points facing up, so we ask for a share, not all of them).
+    alignment = 0.0
+    for side, sign in ((a - a[pad].min() < CONTACT_BAND, -1.0), (a[pad].max() - a < CONTACT_BAND, 1.0)):
+        cos = normals[pad & side] @ (sign * u)
+        facing = cos > FRICTION_CONE
+        if facing.sum() < 3 or facing.mean() < 0.25:
+            return None
+        alignment += cos[facing].mean() / 2
+    hand = (np.abs(a) < HAND_HALF[0]) & (np.abs(b) < HAND_HALF[1]) & (z > tcp_z + HAND_ABOVE_TCP - 0.005)
+    if np.any(hand):
+        return None
+    pos = centre + mid * u
+    return np.array([pos[0], pos[1], tcp_z]), width, alignment

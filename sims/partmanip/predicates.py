@@ -1,0 +1,89 @@
+"""Goal predicates of the skills, evaluated on a Snapshot of the scene.
+
+A Snapshot holds what the predicates read (contacts, poses, gripper), so predicates are pure
+functions that tests can evaluate on hand-constructed states. Thresholds follow PartInstruct
+(see ../shared/reference/partinstruct.md) except where noted:
+- grasping: PartInstruct asks for > 20 N normal force in total; we ask for
+  GRASP_MIN_FORCE per finger on the target part, so a one-sided push never counts as a grasp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sims.core.rotations import quat_to_mat
+from sims.core.types import ContactForce, ObjectAsset
+
+GRASP_MIN_FORCE = 5.0  # N per finger on the part
+TOUCH_MIN_FORCE = 0.5  # N
+TOUCH_MAX_WIDTH = 0.01  # m: "gripper closed" for touching
+POSITION_TOL = 0.05  # m: at_position threshold (PartInstruct uses 0.02-0.08 by task)
+RELEASE_MIN_WIDTH = 0.06  # m: "gripper open"
+RELEASE_MIN_DIST = 0.05  # m between the TCP and the nearest object point
+
+
+@dataclass
+class Snapshot:
+    """What the predicates see of one object and the gripper at one instant (world frame)."""
+
+    asset: ObjectAsset
+    body_poses: dict[str, tuple[np.ndarray, np.ndarray]]  # body -> (pos, quat wxyz)
+    contacts: list[ContactForce] = field(default_factory=list)
+    on_table: bool = True
+    tcp_pos: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    gripper_width: float = 0.08
+
+    @property
+    def object_pos(self) -> np.ndarray:
+        return self.body_poses["base"][0]
+
+    def part_points(self, part: str) -> np.ndarray:
+        """The part's surface points in the world frame."""
+        p = self.asset.parts[part]
+        pos, quat = self.body_poses[p.body]
+        return p.points @ quat_to_mat(quat).T + pos
+
+    def part_normals(self, part: str) -> np.ndarray:
+        """The part's outward surface normals in the world frame."""
+        p = self.asset.parts[part]
+        return p.normals @ quat_to_mat(self.body_poses[p.body][1]).T
+
+    def finger_forces(self, part: str | None = None) -> dict[str, float]:
+        """Total normal force per finger on `part` (any part of the object if None)."""
+        out = {"left": 0.0, "right": 0.0}
+        for c in self.contacts:
+            if c.object == self.asset.name and (part is None or c.part == part):
+                out[c.finger] += c.normal_force
+        return out
+
+
+def grasping(s: Snapshot, part: str) -> bool:
+    """Both fingers press on `part` with at least GRASP_MIN_FORCE each."""
+    f = s.finger_forces(part)
+    return min(f["left"], f["right"]) >= GRASP_MIN_FORCE
+
+
+def touching(s: Snapshot, part: str) -> bool:
+    """The gripper is closed and a finger touches `part`."""
+    f = s.finger_forces(part)
+    return s.gripper_width <= TOUCH_MAX_WIDTH and max(f.values()) >= TOUCH_MIN_FORCE
+
+
+def at_position(s: Snapshot, target: np.ndarray, tol: float = POSITION_TOL) -> bool:
+    """The object's origin is within `tol` metres of `target`."""
+    return float(np.linalg.norm(s.object_pos - np.asarray(target))) <= tol
+
+
+def on_table(s: Snapshot) -> bool:
+    """The object touches the table."""
+    return s.on_table
+
+
+def released(s: Snapshot) -> bool:
+    """Gripper open, no finger contact with the object, TCP clear of every part."""
+    if s.gripper_width < RELEASE_MIN_WIDTH or any(v > 0 for v in s.finger_forces().values()):
+        return False
+    pts = np.concatenate([s.part_points(p) for p in s.asset.parts])
+    return float(np.min(np.linalg.norm(pts - s.tcp_pos, axis=1))) > RELEASE_MIN_DIST

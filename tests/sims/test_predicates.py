@@ -1,0 +1,76 @@
+"""Goal predicates on hand-constructed snapshots (no simulator needed)."""
+
+import numpy as np
+import pytest
+
+from sims.core.types import ContactForce
+from sims.objects import make_instance
+from sims.partmanip import predicates as P
+from sims.partmanip.chain import ChainTracker
+from sims.partmanip.tasks import make_task
+
+MUG = make_instance("mug", 0)
+
+
+def snap(contacts=(), pos=(0.5, 0.0, 0.0), width=0.02, tcp=(0.5, 0.0, 0.3), on_table=True):
+    return P.Snapshot(MUG, {"base": (np.array(pos, float), np.array([1.0, 0, 0, 0]))},
+                      list(contacts), on_table, np.array(tcp, float), width)
+
+
+def c(finger, part, force):
+    return ContactForce(finger, MUG.name, part, force, (0.0, 0.0, 0.0))
+
+
+def test_grasping_needs_both_fingers_on_the_part():
+    assert P.grasping(snap([c("left", "handle", 8), c("right", "handle", 9)]), "handle")
+    assert not P.grasping(snap([c("left", "handle", 30)]), "handle")  # one-sided push
+    assert not P.grasping(snap([c("left", "handle", 8), c("right", "body", 9)]), "handle")
+    assert not P.grasping(snap([c("left", "handle", 1), c("right", "handle", 1)]), "handle")
+    # several contact points of one finger add up
+    assert P.grasping(snap([c("left", "body", 3), c("left", "body", 3), c("right", "body", 6)]), "body")
+
+
+def test_touching_needs_a_closed_gripper():
+    assert P.touching(snap([c("left", "body", 2)], width=0.0), "body")
+    assert not P.touching(snap([c("left", "body", 2)], width=0.05), "body")
+    assert not P.touching(snap([], width=0.0), "body")
+
+
+def test_at_position_and_released():
+    assert P.at_position(snap(pos=(0.5, 0.12, 0.0)), np.array([0.5, 0.12, 0.03]))
+    assert not P.at_position(snap(pos=(0.5, 0.0, 0.0)), np.array([0.5, 0.12, 0.0]))
+    assert P.released(snap(width=0.08, tcp=(0.5, 0.0, 0.4)))
+    assert not P.released(snap(width=0.08, tcp=(0.5, 0.0, 0.05)))  # TCP still at the mug
+    assert not P.released(snap(width=0.02, tcp=(0.5, 0.0, 0.4)))  # gripper closed
+
+
+def test_chain_checks_skills_in_order():
+    task = make_task(3, "mug", "handle", "top")
+    tracker = ChainTracker(task)
+    start = snap()
+    tracker.reset(start)
+    lifted = snap([c("left", "handle", 8), c("right", "handle", 8)], pos=(0.5, 0.0, 0.12),
+                  on_table=False)
+    # Lifted already, but the grasp skill comes first: one skill per update, in order.
+    assert tracker.update(lifted) and tracker.index == 1 and tracker.completion == 0.5
+    # The move target is measured from where the object was when the move began.
+    np.testing.assert_allclose(tracker.move_target(), [0.5, 0.0, 0.24])
+    higher = snap([c("left", "handle", 8), c("right", "handle", 8)], pos=(0.5, 0.0, 0.24))
+    assert tracker.update(higher) and tracker.done and tracker.completion == 1.0
+
+
+def test_move_fails_when_the_grasp_is_lost():
+    task = make_task(3, "mug", "body", "left")
+    tracker = ChainTracker(task)
+    tracker.reset(snap())
+    tracker.update(snap([c("left", "body", 8), c("right", "body", 8)]))
+    assert tracker.index == 1
+    dropped = snap([], pos=(0.5, 0.12, 0.0))  # at the target, but not held
+    assert not tracker.update(dropped)
+    assert tracker.predicates == {"at_position": True, "grasping": False}
+
+
+@pytest.mark.parametrize("bad", [99, 2])
+def test_unknown_task_class_is_rejected(bad):
+    with pytest.raises(ValueError, match="task class"):
+        make_task(bad, "mug", "handle")
