@@ -189,6 +189,18 @@ def run_episodes(runner: PolicyRunner, pool, episodes: list[EpisodeSpec], out_di
     return [finished[e.index] for e in episodes]
 
 
+def _warn_if_other_suite(policy_path, env_config: dict, task_config: dict) -> None:
+    """Log the suite settings that differ from those of the policy's training demos."""
+    meta = json.loads((Path(policy_path) / "meta.json").read_text())
+    trained = meta.get("dataset_env_config") or {}
+    diffs = [f"{group}.{k}: trained {trained[group].get(k)!r}, evaluating {v!r}"
+             for group, now in (("env", env_config), ("tasks", task_config)) if group in trained
+             for k, v in now.items() if k != "obs_keys" and trained[group].get(k, v) != v]
+    if diffs:
+        log.warning("evaluating under other suite settings than the training demos: %s",
+                    "; ".join(diffs))
+
+
 def evaluate_policy(policy_path: str | Path, env_config: dict, task_config: dict, episodes: int,
                     seed: int, out_dir: Path, workers: int = 2, envs_per_worker: int = 4,
                     videos: int = 0, device: str = "auto") -> dict:
@@ -201,6 +213,7 @@ def evaluate_policy(policy_path: str | Path, env_config: dict, task_config: dict
 
     device = resolve_device(device)
     policy = load_policy(policy_path, device=device)
+    _warn_if_other_suite(policy_path, env_config, task_config)
     # The env renders exactly what the policy observes.
     env_config = {**env_config, "obs_keys": list(policy.shape_meta["obs"])}
     specs = episode_list(task_config, episodes, seed)

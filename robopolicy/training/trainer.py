@@ -112,7 +112,9 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
     ckpt_dir = out_dir / "checkpoints" / "latest"
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = open(out_dir / "metrics.jsonl", "a")
-    extra = {"dataset": str(store.path), "obs_keys": list(obs_keys)}
+    # The suite the demos came from, so evaluation can tell when it runs under other settings.
+    extra = {"dataset": str(store.path), "obs_keys": list(obs_keys),
+             "dataset_env_config": store.env_config}
 
     def save(step: int) -> None:
         ema.store(policy.parameters())

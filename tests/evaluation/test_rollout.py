@@ -67,3 +67,11 @@ def test_wilson_interval_matches_a_hand_computed_case():
     assert wilson_interval(0, 0) == (0.0, 1.0)
     lo, hi = wilson_interval(0, 20)
     assert lo == 0.0 and 0.15 < hi < 0.17
+
+
+def test_eval_warns_when_the_suite_differs_from_training(policy_dir, tmp_path, caplog):
+    env = {**ENV_CONFIG, "yaw_range": [-0.5, 0.5]}
+    with caplog.at_level("WARNING", logger="robopolicy.evaluation.rollout"):
+        evaluate_policy(policy_dir, env, TASKS, episodes=1, seed=0, out_dir=tmp_path,
+                        workers=1, envs_per_worker=1)
+    assert "env.yaw_range" in caplog.text and "[-0.5, 0.5]" in caplog.text

@@ -50,3 +50,21 @@ def test_task_pool_is_a_pure_function_of_the_seed():
     t = make_task(3, "mug", "handle", "left", instance_id=2, init_seed=9)
     assert [c.skill for c in t.chain] == ["grasp", "move"]
     assert "left" in t.instruction and "handle" in t.instruction
+
+
+def test_delta_actions_move_relative_to_the_last_target():
+    env = PartManipEnv(EnvConfig(action_mode="delta"))
+    env.reset(seed=4)
+    start, _ = env.backend.tcp_pose()
+    still = np.r_[np.zeros(3), 1.0, 0, 0, 0, 1.0, 0, 1.0]  # zero translation, identity rot6d
+    for _ in range(10):
+        env.step(still)
+    np.testing.assert_allclose(env.backend.tcp_pose()[0], start, atol=2e-3)
+    step = still.copy()
+    step[0] = 0.01  # +1 cm along x per control step
+    for _ in range(5):
+        env.step(step)
+    for _ in range(20):
+        env.step(still)
+    np.testing.assert_allclose(env.backend.tcp_pose()[0], start + [0.05, 0, 0], atol=5e-3)
+    env.close()
