@@ -36,7 +36,7 @@ def _ours_worker(seed: int, steps: int, warmup: int, barrier, queue) -> None:
     env = PartManipEnv(EnvConfig(obs_keys=tuple(OBS_KEYS), image_size=(128, 128)))
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
-    home = env._target.copy()
+    home = env.commanded_target
 
     def action():  # small random moves around the start pose, like robosuite's random actions
         a = home.copy()

@@ -91,6 +91,12 @@ class PartManipEnv(gym.Env):
         self.asset = None
         self._target = np.zeros(ACTION_DIM)
 
+    @property
+    def commanded_target(self) -> np.ndarray:
+        """The last absolute action (10,) sent to the robot; at reset, the TCP's own pose with
+        the gripper open (so stepping it holds the robot still)."""
+        return self._target.copy()
+
     # -- spaces --------------------------------------------------------------------------
     def _check_obs_key(self, key: str) -> None:
         kind, _, cam = key.partition(".")

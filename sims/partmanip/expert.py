@@ -22,8 +22,10 @@ CONTROL_HZ = 20.0
 
 @dataclass
 class Segment:
-    """Go from the previous target to (pos, mat, gripper) in `steps` control steps."""
+    """Go from (start_pos, start_mat) to (pos, mat, gripper) in `steps` control steps."""
 
+    start_pos: np.ndarray
+    start_mat: np.ndarray
     pos: np.ndarray
     mat: np.ndarray
     gripper: float
@@ -43,19 +45,17 @@ class ScriptedExpert:
     """
 
     def __init__(self, speed: float = 0.25, slow_speed: float = 0.12, rot_speed: float = 1.5,
-                 approach_height: float = 0.10, lift: float = 0.02, close_steps: int = 4,
-                 wait_steps: int = 30):
+                 approach_height: float = 0.10, lift: float = 0.02, close_steps: int = 4):
         self.speed, self.slow_speed, self.rot_speed = speed, slow_speed, rot_speed
         self.approach_height, self.lift = approach_height, lift
-        self.close_steps, self.wait_steps = close_steps, wait_steps
+        self.close_steps = close_steps
 
     # -- public ---------------------------------------------------------------------------
     def reset(self, env) -> None:
-        t = env._target
+        t = env.commanded_target
         self._pos, self._mat, self._grip = t[:3].copy(), rot6d_to_mat(t[3:9]), float(t[9])
         self._queue: deque[tuple[Segment, np.ndarray]] = deque()
-        self._skill = -1
-        self._waited = 0  # control steps spent waiting for a skill's goal after its last waypoint
+        self._skill = -1  # the chain index planned last
 
     def act(self, env) -> np.ndarray:
         """The next action (10,) for `env` in its current state."""
@@ -72,8 +72,7 @@ class ScriptedExpert:
             if len(frac) == 1:
                 self._queue.popleft()
             self._pos, self._mat, self._grip = self._interp(seg, frac[0])
-        else:
-            self._waited += 1
+        # With no waypoints left, hold the last target until the skill's goal is met.
         return self._action(self._pos, self._mat, self._grip)
 
     # -- planning -------------------------------------------------------------------------
@@ -119,14 +118,13 @@ class ScriptedExpert:
             angle = Rotation.from_matrix(start_mat.T @ mat).magnitude()
             steps = int(np.ceil(max(dist / (speed or self.speed), angle / self.rot_speed) * CONTROL_HZ))
         steps = max(1, steps)
-        seg = Segment(np.asarray(pos, float), np.asarray(mat, float), gripper, steps)
-        seg.start = (start_pos.copy(), start_mat.copy())
+        seg = Segment(start_pos.copy(), start_mat.copy(), np.asarray(pos, float),
+                      np.asarray(mat, float), gripper, steps)
         self._queue.append((seg, np.arange(1, steps + 1) / steps))
 
     def _interp(self, seg: Segment, frac: float):
-        p0, m0 = seg.start
-        pos = p0 + (seg.pos - p0) * frac
-        rots = Rotation.from_matrix(np.stack([m0, seg.mat]))
+        pos = seg.start_pos + (seg.pos - seg.start_pos) * frac
+        rots = Rotation.from_matrix(np.stack([seg.start_mat, seg.mat]))
         mat = Slerp([0.0, 1.0], rots)(frac).as_matrix()
         return pos, mat, float(seg.gripper)
 

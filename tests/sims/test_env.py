@@ -9,7 +9,7 @@ def _run(env, seed, steps=25):
     rng = np.random.default_rng(seed)
     traj = [np.concatenate([obs["proprio"], obs["state"]])]
     for _ in range(steps):
-        a = env._target.copy()
+        a = env.commanded_target
         a[:3] += rng.normal(0, 0.01, 3)
         a[9] = rng.uniform()
         obs, *_ = env.step(a)

@@ -28,7 +28,7 @@ def test_get_set_state_replays_exactly(mug_env):
     env = mug_env
     env.reset(seed=11)
     rng = np.random.default_rng(0)
-    base = env._target.copy()
+    base = env.commanded_target
     actions = [base + np.r_[rng.normal(0, 0.02, 3), np.zeros(6), [rng.uniform()]] for _ in range(15)]
     for a in actions[:5]:
         env.step(a)
