@@ -57,11 +57,18 @@ class Backend(Protocol):
     def finger_contacts(self) -> list[ContactForce]:
         """Contacts between the gripper fingers and object parts, with normal forces."""
 
+    def object_table_contact(self, name: str) -> bool:
+        """Whether object `name` touches the table."""
+
     def tcp_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """Tool centre point between the fingertips: position (3,), rotation matrix (3, 3)."""
 
     def arm_joint_positions(self) -> np.ndarray:
         """The 7 arm joint angles (rad)."""
+
+    @property
+    def arm_targets(self) -> np.ndarray:
+        """The arm's current joint position targets (rad); the IK seed, part of the state."""
 
     def gripper_width(self) -> float:
         """Distance between the fingers (m), 0 closed, 0.08 fully open."""

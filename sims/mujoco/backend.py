@@ -31,6 +31,7 @@ class MujocoBackend:
         self.data: mujoco.MjData | None = None
         self._renderers: dict[tuple[int, int], Renderer] = {}
         self._ik: PandaIK | None = None
+        self.segmentation_labels: list[str] = []  # filled by build()
 
     # -- construction --------------------------------------------------------------------
     def build(self, scene: SceneSpec) -> None:
@@ -133,11 +134,6 @@ class MujocoBackend:
     def body_pose(self, object_name: str, body: str) -> tuple[np.ndarray, np.ndarray]:
         bid = self._objects[object_name]["bodies"][body]
         return self.data.xpos[bid].copy(), self.data.xquat[bid].copy()
-
-    def object_velocity(self, name: str) -> np.ndarray:
-        """Linear (3) and angular (3) velocity of the object's root."""
-        adr = self._objects[name]["dof"]
-        return self.data.qvel[adr:adr + 6].copy()
 
     def object_joint_positions(self, name: str) -> np.ndarray:
         return self.data.qpos[self._objects[name]["art_qpos"]].copy()

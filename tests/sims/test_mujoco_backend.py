@@ -91,3 +91,10 @@ def test_finger_contacts_report_the_grasped_part(mug_env):
     assert {c.finger for c in contacts} == {"left", "right"}
     assert {c.part for c in contacts} == {"body"}
     assert all(c.normal_force > 0 for c in contacts)
+
+
+def test_mujoco_backend_implements_the_protocol():
+    from sims.core.backend import Backend
+    from sims.mujoco import MujocoBackend
+
+    assert isinstance(MujocoBackend(), Backend)
