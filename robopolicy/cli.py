@@ -9,6 +9,7 @@ import importlib
 import sys
 
 VERBS: dict[str, str] = {
+    "assets": "Build, list (--json) or preview the procedural object library: assets <build|list|preview>.",
     "collect": "Run the scripted expert in parallel sim workers and write demos to a zarr store.",
     "train": "Train a policy on a demo store; saves policy directories (weights + config + meta).",
     "eval": "Roll a policy out headlessly in parallel workers; writes episodes.jsonl, reports, videos.",

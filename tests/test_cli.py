@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -55,3 +56,49 @@ def test_view_writes_an_mp4_of_the_episode(expert_store, tmp_path):
     frames = iio.imread(out, plugin="pyav") if False else iio.imread(out)
     assert frames.shape[0] == EpisodeStore.open(expert_store).episode_meta(2)["length"] + 1
     assert frames.shape[1:] == (64, 64, 3)
+
+
+def test_assets_list_json_describes_the_library():
+    import json
+
+    r = run("assets", "list", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    cats = out["categories"]
+    assert len(cats) == 14 and out["total_instances"] >= 500
+    assert cats["mug"]["split"] == "seen" and cats["mug"]["instances"] >= 30
+    assert {"handle", "body"} <= set(cats["mug"]["parts"])
+    assert sum(c["split"] == "unseen" for c in cats.values()) == 4
+
+
+def test_assets_build_skips_valid_instances_and_rebuilds_broken_ones(tmp_path):
+    args = ("assets", "build", f"cache_dir={tmp_path}", "categories=[mug,kettle]", "max_instances=2")
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    assert "built:   4 instances, skipped 0" in r.stdout
+    inst = tmp_path / "kettle" / "kettle_0001"
+    assert {"model.xml", "model.urdf", "parts.npz", "meta.json"} <= {p.name for p in inst.iterdir()}
+    assert (tmp_path / "manifest.json").is_file()
+    (inst / "model.xml").write_text("<mujoco/>")  # damaged: must be rebuilt
+    r = run(*args)
+    assert "built:   1 instances, skipped 3" in r.stdout, r.stdout
+    import mujoco
+
+    mujoco.MjModel.from_xml_path(str(inst / "model.xml"))
+
+
+def test_assets_preview_writes_a_contact_sheet(tmp_path):
+    import imageio.v3 as iio
+
+    out = tmp_path / "sheet.png"
+    r = run("assets", "preview", "categories=[mug,box]", "preview.per_row=2", "preview.size=64",
+            f"preview.out={out}")
+    assert r.returncode == 0, r.stderr
+    img = iio.imread(out)
+    assert img.shape[0] == 2 * 64 and img.shape[1] > 2 * 64
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 20  # rendered, not blank
+
+
+def test_assets_unknown_category_is_one_line_error():
+    r = run("assets", "list", "categories=[teapot]")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "teapot" in r.stderr

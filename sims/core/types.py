@@ -70,21 +70,37 @@ class BodySpec:
 class Part:
     """A named part of an object instance.
 
-    `points`/`normals` (N, 3) sample the part's surface in the frame of `body`, so they move
-    with articulations; `joint` names the joint that moves the part, if any.
+    A part may span several bodies (both legs of eyeglasses, both halves' blades of
+    scissors): `points`/`normals` (N, 3) sample its surface, each point in the frame of the
+    body `bodies[point_body[i]]`, so they move with articulations. `joints` are the joints of
+    those bodies, if any.
     """
 
     name: str
     geoms: list[str]
-    body: str = "base"
-    joint: str | None = None
+    bodies: tuple[str, ...] = ("base",)
+    joints: tuple[str, ...] = ()
     points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
     normals: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
+    point_body: np.ndarray | None = None  # (N,) index into `bodies`; None = all on bodies[0]
 
-    @property
-    def centroid(self) -> np.ndarray:
-        """Mean of the surface points, in the body frame."""
-        return self.points.mean(axis=0)
+    def body_index(self) -> np.ndarray:
+        """(N,) index into `bodies` of each point."""
+        if self.point_body is None:
+            return np.zeros(len(self.points), np.int64)
+        return self.point_body
+
+    def posed(self, poses: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """Points and normals moved by `poses` {body: (position (3,), rotation matrix (3,3))}."""
+        idx = self.body_index()
+        pts = np.empty(self.points.shape, np.float64)
+        nrm = np.empty(self.normals.shape, np.float64)
+        for k, body in enumerate(self.bodies):
+            pos, rot = poses[body]
+            sel = idx == k
+            pts[sel] = self.points[sel] @ np.asarray(rot).T + pos
+            nrm[sel] = self.normals[sel] @ np.asarray(rot).T
+        return pts, nrm
 
 
 @dataclass
@@ -112,13 +128,6 @@ class ObjectAsset:
     def part_of_geom(self) -> dict[str, str]:
         """Map geom name -> part name."""
         return {g.name: g.part for g in self.geoms}
-
-    def all_points(self) -> tuple[np.ndarray, np.ndarray]:
-        """All part surface points (root-body frame, rigid objects only) and their part index."""
-        names = list(self.parts)
-        pts = [self.parts[n].points for n in names]
-        idx = [np.full(len(p), i) for i, p in enumerate(pts)]
-        return np.concatenate(pts), np.concatenate(idx)
 
 
 @dataclass(frozen=True)

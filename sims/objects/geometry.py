@@ -95,3 +95,34 @@ def sample_surface(geoms: list[GeomSpec], seed: int, meshes: dict | None = None,
         pts.append(p)
         nrm.append(m.face_normals[face])
     return np.concatenate(pts).astype(np.float32), np.concatenate(nrm).astype(np.float32)
+
+
+def _to_local(g: GeomSpec, pts: np.ndarray) -> np.ndarray:
+    rot = trimesh.transformations.quaternion_matrix(g.quat)[:3, :3]
+    return (np.asarray(pts, float) - np.asarray(g.pos)) @ rot
+
+
+def inside_geom(g: GeomSpec, pts: np.ndarray, margin: float = 0.0,
+                meshes: dict | None = None) -> np.ndarray:
+    """Which points (body frame) lie deeper than `margin` inside geom `g` (mesh geoms: inside
+    their convex hull, which is what the simulators collide with)."""
+    q = _to_local(g, pts)
+    s = np.asarray(g.size, float)
+    if g.type == "box":
+        return np.all(np.abs(q) < s - margin, axis=1)
+    if g.type == "sphere":
+        return np.linalg.norm(q, axis=1) < s[0] - margin
+    if g.type == "capsule":
+        z = np.clip(q[:, 2], -s[1], s[1])
+        return np.linalg.norm(q - np.c_[np.zeros((len(q), 2)), z], axis=1) < s[0] - margin
+    if g.type == "cylinder":
+        return (np.hypot(q[:, 0], q[:, 1]) < s[0] - margin) & (np.abs(q[:, 2]) < s[1] - margin)
+    if g.type == "ellipsoid":
+        shrunk = np.maximum(s - margin, 1e-9)
+        return np.sum((q / shrunk) ** 2, axis=1) < 1.0
+    if g.type == "mesh":
+        from scipy.spatial import ConvexHull
+
+        hull = ConvexHull((meshes or {})[g.mesh][0])
+        return np.all(q @ hull.equations[:, :3].T + hull.equations[:, 3] < -margin, axis=1)
+    raise ValueError(f"geom {g.name}: unsupported type {g.type!r}")

@@ -1,98 +1,56 @@
-"""Procedural mugs: a hollow cup (parts: body) with a round or square handle (part: handle).
+"""Procedural mugs: a hollow cup (body) with a round or square handle on its +x side, and in
+some instances a drink inside (contents, visual only).
 
-The handle sticks out along the object's +x axis. Collision geometry is convex primitives (a ring
-of wall boxes, a bottom disc, handle capsules); the cup's visual is a revolved mesh.
+Collision geometry is convex primitives (a ring of wall boxes, a bottom disc, handle capsules);
+the cup's visual is a revolved mesh.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import trimesh
 
-from sims.core.types import BodySpec, GeomSpec, ObjectAsset, Part
-from sims.objects.geometry import (
-    capsule_between,
-    draw_params,
-    instance_rng,
-    load_category_spec,
-    sample_surface,
-)
+from sims.core.types import ObjectAsset
+from sims.objects.builder import ObjectBuilder
+from sims.objects.shapes import revolve, ring_of_boxes
 
 WALL_SEGMENTS = 20
 
 
-def _cup_mesh(radius: float, height: float, wall: float, bottom: float):
-    """A watertight hollow cup, revolved from its (r, z) profile."""
-    profile = np.array([[0, 0], [radius, 0], [radius, height], [radius - wall, height],
-                        [radius - wall, bottom], [0, bottom]], float)
-    mesh = trimesh.creation.revolve(profile[::-1], sections=32)
-    return mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32)
-
-
-def _wall_boxes(radius: float, height: float, wall: float, bottom: float, rgba) -> list[GeomSpec]:
-    geoms = []
-    half_w = radius * np.tan(np.pi / WALL_SEGMENTS) * 1.05  # slight overlap closes the gaps
-    rc = radius - wall / 2
-    zc = (height + bottom) / 2
-    for i in range(WALL_SEGMENTS):
-        a = 2 * np.pi * i / WALL_SEGMENTS
-        geoms.append(GeomSpec(
-            f"body_wall{i:02d}", "box", (wall / 2, half_w, (height - bottom) / 2), "body",
-            pos=(rc * np.cos(a), rc * np.sin(a), zc), quat=(np.cos(a / 2), 0.0, 0.0, np.sin(a / 2)),
-            rgba=rgba, visible=False))
-    geoms.append(GeomSpec("body_bottom", "cylinder", (radius, bottom / 2), "body",
-                          pos=(0.0, 0.0, bottom / 2), rgba=rgba, visible=False))
-    return geoms
-
-
-def _handle(shape: str, radius: float, height: float, p: dict, rgba) -> list[GeomSpec]:
-    r = p["handle_radius"]
+def _handle_path(shape: str, radius: float, height: float, p: dict) -> list[tuple[float, float]]:
+    """(x, z) corners of the handle's centre line, from its upper root to its lower root."""
     zc = p["handle_center"] * height
     half_span = p["handle_span"] * height / 2
-    root = radius - r  # handle ends are buried in the wall so they are attached
+    # the end caps reach into the wall (attached) but not through it into the cup
+    root = radius - p["wall"] + p["handle_radius"] + 0.0005
     tip = radius + p["handle_reach"]
     if shape == "square":
-        corners = [(root, zc + half_span), (tip, zc + half_span), (tip, zc - half_span),
-                   (root, zc - half_span)]
-    else:
-        phis = np.linspace(np.pi / 2, -np.pi / 2, 7)
-        corners = [(root + (tip - root) * np.cos(f), zc + half_span * np.sin(f)) for f in phis]
-    return [
-        capsule_between(f"handle_{i}", (x0, 0.0, z0), (x1, 0.0, z1), r, "handle", rgba=rgba)
-        for i, ((x0, z0), (x1, z1)) in enumerate(zip(corners[:-1], corners[1:], strict=False))
-    ]
+        return [(root, zc + half_span), (tip, zc + half_span), (tip, zc - half_span),
+                (root, zc - half_span)]
+    phis = np.linspace(np.pi / 2, -np.pi / 2, 7)
+    return [(root + (tip - root) * np.cos(f), zc + half_span * np.sin(f)) for f in phis]
 
 
-def make_mug(instance_id: int) -> ObjectAsset:
-    """Generate mug `instance_id` deterministically from the spec in assets/categories/mug.yaml."""
-    spec = load_category_spec("mug")
-    rng = instance_rng("mug", instance_id)
-    p = draw_params(spec, rng)
-    shape = spec["handle_shapes"][int(rng.integers(len(spec["handle_shapes"])))]
-    color = spec["colors"][int(rng.integers(len(spec["colors"])))]
-    rgba = (*color, 1.0)
-    radius, height = p["radius"], p["height"]
+def generate(instance_id: int) -> ObjectAsset:
+    """Mug `instance_id`, from the spec in assets/categories/mug.yaml."""
+    b = ObjectBuilder("mug", instance_id)
+    p = b.p
+    shape = b.choice("handle_shapes")
+    rgba = b.rgba()
+    radius, height, wall, bottom = p["radius"], p["height"], p["wall"], p["bottom"]
 
-    verts, faces = _cup_mesh(radius, height, p["wall"], p["bottom"])
-    visual = GeomSpec("body_visual", "mesh", (), "body", mesh="cup", rgba=rgba, collide=False)
-    body_geoms = _wall_boxes(radius, height, p["wall"], p["bottom"], rgba)
-    handle_geoms = _handle(shape, radius, height, p, rgba)
-
-    seed = int(rng.integers(2**31))
-    parts = {}
-    for name, geoms in (("handle", handle_geoms), ("body", body_geoms)):
-        pts, nrm = sample_surface(geoms, seed)
-        if name == "handle":  # drop handle points buried inside the wall
-            keep = np.hypot(pts[:, 0], pts[:, 1]) > radius
-            pts, nrm = pts[keep], nrm[keep]
-        parts[name] = Part(name, [g.name for g in geoms] + (["body_visual"] if name == "body" else []),
-                           points=pts, normals=nrm)
-
-    return ObjectAsset(
-        category="mug", instance_id=instance_id, scale=height,
-        bodies=[BodySpec("base")],
-        geoms=[visual, *body_geoms, *handle_geoms],
-        parts=parts,
-        meshes={"cup": (verts, faces)},
-        params={**p, "handle_shape": float(shape == "square")},
-    )
+    profile = [(0, 0), (radius, 0), (radius, height), (radius - wall, height),
+               (radius - wall, bottom), (0, bottom)]
+    b.mesh("body", *revolve(profile), rgba=rgba)
+    ring_of_boxes(b, "body", radius, wall, bottom, height, WALL_SEGMENTS, rgba=rgba, visible=False)
+    b.cylinder("body", radius, bottom / 2, pos=(0, 0, bottom / 2), rgba=rgba, visible=False)
+    path = _handle_path(shape, radius, height, p)
+    for (x0, z0), (x1, z1) in zip(path[:-1], path[1:], strict=False):
+        b.capsule("handle", (x0, 0, z0), (x1, 0, z1), p["handle_radius"], rgba=rgba)
+    has_drink = b.rng.uniform() < b.spec["contents_probability"]
+    if has_drink:
+        level = bottom + p["fill"] * (height - bottom)
+        inner = radius - wall - 0.0005
+        b.cylinder("contents", inner, (level - bottom) / 2, pos=(0, 0, (level + bottom) / 2),
+                   rgba=b.rgba("drink_colors"), collide=False)
+    b.extra.update(handle_shape=float(shape == "square"), contents=float(has_drink))
+    return b.finish(scale=height)

@@ -21,6 +21,7 @@ from sims.core.config import ConfigMixin
 from sims.core.rotations import mat_to_rot6d, quat_to_mat, rot6d_to_mat, yaw_quat
 from sims.core.types import CameraSpec, PlacedObject, SceneSpec
 from sims.objects import make_instance
+from sims.objects.kinematics import object_points
 from sims.partmanip.chain import ChainTracker, target_part
 from sims.partmanip.predicates import Snapshot
 from sims.partmanip.tasks import TaskPool, TaskSpec
@@ -175,7 +176,8 @@ class PartManipEnv(gym.Env):
         self.backend.build(scene)
         self._substeps = scene.substeps
         self._built_for = (category, instance_id)
-        self._axes = {name: _principal_axis(p.points) for name, p in self.asset.parts.items()}
+        pts, _, idx, names = object_points(self.asset)
+        self._axes = {n: _principal_axis(pts[idx == i]) for i, n in enumerate(names)}
 
     def step(self, action):
         a = np.asarray(action, dtype=np.float64).reshape(ACTION_DIM)
@@ -223,9 +225,14 @@ class PartManipEnv(gym.Env):
         centroid, axis = np.zeros(3), np.zeros(3)
         if part is not None:
             p = self.asset.parts[part]
-            bpos, bquat = self.backend.body_pose(name, p.body)
-            rot = quat_to_mat(bquat)
-            centroid, axis = rot @ p.centroid + bpos, rot @ self._axes[part]
+            poses = {}
+            for body in p.bodies:
+                bpos, bquat = self.backend.body_pose(name, body)
+                poses[body] = (bpos, quat_to_mat(bquat))
+            centroid = p.posed(poses)[0].mean(axis=0)
+            # the axis is fixed in the object frame (taken with joints at rest), so its sign
+            # never flips as the object turns
+            axis = quat_to_mat(obj_quat) @ self._axes[part]
         art = np.zeros(self.config.articulation_dim)
         joints = self.backend.object_joint_positions(name)[: self.config.articulation_dim]
         art[: len(joints)] = joints

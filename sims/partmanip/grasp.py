@@ -92,6 +92,8 @@ def _evaluate(points, normals, is_part, centre, u, v, table_z):
     tcp_z = max(top - GRASP_DEPTH, table_z + TABLE_CLEARANCE + PAD_BELOW_TCP)
     tip_z = tcp_z - PAD_BELOW_TCP
     between = column & (z > tip_z)
+    if not between.any():  # everything under this centre is below the fingertips
+        return None
     lo, hi = a[between].min(), a[between].max()
     width = hi - lo
     if width > MAX_WIDTH:

@@ -39,16 +39,17 @@ class Snapshot:
     def object_pos(self) -> np.ndarray:
         return self.body_poses["base"][0]
 
+    def _poses(self, part: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return {b: (self.body_poses[b][0], quat_to_mat(self.body_poses[b][1]))
+                for b in self.asset.parts[part].bodies}
+
     def part_points(self, part: str) -> np.ndarray:
         """The part's surface points in the world frame."""
-        p = self.asset.parts[part]
-        pos, quat = self.body_poses[p.body]
-        return p.points @ quat_to_mat(quat).T + pos
+        return self.asset.parts[part].posed(self._poses(part))[0]
 
     def part_normals(self, part: str) -> np.ndarray:
         """The part's outward surface normals in the world frame."""
-        p = self.asset.parts[part]
-        return p.normals @ quat_to_mat(self.body_poses[p.body][1]).T
+        return self.asset.parts[part].posed(self._poses(part))[1]
 
     def finger_forces(self, part: str | None = None) -> dict[str, float]:
         """Total normal force per finger on `part` (any part of the object if None)."""

@@ -12,18 +12,11 @@ from typing import Literal
 import numpy as np
 
 from sims.core.config import ConfigMixin
+from sims.core.directions import DIRECTIONS
 
 Skill = Literal["grasp", "touch", "move", "rotate", "release"]
 Direction = Literal["front", "back", "left", "right", "top", "bottom"]
 SKILLS: tuple[str, ...] = ("grasp", "touch", "move", "rotate", "release")
-DIRECTIONS: dict[str, np.ndarray] = {
-    "front": np.array([-1.0, 0.0, 0.0]),
-    "back": np.array([1.0, 0.0, 0.0]),
-    "left": np.array([0.0, 1.0, 0.0]),
-    "right": np.array([0.0, -1.0, 0.0]),
-    "top": np.array([0.0, 0.0, 1.0]),
-    "bottom": np.array([0.0, 0.0, -1.0]),
-}
 MOVE_DISTANCE = 0.12  # metres
 DEFAULT_HORIZON = 250  # control steps (400 for the novel task class split)
 
@@ -102,25 +95,66 @@ def make_task(task_class: int, category: str, part: str, direction: str | None =
 class TaskPool(ConfigMixin):
     """The tasks episodes are drawn from, one per episode seed.
 
-    A product of task classes x parts x directions x instances of one category; the task
+    A product of task classes x categories x instances x parts x directions; the task
     catalog (with splits) replaces it for the full suite. `task(seed)` is a pure function.
+    `instances` applies to every category (ids beyond a category's count are skipped); empty
+    means the category's training instances from the library's split manifest. `parts` that
+    a category lacks are skipped; empty means the category's grasp parts.
     """
 
     classes: tuple[int, ...] = (3,)
-    category: str = "mug"
+    categories: tuple[str, ...] = ("mug",)
     parts: tuple[str, ...] = ("handle",)
     directions: tuple[str, ...] = ("top",)
     instances: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
     split: str = "train"
     horizon: int = DEFAULT_HORIZON
 
+    def __post_init__(self):
+        for c in self.categories:
+            if not self.instances_of(c):
+                raise ValueError(f"task pool: no instances of {c!r} among {list(self.instances)}")
+            if not self.parts_of(c):
+                raise ValueError(f"task pool: category {c!r} has none of the parts "
+                                 f"{list(self.parts)}")
+
+    def instances_of(self, category: str) -> list[int]:
+        """The instance ids episodes of `category` draw from."""
+        from sims.objects.library import n_instances, split_manifest
+
+        if not self.instances:
+            return list(split_manifest()["categories"][category]["train_instances"])
+        n = n_instances(category)
+        return [i for i in self.instances if 0 <= i < n]
+
+    def parts_of(self, category: str) -> list[str]:
+        """The parts episodes of `category` grasp."""
+        from sims.objects.geometry import load_category_spec
+
+        spec = load_category_spec(category)
+        if not self.parts:
+            return list(spec["grasp_parts"])
+        return [p for p in self.parts if p in spec["parts"]]
+
+    def _parts_of_instance(self, category: str, instance: int) -> list[str]:
+        """The pool's parts of `category` that this instance has (some parts are optional, e.g.
+        a bottle's neck exists only on uncapped bottles); if it has none of them, its grasp
+        parts."""
+        from sims.objects import make_instance
+        from sims.objects.geometry import load_category_spec
+
+        have = make_instance(category, instance).parts
+        return ([p for p in self.parts_of(category) if p in have]
+                or [p for p in load_category_spec(category)["grasp_parts"] if p in have])
+
     def task(self, seed: int) -> TaskSpec:
         """The task of episode `seed` (its initial state is drawn from the same seed)."""
         rng = np.random.default_rng([seed, 7919])
         task_class = int(rng.choice(self.classes))
-        part = str(rng.choice(self.parts))
+        category = str(rng.choice(self.categories))
+        instance = int(rng.choice(self.instances_of(category)))
+        part = str(rng.choice(self._parts_of_instance(category, instance)))
         direction = str(rng.choice(self.directions)) if task_class != 1 else None
-        instance = int(rng.choice(self.instances))
-        return make_task(task_class, self.category, part, direction, instance_id=instance,
+        return make_task(task_class, category, part, direction, instance_id=instance,
                          init_seed=seed, split=self.split, horizon=self.horizon,
                          paraphrase=int(rng.integers(3)))
