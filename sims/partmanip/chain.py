@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from sims.core.directions import DIRECTIONS
 from sims.partmanip import predicates as P
-from sims.partmanip.tasks import DIRECTIONS, SkillCall, TaskSpec
+from sims.partmanip.tasks import SkillCall, TaskSpec
 
 
 def held_part(chain: tuple[SkillCall, ...], index: int) -> tuple[str | None, str | None]:
@@ -76,6 +77,12 @@ class ChainTracker:
             elif how == "touch":
                 out["touching"] = P.touching(snap, part)
                 out["on_table"] = P.on_table(snap)
+            return out
+        if call.skill == "rotate":
+            out = {"facing": P.facing(snap, call.params["part"], call.params["direction"])}
+            how, part = held_part(self.task.chain, self.index)
+            if how == "grasp":
+                out["grasping"] = P.grasping(snap, part)
             return out
         if call.skill == "release":
             return {"released": P.released(snap)}

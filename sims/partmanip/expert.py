@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
+from sims.core.directions import DIRECTIONS
 from sims.core.rotations import mat_to_rot6d, rot6d_to_mat
 from sims.partmanip.grasp import plan_topdown_grasp
-from sims.partmanip.tasks import DIRECTIONS
 
 CONTROL_HZ = 20.0
 

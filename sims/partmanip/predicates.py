@@ -5,6 +5,11 @@ functions that tests can evaluate on hand-constructed states. Thresholds follow 
 (see ../shared/reference/partinstruct.md) except where noted:
 - grasping: PartInstruct asks for > 20 N normal force in total; we ask for
   GRASP_MIN_FORCE per finger on the target part, so a one-sided push never counts as a grasp.
+
+Parts are the category's semantic parts or the spatial parts (left/right/front/back/top/
+bottom/middle, `sims.objects.spatial`), which are computed from the object's posed point cloud
+at the moment of the check; a contact is on a spatial part when it lies within
+SPATIAL_CONTACT_DIST of the part's points.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sims.core.directions import DIRECTIONS
 from sims.core.rotations import quat_to_mat
 from sims.core.types import ContactForce, ObjectAsset
+from sims.objects.spatial import SPATIAL_PARTS, spatial_part_masks
 
 GRASP_MIN_FORCE = 5.0  # N per finger on the part
 TOUCH_MIN_FORCE = 0.5  # N
@@ -22,6 +29,8 @@ TOUCH_MAX_WIDTH = 0.01  # m: "gripper closed" for touching
 POSITION_TOL = 0.05  # m: at_position threshold (PartInstruct uses 0.02-0.08 by task)
 RELEASE_MIN_WIDTH = 0.06  # m: "gripper open"
 RELEASE_MIN_DIST = 0.05  # m between the TCP and the nearest object point
+FACING_TOL = 0.5  # rad between (object centre -> part centre) and the direction
+SPATIAL_CONTACT_DIST = 0.01  # m from a contact to the nearest point of a spatial part
 
 
 @dataclass
@@ -43,19 +52,38 @@ class Snapshot:
         return {b: (self.body_poses[b][0], quat_to_mat(self.body_poses[b][1]))
                 for b in self.asset.parts[part].bodies}
 
+    def object_points(self) -> np.ndarray:
+        """Every semantic part's surface points in the world frame."""
+        return np.concatenate([self.part_points(p) for p in self.asset.parts])
+
     def part_points(self, part: str) -> np.ndarray:
-        """The part's surface points in the world frame."""
+        """The part's surface points in the world frame (spatial parts: from the posed cloud)."""
+        if part in SPATIAL_PARTS and part not in self.asset.parts:
+            pts = self.object_points()
+            return pts[spatial_part_masks(pts)[part]]
         return self.asset.parts[part].posed(self._poses(part))[0]
 
     def part_normals(self, part: str) -> np.ndarray:
         """The part's outward surface normals in the world frame."""
+        if part in SPATIAL_PARTS and part not in self.asset.parts:
+            names = list(self.asset.parts)
+            pts = self.object_points()
+            nrm = np.concatenate([self.asset.parts[p].posed(self._poses(p))[1] for p in names])
+            return nrm[spatial_part_masks(pts)[part]]
         return self.asset.parts[part].posed(self._poses(part))[1]
 
     def finger_forces(self, part: str | None = None) -> dict[str, float]:
         """Total normal force per finger on `part` (any part of the object if None)."""
         out = {"left": 0.0, "right": 0.0}
-        for c in self.contacts:
-            if c.object == self.asset.name and (part is None or c.part == part):
+        mine = [c for c in self.contacts if c.object == self.asset.name]
+        if part in SPATIAL_PARTS and part not in self.asset.parts:
+            region = self.part_points(part)
+            for c in mine:
+                if np.min(np.linalg.norm(region - np.asarray(c.pos), axis=1)) <= SPATIAL_CONTACT_DIST:
+                    out[c.finger] += c.normal_force
+            return out
+        for c in mine:
+            if part is None or c.part == part:
                 out[c.finger] += c.normal_force
         return out
 
@@ -88,3 +116,13 @@ def released(s: Snapshot) -> bool:
         return False
     pts = np.concatenate([s.part_points(p) for p in s.asset.parts])
     return float(np.min(np.linalg.norm(pts - s.tcp_pos, axis=1))) > RELEASE_MIN_DIST
+
+
+def facing(s: Snapshot, part: str, direction: str, tol: float = FACING_TOL) -> bool:
+    """The vector from the object's centre to the part's centre points within `tol` radians of
+    `direction` (robot base frame)."""
+    v = s.part_points(part).mean(axis=0) - s.object_points().mean(axis=0)
+    norm = np.linalg.norm(v)
+    if norm < 1e-6:
+        return False
+    return float(np.arccos(np.clip(v @ DIRECTIONS[direction] / norm, -1.0, 1.0))) <= tol

@@ -1,7 +1,7 @@
 """Task specifications: skill chains over object parts, with their split and horizon.
 
-Directions are in the robot base frame (PartInstruct's convention): left = +y, right = -y,
-top = +z, bottom = -z, front = -x (towards the robot), back = +x (away from it).
+Task classes and their chains live in `sims.partmanip.classes`; directions are in the robot
+base frame (`sims.core.directions`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from typing import Literal
 import numpy as np
 
 from sims.core.config import ConfigMixin
-from sims.core.directions import DIRECTIONS
+from sims.partmanip.classes import TaskParams, build_chain
 
 Skill = Literal["grasp", "touch", "move", "rotate", "release"]
 Direction = Literal["front", "back", "left", "right", "top", "bottom"]
 SKILLS: tuple[str, ...] = ("grasp", "touch", "move", "rotate", "release")
-MOVE_DISTANCE = 0.12  # metres
 DEFAULT_HORIZON = 250  # control steps (400 for the novel task class split)
 
 
@@ -47,11 +46,13 @@ class TaskSpec:
     skill_instructions: tuple[str, ...]
     split: str = "train"
     horizon: int = DEFAULT_HORIZON
+    phases: tuple[int, ...] = (0,)  # chain index where each phase starts (two-phase classes)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["chain"] = [{"skill": s.skill, "params": dict(s.params)} for s in self.chain]
         d["skill_instructions"] = list(self.skill_instructions)
+        d["phases"] = list(self.phases)
         return d
 
     @classmethod
@@ -59,35 +60,34 @@ class TaskSpec:
         d = dict(d)
         d["chain"] = tuple(SkillCall(s["skill"], dict(s["params"])) for s in d["chain"])
         d["skill_instructions"] = tuple(d["skill_instructions"])
+        d["phases"] = tuple(d.get("phases", (0,)))
         return cls(**d)
 
 
-def chain_for_class(task_class: int, part: str, direction: str | None = None) -> tuple[SkillCall, ...]:
-    """The skill chain of a task class (classes 1 and 3 so far; the suite issue adds the rest)."""
-    if task_class == 1:
-        return (SkillCall("grasp", {"part": part}),)
-    if task_class == 3:
-        if direction not in DIRECTIONS:
-            raise ValueError(f"task class 3 needs a direction in {sorted(DIRECTIONS)}, got {direction!r}")
-        return (SkillCall("grasp", {"part": part}),
-                SkillCall("move", {"direction": direction, "distance": MOVE_DISTANCE}))
-    raise ValueError(f"task class {task_class} is not implemented yet (known: 1, 3)")
+def chain_for_class(task_class: int, params: TaskParams) -> tuple[tuple[SkillCall, ...], tuple[int, ...]]:
+    """The skill chain of a task class (see `sims.partmanip.classes`) and its phase starts."""
+    chain, starts = build_chain(task_class, params)
+    return tuple(SkillCall(skill, p) for skill, p in chain), starts
 
 
-def make_task(task_class: int, category: str, part: str, direction: str | None = None,
-              instance_id: int = 0, init_seed: int = 0, split: str = "train",
-              horizon: int = DEFAULT_HORIZON, paraphrase: int = 0) -> TaskSpec:
-    """Build a TaskSpec with its instructions; `task_id` names the task, not the episode."""
+def make_task(task_class: int, category: str, part: str, direction: str | None = None, *,
+              directions: tuple[str, ...] = (), rotate_part: str | None = None,
+              facing: str | None = None, part2: str | None = None, instance_id: int = 0,
+              init_seed: int = 0, split: str = "train", horizon: int = DEFAULT_HORIZON,
+              paraphrase: int = 0) -> TaskSpec:
+    """Build a TaskSpec with its instructions. `direction` is shorthand for a single move
+    direction; `task_id` names the task (class, category, parameters), not the instance."""
     from sims.partmanip.instructions import skill_instruction, task_instruction
 
-    chain = chain_for_class(task_class, part, direction)
-    params = f"{part}" + (f"-{direction}" if direction else "")
+    dirs = ((direction,) if direction else ()) + tuple(directions)
+    params = TaskParams(part, dirs, rotate_part, facing, part2)
+    chain, phases = chain_for_class(task_class, params)
     return TaskSpec(
-        task_id=f"c{task_class:02d}-{category}-{instance_id:04d}-{params}",
+        task_id=f"c{task_class:02d}-{category}-{params.key()}",
         task_class=task_class, category=category, instance_id=instance_id, init_seed=init_seed,
-        chain=chain, instruction=task_instruction(task_class, category, chain, paraphrase),
+        chain=chain, instruction=task_instruction(task_class, category, params, paraphrase),
         skill_instructions=tuple(skill_instruction(category, s) for s in chain),
-        split=split, horizon=horizon,
+        split=split, horizon=horizon, phases=phases,
     )
 
 

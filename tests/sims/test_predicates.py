@@ -70,7 +70,63 @@ def test_move_fails_when_the_grasp_is_lost():
     assert tracker.predicates == {"at_position": True, "grasping": False}
 
 
-@pytest.mark.parametrize("bad", [99, 2])
+@pytest.mark.parametrize("bad", [99, 0])
 def test_unknown_task_class_is_rejected(bad):
     with pytest.raises(ValueError, match="task class"):
         make_task(bad, "mug", "handle")
+
+
+def test_class_parameters_are_checked():
+    with pytest.raises(ValueError, match="takes 1 move directions"):
+        make_task(3, "mug", "handle")
+    with pytest.raises(ValueError, match="needs R"):
+        make_task(8, "mug", "body", facing="front")
+    with pytest.raises(ValueError, match="facing must be"):
+        make_task(8, "mug", "body", rotate_part="handle", facing="top")
+
+
+def test_facing_turns_with_the_object():
+    from sims.core.rotations import mat_to_quat, rot_z
+
+    def turned(yaw):  # the mug's handle is along its +x axis
+        return P.Snapshot(MUG, {"base": (np.array([0.5, 0.0, 0.0]), mat_to_quat(rot_z(yaw)))},
+                          [], True, np.zeros(3), 0.08)
+
+    assert P.facing(turned(0.0), "handle", "back")  # +x
+    assert not P.facing(turned(0.0), "handle", "left")
+    assert P.facing(turned(np.pi / 2), "handle", "left")  # +y
+    assert P.facing(turned(np.pi / 2 + 0.4), "handle", "left")  # within 0.5 rad
+    assert not P.facing(turned(np.pi / 2 + 0.7), "handle", "left")
+    assert P.facing(turned(np.pi), "handle", "front")
+
+
+def test_spatial_parts_follow_the_pose():
+    s = snap(pos=(0.5, 0.0, 0.0))
+    left, right = s.part_points("left"), s.part_points("right")
+    assert left[:, 1].min() > right[:, 1].max()
+    assert len(s.part_normals("top")) == len(s.part_points("top"))
+    # a finger contact on the mug's +y side touches its left part, not its right
+    y_side = (0.5, float(s.object_points()[:, 1].max()), 0.05)
+    contact = ContactForce("left", MUG.name, "body", 2.0, y_side)
+    assert P.touching(snap([contact], width=0.0), "left")
+    assert not P.touching(snap([contact], width=0.0), "right")
+
+
+def test_rotate_needs_facing_while_grasping():
+    from sims.partmanip.tasks import SkillCall, TaskSpec
+
+    chain = (SkillCall("grasp", {"part": "body"}),
+             SkillCall("rotate", {"part": "handle", "direction": "back"}))
+    task = TaskSpec("t", 8, "mug", 0, 0, chain, "", ("", ""))
+    tracker = ChainTracker(task)
+    held = [c("left", "body", 8), c("right", "body", 8)]
+    tracker.reset(snap())
+    assert tracker.update(snap(held))  # grasped
+    assert tracker.predicates == {"grasping": True}
+    tracker.update(snap(held))  # handle already along +x: facing back
+    assert tracker.done
+    tracker = ChainTracker(task)
+    tracker.reset(snap())
+    tracker.update(snap(held))
+    assert not tracker.update(snap())  # facing, but dropped
+    assert tracker.predicates == {"facing": True, "grasping": False}

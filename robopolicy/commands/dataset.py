@@ -1,0 +1,67 @@
+"""`robopolicy dataset info PATH [--json]` and `robopolicy dataset catalog [--json]`: inspect demo
+stores; build the suite's task catalog."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from omegaconf import DictConfig
+
+from robopolicy.commands.app import hydra_app
+
+ACTIONS = ("info", "catalog")
+
+
+@hydra_app("dataset")
+def _app(cfg: DictConfig) -> None:
+    from robopolicy.data.info import dataset_info, format_info
+    from robopolicy.errors import RobopolicyError
+
+    if cfg.action not in ACTIONS:
+        raise RobopolicyError(f"dataset: unknown action {cfg.action!r}; choose one of {', '.join(ACTIONS)}")
+    if cfg.action == "catalog":
+        _catalog(cfg)
+        return
+    if not cfg.path:
+        raise RobopolicyError("dataset info: give the store's path, e.g. `robopolicy dataset info demos.zarr`")
+    info = dataset_info(cfg.path)
+    print(json.dumps(info) if cfg.json else format_info(info))
+
+
+def _catalog(cfg: DictConfig) -> None:
+    from collections import Counter
+    from pathlib import Path
+
+    from sims.partmanip.catalog import build_catalog, summary_table, write_catalog
+
+    c = cfg.catalog
+    catalog = build_catalog(c.seed, c.train_episodes, c.episodes_per_cell, c.val_per_category)
+    path = write_catalog(catalog, Path(c.out))
+    if cfg.json:
+        cells = Counter((t["split"], t["task_class"], t["category"]) for t in catalog["tasks"])
+        counts: dict = {}
+        for (split, cls, cat), n in sorted(cells.items()):
+            counts.setdefault(split, {}).setdefault(str(cls), {})[cat] = n
+        print(json.dumps({"n_tasks": catalog["n_tasks"], "classes": catalog["classes"],
+                          "splits": catalog["splits"], "test4_classes": catalog["test4_classes"],
+                          "unseen_categories": catalog["unseen_categories"],
+                          "tasks_per_split_class_category": counts, "path": str(path)}))
+    else:
+        print(summary_table(catalog) + f"\n\ncatalog: {path}")
+
+
+def main() -> None:
+    """Read the action, a positional PATH and `--json`, then run the hydra app on the rest."""
+    rest = []
+    for i, a in enumerate(sys.argv[1:]):
+        if i == 0 and a in ACTIONS:
+            rest.append(f"action={a}")
+        elif a == "--json":
+            rest.append("json=true")
+        elif "=" not in a and not a.startswith("-"):
+            rest.append(f"path={a}")
+        else:
+            rest.append(a)
+    sys.argv = [sys.argv[0], *rest]
+    _app()

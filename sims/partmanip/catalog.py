@@ -1,0 +1,286 @@
+"""The task catalog: every task of the suite with its split, and fixed episode lists per split.
+
+A pure function of a seed (and the object library). A task is (class, category, parameters);
+an episode is a task on one instance from one initial state (`init_seed`). Splits:
+
+| split | tasks | instances | initial states |
+|---|---|---|---|
+| train, val, test1 (OS) | the train tasks | train instances | disjoint seed ranges |
+| test2 (OI) | the train tasks | held-out instances | own seeds |
+| test3 (TP) | held-out (class, category, part) triples: one grasped/touched part per class and seen category | train instances | own seeds |
+| test4 (TC) | classes never trained: 10 and 15 (each composes skills the train classes teach) | train instances | own seeds, horizon 400 |
+| test5 (OC) | the unseen categories (knife, bucket, box, pliers), train classes | all their instances | own seeds |
+
+Only physically sensible parameters are enumerated: grasped parts are the category's grasp
+parts; pushes touch a part and move horizontally, and a push on a side (left/right/front/
+back, a spatial part) moves away from that side; a grasped object is first moved up or
+sideways, never down into the table, never straight back where it came from, and down only
+once it is up; a rotation turns a part that sits off the object's centre (a mug's handle, a
+bottle's cap) to face a horizontal direction, after lifting. At most TASKS_PER_CELL tasks are drawn per (class,
+category), by the seed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from sims.core.directions import DIRECTIONS
+from sims.partmanip.classes import CLASSES, HORIZONTAL, TaskParams, n_directions, placeholders
+from sims.partmanip.tasks import DEFAULT_HORIZON, TaskSpec, make_task
+
+SPLITS: tuple[str, ...] = ("train", "val", "test1", "test2", "test3", "test4", "test5")
+TEST4_CLASSES: tuple[int, ...] = (10, 15)
+TASKS_PER_CELL = 10
+NOVEL_CLASS_HORIZON = 400
+SIDES: tuple[str, ...] = ("left", "right", "front", "back")  # spatial parts a push may touch
+OPPOSITE = {"left": "right", "right": "left", "front": "back", "back": "front", "top": "bottom",
+            "bottom": "top"}
+ROTATE_MIN_OFFSET = 0.2  # part centre at least this fraction of the object's size off its centre
+SEED_BASE = {s: 1_000_000 * (i + 1) for i, s in enumerate(SPLITS)}  # disjoint init seeds
+GRASP_CLASSES_P = {1, 3, 5, 7, 8, 9, 10, 11, 14, 16}  # classes whose P is grasped (else touched)
+Q_GRASPED = {12, 15, 16}  # two-phase classes whose Q is grasped (else touched)
+TOUCH_THEN_MOVE = {4, 6, 12, 13, 15}  # classes whose first move follows touch(P)
+
+
+@dataclass(frozen=True)
+class CategoryParts:
+    """Which parts of a category tasks may use, and which instances have each part."""
+
+    grasp: tuple[str, ...]
+    touch: tuple[str, ...]
+    rotate: tuple[str, ...]
+    instances_with: dict[str, frozenset[int]] = field(default_factory=dict)
+
+
+@cache
+def category_parts(category: str) -> CategoryParts:
+    """Grasp parts from the spec; touch parts = parts with collision geometry; rotate parts =
+    parts whose centre sits off the object's centre in every instance that has them. Generates
+    every instance of the category (a few seconds)."""
+    from sims.objects import make_instance
+    from sims.objects.geometry import load_category_spec
+    from sims.objects.kinematics import object_points
+    from sims.objects.library import n_instances
+
+    spec = load_category_spec(category)
+    vocab = list(spec["parts"])
+    have: dict[str, set[int]] = {p: set() for p in vocab}
+    collides: set[str] = set()
+    off_centre: dict[str, bool] = {p: True for p in vocab}
+    for i in range(n_instances(category)):
+        asset = make_instance(category, i)
+        pts, _, idx, names = object_points(asset)
+        centre = pts.mean(axis=0)
+        size = float(np.max(pts.max(0) - pts.min(0)))
+        for k, name in enumerate(names):
+            have[name].add(i)
+            offset = np.linalg.norm(pts[idx == k].mean(axis=0) - centre)
+            off_centre[name] &= bool(offset >= ROTATE_MIN_OFFSET * size)
+        collides |= {g.part for g in asset.geoms if g.collide}
+    present = [p for p in vocab if have[p]]
+    return CategoryParts(
+        grasp=tuple(p for p in spec["grasp_parts"] if have.get(p)),
+        touch=tuple(p for p in present if p in collides),
+        rotate=tuple(p for p in present if off_centre[p] and p in collides),
+        instances_with={p: frozenset(v) for p, v in have.items()},
+    )
+
+
+def _grasp_moves(n: int) -> list[tuple[str, ...]]:
+    """Move sequences for a grasped object: start up or sideways, never undo the last move,
+    down only when above the table."""
+    out = []
+    for seq in itertools.product(DIRECTIONS, repeat=n):
+        height, ok = 0, True
+        for i, d in enumerate(seq):
+            if (i and d == OPPOSITE[seq[i - 1]]) or (d == "bottom" and height <= 0):
+                ok = False
+                break
+            height += {"top": 1, "bottom": -1}.get(d, 0)
+        if ok:
+            out.append(seq)
+    return out
+
+
+def _push_dirs(part: str) -> list[str]:
+    """Where a push touching `part` may go: away from a touched side, else any horizontal way."""
+    return [OPPOSITE[part]] if part in SIDES else list(HORIZONTAL)
+
+
+def enumerate_params(task_class: int, parts: CategoryParts) -> list[TaskParams]:
+    """Every sensible parameter set of a class for a category's parts."""
+    need = placeholders(task_class)
+    p_parts = parts.grasp if task_class in GRASP_CLASSES_P else parts.touch + SIDES
+    q_parts = (parts.grasp if task_class in Q_GRASPED else parts.touch + SIDES) if "Q" in need else (None,)
+    r_parts = parts.rotate if "R" in need else (None,)
+    facings = HORIZONTAL if "F" in need else (None,)
+    nd = n_directions(task_class)
+    out = []
+    for p, q, r, f in itertools.product(p_parts, q_parts, r_parts, facings):
+        if r is not None and r == (q if task_class == 15 else p):
+            continue  # turning the held part to face somewhere says little about the object
+        if task_class in TOUCH_THEN_MOVE:
+            firsts = [(d,) for d in _push_dirs(p)]
+        elif nd and task_class != 14:  # class 14's only free move is its phase-2 push
+            firsts = _grasp_moves(nd if task_class not in (5, 16) else 1)
+            if task_class in (5, 16):  # carry sideways, then put down
+                firsts = [s for s in firsts if s[0] in HORIZONTAL]
+        else:
+            firsts = [()]
+        for dirs in firsts:
+            if task_class == 13:  # second push, from a side of the pushed object
+                for d2 in _push_dirs(q):
+                    out.append(TaskParams(p, (*dirs, d2), r, f, q))
+            elif task_class == 14:
+                for d in _push_dirs(q):
+                    out.append(TaskParams(p, (d,), r, f, q))
+            elif task_class == 16:
+                for d2 in HORIZONTAL:
+                    if d2 != OPPOSITE[dirs[0]]:
+                        out.append(TaskParams(p, (*dirs, d2), r, f, q))
+            else:
+                out.append(TaskParams(p, tuple(dirs), r, f, q))
+    return out
+
+
+def build_catalog(seed: int = 0, train_episodes: int = 10_000, episodes_per_cell: int = 16,
+                  val_per_category: int = 4) -> dict:
+    """The catalog as a JSON-ready dict: tasks with their split and fixed episode lists."""
+    from sims.objects.library import split_manifest
+
+    manifest = split_manifest()
+    cats = manifest["categories"]
+    rng = np.random.default_rng([seed, 1302])
+    tasks: list[dict] = []
+    for category in sorted(cats):
+        entry = cats[category]
+        parts = category_parts(category)
+        for task_class in CLASSES:
+            if entry["split"] == "unseen" and task_class in TEST4_CLASSES:
+                continue
+            options = enumerate_params(task_class, parts)
+            if not options:
+                continue
+            order = rng.permutation(len(options))[:TASKS_PER_CELL]
+            chosen = sorted((options[i] for i in order), key=lambda t: t.key())
+            if entry["split"] == "unseen":
+                split_of = dict.fromkeys((t.key() for t in chosen), "test5")
+            elif task_class in TEST4_CLASSES:
+                split_of = dict.fromkeys((t.key() for t in chosen), "test4")
+            else:
+                primaries = sorted({t.part for t in chosen})
+                held = primaries[int(rng.integers(len(primaries)))] if len(primaries) > 1 else None
+                split_of = {t.key(): "test3" if t.part == held else "train" for t in chosen}
+            for t in chosen:
+                task = make_task(task_class, category, t.part, directions=t.directions,
+                                 rotate_part=t.rotate_part, facing=t.facing, part2=t.part2,
+                                 horizon=NOVEL_CLASS_HORIZON if task_class in TEST4_CLASSES
+                                 else DEFAULT_HORIZON)
+                needed = {t.part, t.part2, t.rotate_part} - {None, *SIDES}
+                tasks.append({"task_id": task.task_id, "task_class": task_class,
+                              "category": category, "split": split_of[t.key()],
+                              "params": {"part": t.part, "directions": list(t.directions),
+                                         "rotate_part": t.rotate_part, "facing": t.facing,
+                                         "part2": t.part2},
+                              "parts": sorted(needed), "horizon": task.horizon})
+    episodes = _episodes(tasks, manifest, rng, train_episodes, episodes_per_cell, val_per_category)
+    by_split = {s: {"tasks": sum(t["split"] == s for t in tasks), "episodes": len(episodes[s])}
+                for s in SPLITS}
+    for s in ("val", "test1", "test2"):  # these splits reuse the train tasks
+        by_split[s]["tasks"] = len({e["task_id"] for e in episodes[s]})
+    return {"seed": seed, "n_tasks": len(tasks), "classes": list(CLASSES),
+            "test4_classes": list(TEST4_CLASSES), "unseen_categories": manifest["unseen_categories"],
+            "splits": by_split, "tasks": tasks, "episodes": episodes}
+
+
+def _instances_for(task: dict, pool: list[int], category: str) -> list[int]:
+    have = category_parts(category).instances_with
+    return [i for i in pool if all(i in have[p] for p in task["parts"])]
+
+
+def _episodes(tasks, manifest, rng, train_episodes, per_cell, val_per_category) -> dict[str, list]:
+    cats = manifest["categories"]
+    out: dict[str, list] = {s: [] for s in SPLITS}
+
+    def add(split, task, instances):
+        i = len(out[split])
+        out[split].append({"task_id": task["task_id"], "instance_id": int(rng.choice(instances)),
+                           "init_seed": SEED_BASE[split] + i})
+
+    def spread(split, pool_of, n_per_category, task_split):
+        """n episodes per category, round-robin over its classes, tasks drawn by the seed."""
+        for category in sorted(cats):
+            mine = [t for t in tasks if t["category"] == category and t["split"] == task_split]
+            by_class: dict[int, list] = {}
+            for t in mine:
+                inst = _instances_for(t, pool_of(category), category)
+                if inst:
+                    by_class.setdefault(t["task_class"], []).append((t, inst))
+            classes = sorted(by_class)
+            for k in range(n_per_category if classes else 0):
+                options = by_class[classes[k % len(classes)]]
+                t, inst = options[int(rng.integers(len(options)))]
+                add(split, t, inst)
+
+    train_pool = lambda c: cats[c]["train_instances"]  # noqa: E731
+    held_pool = lambda c: cats[c]["held_out_instances"]  # noqa: E731
+    train_tasks = [t for t in tasks if t["split"] == "train"]
+    usable = [(t, _instances_for(t, train_pool(t["category"]), t["category"])) for t in train_tasks]
+    usable = [(t, inst) for t, inst in usable if inst]
+    for k in range(train_episodes):
+        t, inst = usable[k % len(usable)] if k < len(usable) else usable[int(rng.integers(len(usable)))]
+        add("train", t, inst)
+    spread("val", train_pool, val_per_category, "train")
+    spread("test1", train_pool, per_cell, "train")
+    spread("test2", held_pool, per_cell, "train")
+    spread("test3", train_pool, per_cell, "test3")
+    spread("test4", train_pool, per_cell, "test4")
+    spread("test5", held_pool, per_cell, "test5")  # unseen categories: all instances are held out
+    return out
+
+
+def task_spec(catalog: dict, episode: dict, split: str, paraphrase: int | None = None) -> TaskSpec:
+    """The TaskSpec of one catalog episode (instruction paraphrase drawn from its seed)."""
+    task = next(t for t in catalog["tasks"] if t["task_id"] == episode["task_id"])
+    p = task["params"]
+    return make_task(task["task_class"], task["category"], p["part"], directions=tuple(p["directions"]),
+                     rotate_part=p["rotate_part"], facing=p["facing"], part2=p["part2"],
+                     instance_id=episode["instance_id"], init_seed=episode["init_seed"], split=split,
+                     horizon=task["horizon"],
+                     paraphrase=episode["init_seed"] if paraphrase is None else paraphrase)
+
+
+def write_catalog(catalog: dict, path: Path) -> Path:
+    """Write `catalog.json` (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(catalog))
+    tmp.replace(path)
+    return path
+
+
+def summary_table(catalog: dict) -> str:
+    """Counts of tasks per split x class, then per split x category."""
+    tasks = catalog["tasks"]
+    lines = [f"{catalog['n_tasks']} tasks in {len(catalog['classes'])} classes; test4 classes "
+             f"{catalog['test4_classes']}; unseen categories {', '.join(catalog['unseen_categories'])}",
+             "", f"{'split':<7}{'tasks':>7}{'episodes':>10}"]
+    for s, v in catalog["splits"].items():
+        lines.append(f"{s:<7}{v['tasks']:>7}{v['episodes']:>10}")
+    task_splits = ("train", "test3", "test4", "test5")
+    lines += ["", "tasks per class:  " + "  ".join(f"{s:>5}" for s in task_splits)]
+    for c in catalog["classes"]:
+        counts = [sum(t["task_class"] == c and t["split"] == s for t in tasks) for s in task_splits]
+        lines.append(f"  class {c:>2}        " + "  ".join(f"{n:>5}" for n in counts))
+    lines += ["", "tasks per category:" + "  ".join(f"{s:>5}" for s in task_splits)]
+    for cat in sorted({t["category"] for t in tasks}):
+        counts = [sum(t["category"] == cat and t["split"] == s for t in tasks) for s in task_splits]
+        lines.append(f"  {cat:<15}" + "  ".join(f"{n:>5}" for n in counts))
+    return "\n".join(lines)
