@@ -13,7 +13,7 @@ VERBS: dict[str, str] = {
     "collect": "Run the scripted expert in parallel sim workers and write demos to a zarr store.",
     "train": "Train a policy on a demo store; saves policy directories (weights + config + meta).",
     "eval": "Roll a policy out headlessly in parallel workers; writes episodes.jsonl, reports, videos.",
-    "dataset": "Inspect a demo store: dataset info PATH [--json] (episodes, classes, success, size).",
+    "dataset": "dataset info PATH: summarize a demo store; dataset catalog: build the task catalog (--json).",
     "view": "Show an episode of a store (dataset or rollouts) as an mp4 video.",
     "quickstart": "Collect demos, train a diffusion policy, evaluate it on held-out seeds (small, CPU).",
 }

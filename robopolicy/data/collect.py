@@ -1,9 +1,15 @@
 """Demo collection: the scripted expert runs in parallel worker processes; the parent writes
 every finished episode to one EpisodeStore, in episode-seed order (same command, same store).
+
+Resumable: each finished attempt (kept or not) is appended to `collect_attempts.jsonl` inside
+the store after the episode is committed. Rerunning the same command on the same store skips
+every seed already stored or logged, so a killed collection continues to N episodes without
+duplicates.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing as mp
 import time
@@ -19,6 +25,7 @@ from robopolicy.errors import RobopolicyError
 from robopolicy.progress import progress
 
 log = logging.getLogger(__name__)
+ATTEMPTS_FILE = "collect_attempts.jsonl"
 
 _worker: dict = {}
 
@@ -84,38 +91,78 @@ def _collect_one(seed: int):
     return data, meta
 
 
+def _previous_attempts(store: EpisodeStore) -> dict[int, bool]:
+    """{seed: success} of the attempts already done in `store` (its stored episodes, and
+    logged attempts that were not kept)."""
+    stored = {int(e["seed"]): bool(e["success"]) for e in store.episodes()}
+    done = dict(stored)
+    path = store.path / ATTEMPTS_FILE
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                a = json.loads(line)
+            except ValueError:  # a line torn by a kill
+                continue
+            # a kept attempt whose episode never got committed must run again
+            if not a.get("kept") or int(a["seed"]) in stored:
+                done.setdefault(int(a["seed"]), bool(a["success"]))
+    return done
+
+
+def _open_or_create(out: Path, shape_meta: dict, env_config: dict, overwrite: bool) -> EpisodeStore:
+    if Path(out).exists() and not overwrite and any(Path(out).iterdir()):
+        store = EpisodeStore.open(out, mode="a")
+        if store.env_config != env_config:
+            raise RobopolicyError(f"collect: {out} holds episodes of another suite config; pass "
+                                  "overwrite=true or another out= to start a new store")
+        return store
+    return EpisodeStore.create(out, shape_meta, overwrite=overwrite, env_config=env_config)
+
+
 def collect(env_config: dict, task_config: dict, out: Path, episodes: int, seed: int = 0,
             workers: int = 2, keep_failures: bool = False, overwrite: bool = False) -> CollectSummary:
-    """Run `episodes` expert episodes (seeds seed..seed+episodes-1) and write them to `out`."""
+    """Run `episodes` expert episodes (seeds seed..seed+episodes-1) and write them to `out`.
+    An existing store at `out` of the same suite config is resumed (`overwrite` replaces it)."""
     from sims.partmanip.env import EnvConfig, PartManipEnv
     from sims.partmanip.tasks import TaskPool
 
     env_cfg, pool = EnvConfig.from_config(env_config), TaskPool.from_config(task_config)
     probe = PartManipEnv(env_cfg, pool)  # cheap: builds no simulator until reset
-    store = EpisodeStore.create(out, probe.shape_meta(), overwrite=overwrite, env_config={
-        "env": env_cfg.to_config(), "tasks": pool.to_config()})
-    seeds = list(range(seed, seed + episodes))
+    store = _open_or_create(Path(out), probe.shape_meta(),
+                            {"env": env_cfg.to_config(), "tasks": pool.to_config()}, overwrite)
+    done = _previous_attempts(store)
+    wanted = range(seed, seed + episodes)
+    seeds = [s for s in wanted if s not in done]
+    successes = sum(done[s] for s in wanted if s in done)
+    kept, steps = store.n_episodes, store.n_steps
+    if len(seeds) < episodes:
+        log.info("resuming %s: %d of %d episodes already done", out, episodes - len(seeds), episodes)
     t0 = time.perf_counter()
-    successes = kept = steps = 0
-    log.info("collecting %d episodes with %d workers into %s", episodes, workers, out)
+    log.info("collecting %d episodes with %d workers into %s", len(seeds), workers, out)
     # A process pool that fails loudly: a worker that dies (or whose set-up raises) breaks the
     # pool instead of being respawned forever. Results arrive in seed order.
     executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
                                    initializer=_init_worker,
                                    initargs=(env_cfg.to_config(), pool.to_config()))
-    with executor, progress(total=episodes, desc="collect", unit="ep") as bar:
+    attempts = open(store.path / ATTEMPTS_FILE, "a")
+    with executor, attempts, progress(total=episodes, initial=episodes - len(seeds), desc="collect",
+                                      unit="ep") as bar:
         try:
             for data, meta in executor.map(_collect_one, seeds):
                 successes += meta["success"]
-                if (meta["success"] or keep_failures) and len(data["action"]):
+                keep = (meta["success"] or keep_failures) and len(data["action"]) > 0
+                if keep:
                     store.add_episode(data, meta)
                     kept += 1
                     steps += len(data["action"])
+                attempts.write(json.dumps({"seed": meta["seed"], "success": meta["success"],
+                                           "kept": bool(keep)}) + "\n")
+                attempts.flush()
                 bar.update(1)
                 bar.set_postfix(success=f"{successes / bar.n:.0%}", refresh=False)
         except BrokenProcessPool as e:
             raise RobopolicyError(f"collect: a sim worker died ({e}); the {kept} episodes written "
-                                  f"so far are safe in {out}") from e
+                                  f"so far are safe in {out}; rerun the same command to resume") from e
     summary = CollectSummary(Path(out), episodes, successes, kept, steps, time.perf_counter() - t0)
     log.info("collected %d/%d successful episodes (%.1f%%), kept %d (%d steps) in %.1f s",
              successes, episodes, 100 * summary.success_rate, kept, steps, summary.wall_s)
