@@ -1,5 +1,5 @@
-"""`robopolicy dataset info PATH [--json]` and `robopolicy dataset catalog [--json]`: inspect demo
-stores; build the suite's task catalog."""
+"""`robopolicy dataset info PATH [--json]`, `dataset export PATH --format robomimic` and
+`dataset catalog [--json]`: inspect and convert demo stores; build the suite's task catalog."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from robopolicy.commands.app import hydra_app
 
-ACTIONS = ("info", "catalog")
+ACTIONS = ("info", "catalog", "export")
 
 
 @hydra_app("dataset")
@@ -24,9 +24,26 @@ def _app(cfg: DictConfig) -> None:
         _catalog(cfg)
         return
     if not cfg.path:
-        raise RobopolicyError("dataset info: give the store's path, e.g. `robopolicy dataset info demos.zarr`")
+        raise RobopolicyError(f"dataset {cfg.action}: give the store's path, e.g. "
+                              f"`robopolicy dataset {cfg.action} demos.zarr`")
+    if cfg.action == "export":
+        _export(cfg)
+        return
     info = dataset_info(cfg.path)
     print(json.dumps(info) if cfg.json else format_info(info))
+
+
+def _export(cfg: DictConfig) -> None:
+    from pathlib import Path
+
+    from robopolicy.data.export import export_robomimic
+    from robopolicy.errors import RobopolicyError
+
+    if cfg.export.format != "robomimic":
+        raise RobopolicyError(f"dataset export: unknown format {cfg.export.format!r} (known: robomimic)")
+    out = Path(cfg.export.out) if cfg.export.out else Path(cfg.path).with_suffix(".hdf5")
+    path = export_robomimic(cfg.path, out, cfg.export.val_ratio, cfg.export.seed)
+    print(f"robomimic hdf5: {path}")
 
 
 def _catalog(cfg: DictConfig) -> None:
@@ -52,13 +69,17 @@ def _catalog(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Read the action, a positional PATH and `--json`, then run the hydra app on the rest."""
-    rest = []
-    for i, a in enumerate(sys.argv[1:]):
-        if i == 0 and a in ACTIONS:
+    """Read the action, a positional PATH, `--json` and `--format F`, then run the hydra app."""
+    args, rest = iter(sys.argv[1:]), []
+    for k, a in enumerate(args):
+        if k == 0 and a in ACTIONS:
             rest.append(f"action={a}")
         elif a == "--json":
             rest.append("json=true")
+        elif a == "--format":
+            rest.append(f"export.format={next(args, '')}")
+        elif a.startswith("--format="):
+            rest.append(f"export.format={a.split('=', 1)[1]}")
         elif "=" not in a and not a.startswith("-"):
             rest.append(f"path={a}")
         else:

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+
 from robopolicy.data.info import dataset_info, format_info
 from robopolicy.data.store import EpisodeStore
 
@@ -30,3 +32,32 @@ def test_dataset_info_cli(expert_store, tmp_path):
     r = subprocess.run([*run, str(tmp_path / "nope.zarr")], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and r.stderr.startswith("error:") and r.stderr.count("\n") == 1
+
+
+def test_robomimic_export_loads_in_robomimics_sequence_dataset(expert_store, tmp_path):
+    import robomimic.utils.obs_utils as ObsUtils
+    from robomimic.utils.dataset import SequenceDataset
+
+    out = tmp_path / "demos.hdf5"
+    r = subprocess.run([sys.executable, "-m", "robopolicy.cli", "dataset", "export",
+                        str(expert_store), "--format", "robomimic", f"export.out={out}"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    store = EpisodeStore.open(expert_store)
+    ObsUtils.initialize_obs_utils_with_obs_specs({"obs": {"low_dim": ["proprio", "state"]}})
+    ds = SequenceDataset(hdf5_path=str(out), obs_keys=("proprio", "state"),
+                         dataset_keys=("actions", "rewards", "dones"), seq_length=16,
+                         pad_seq_length=True, frame_stack=2, pad_frame_stack=True,
+                         hdf5_cache_mode="low_dim", filter_by_attribute=None)
+    assert len(ds) == store.n_steps  # one sample per step, padded at the ends
+    item = ds[0]
+    # robomimic 0.3 returns seq_length + frame_stack - 1 steps of both, the first one padded
+    assert item["actions"].shape == (17, 10)
+    assert item["obs"]["proprio"].shape == (17, 17) and item["obs"]["state"].shape == (17, 17)
+    first = store.get_episode(0)
+    np.testing.assert_allclose(item["actions"][1:], first["action"][:16], rtol=1e-6)
+    np.testing.assert_allclose(item["obs"]["proprio"][1:], first["proprio"][:16], rtol=1e-6)
+    r = subprocess.run([sys.executable, "-m", "robopolicy.cli", "dataset", "export",
+                        str(expert_store), "--format", "lerobot"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "unknown format" in r.stderr
