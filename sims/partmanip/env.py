@@ -223,7 +223,11 @@ class PartManipEnv(gym.Env):
         obj_pos, obj_quat = self.backend.object_pose(name)
         part = self.target_part()
         centroid, axis = np.zeros(3), np.zeros(3)
-        if part is not None:
+        if part is not None and part not in self.asset.parts:  # a spatial part (left, top...)
+            pts = self.snapshot().part_points(part)
+            centroid = pts.mean(axis=0)
+            axis = _principal_axis(pts)
+        elif part is not None:
             p = self.asset.parts[part]
             poses = {}
             for body in p.bodies:
@@ -264,7 +268,11 @@ class PartManipEnv(gym.Env):
         part = self.target_part()
         if part is None:
             return np.zeros(seg.shape, bool)
-        return seg == self.backend.segmentation_labels.index(f"{self.asset.name}/{part}")
+        labels = self.backend.segmentation_labels
+        if part not in self.asset.parts:  # a spatial part: the whole object (no per-pixel split yet)
+            ids = [i for i, name in enumerate(labels) if name.startswith(f"{self.asset.name}/")]
+            return np.isin(seg, ids)
+        return seg == labels.index(f"{self.asset.name}/{part}")
 
     def _info(self) -> dict:
         t, idx = self.task, self.tracker.index

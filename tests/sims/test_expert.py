@@ -29,3 +29,16 @@ def test_expert_succeeds_on_20_seeds(mug_env, task_class, part, direction):
 
 def test_expert_grasps_a_handle(mug_env):
     assert _success(mug_env, make_task(1, "mug", "handle", instance_id=3, init_seed=77))
+
+
+@pytest.mark.parametrize("category", ["mug", "kettle", "laptop"])
+def test_expert_touches_a_part_from_above(mug_env, category):
+    part = "body" if category != "laptop" else "keyboard"
+    assert _success(mug_env, make_task(2, category, part, instance_id=1, init_seed=1))
+
+
+def test_expert_pushes_from_a_side_and_lets_go(mug_env):
+    # touch the bottle's right side, push it 12 cm left, release and back away
+    task = make_task(6, "bottle", "right", directions=("left",), instance_id=1, init_seed=1)
+    assert [c.skill for c in task.chain] == ["touch", "move", "release"]
+    assert _success(mug_env, task)
