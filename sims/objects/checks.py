@@ -1,5 +1,5 @@
-"""Physical sanity checks of generated instances, run by the tests and by `assets build
---check`: does it rest stably on a table, do its joints move, can the gripper grasp its parts."""
+"""Physical sanity checks of generated instances, run by the tests (tests/sims/test_library.py):
+does it rest stably on a table, do its joints move, can the gripper grasp its parts."""
 
 from __future__ import annotations
 
