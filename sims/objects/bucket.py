@@ -15,35 +15,11 @@ import numpy as np
 
 from sims.core.types import ObjectAsset
 from sims.objects.builder import ObjectBuilder
-from sims.objects.shapes import revolve
+from sims.objects.shapes import frustum_of_boxes, revolve
 
 FOLD_LIMIT = 1.4  # rad each way; further and the bail would swing into the rim
 HANDLE_DENSITY = 1100.0  # plastic; a steel wire is thin enough that this is close too
 ARC_SEGMENTS = 10
-
-
-def _quat_mul(q, r):
-    w0, x0, y0, z0 = q
-    w1, x1, y1, z1 = r
-    return (w0 * w1 - x0 * x1 - y0 * y1 - z0 * z1, w0 * x1 + x0 * w1 + y0 * z1 - z0 * y1,
-            w0 * y1 - x0 * z1 + y0 * w1 + z0 * x1, w0 * z1 + x0 * y1 - y0 * x1 + z0 * w1)
-
-
-def _tapered_wall(b: ObjectBuilder, r_bot: float, r_top: float, wall: float, z0: float, z1: float,
-                  segments: int, **kw) -> None:
-    """A conical wall of `segments` boxes whose outer faces follow the cone from radius r_bot at
-    z0 to r_top at z1 (each box tilted outwards about its tangent)."""
-    tilt = np.arctan2(r_top - r_bot, z1 - z0)
-    half_w = r_top * np.tan(np.pi / segments) * 1.05  # slight overlap closes the gaps at the rim
-    half_len = (z1 - z0) / 2 / np.cos(tilt)
-    rc = (r_bot + r_top) / 2 - wall / 2 * np.cos(tilt)
-    zc = (z0 + z1) / 2 + wall / 2 * np.sin(tilt)
-    q_tilt = (np.cos(tilt / 2), 0.0, np.sin(tilt / 2), 0.0)
-    for i in range(segments):
-        a = 2 * np.pi * i / segments
-        q = _quat_mul((np.cos(a / 2), 0.0, 0.0, np.sin(a / 2)), q_tilt)
-        b.box("body", (wall / 2, half_w, half_len), pos=(rc * np.cos(a), rc * np.sin(a), zc),
-              quat=q, **kw)
 
 
 def _draw(b: ObjectBuilder, style_spec: dict) -> dict:
@@ -88,7 +64,7 @@ def generate(instance_id: int) -> ObjectAsset:
     b.mesh("body", *revolve(profile, 48), rgba=rgba)
     kw = dict(rgba=rgba, visible=False, density=ss["density"])
     segments = 20 if r_top < 0.08 else 24
-    _tapered_wall(b, radius_at(bottom), r_top, wall, bottom, height, segments, **kw)
+    frustum_of_boxes(b, "body", radius_at(bottom), r_top, wall, bottom, height, segments, **kw)
     b.cylinder("body", r_bot, bottom / 2, pos=(0, 0, bottom / 2), **kw)
 
     # Ears: lugs on the outside of the wall at +-y, the bail's ends pivot in them.

@@ -16,10 +16,9 @@ from functools import partial
 import numpy as np
 import trimesh
 
-from sims.core.rotations import mat_to_quat
 from sims.core.types import ObjectAsset
 from sims.objects.builder import ObjectBuilder
-from sims.objects.shapes import revolve
+from sims.objects.shapes import frustum_of_boxes, revolve
 
 WALL_SEGMENTS = 20
 TOP_SECTORS = 12
@@ -28,23 +27,6 @@ KNOB_CLEAR = 0.036  # top handle this far behind the knob axis (plus its radius)
 
 def _radius_at(r_bottom: float, r_top: float, height: float, z: float) -> float:
     return r_bottom + (r_top - r_bottom) * z / height
-
-
-def _tilted_wall(b: ObjectBuilder, r0: float, r1: float, z0: float, z1: float, wall: float,
-                 **kw) -> None:
-    """A wall of boxes whose outer surface runs from radius r0 at z0 to r1 at z1 (a frustum)."""
-    beta = np.arctan2(r0 - r1, z1 - z0)  # inward lean
-    slant = np.hypot(z1 - z0, r0 - r1)
-    half_w = r0 * np.tan(np.pi / WALL_SEGMENTS) * 1.05  # slight overlap closes the gaps
-    # rotation about +y by -beta: the box's z axis tips towards the axis
-    lean = np.array([[np.cos(beta), 0, -np.sin(beta)], [0, 1, 0], [np.sin(beta), 0, np.cos(beta)]])
-    rc = (r0 + r1) / 2 - wall / 2 * np.cos(beta)
-    for i in range(WALL_SEGMENTS):
-        a = 2 * np.pi * i / WALL_SEGMENTS
-        spin = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-        b.box("body", (wall / 2, half_w, slant / 2),
-              pos=(rc * np.cos(a), rc * np.sin(a), (z0 + z1) / 2 - wall / 2 * np.sin(beta)),
-              quat=mat_to_quat(spin @ lean), **kw)
 
 
 def _top_plate(b: ObjectBuilder, centre_x: float, r_hole: float, r_out: float, z0: float, z1: float,
@@ -95,7 +77,7 @@ def generate(instance_id: int) -> ObjectAsset:
                              (0, bottom)], 40), rgba=rgba)
     hidden = dict(rgba=rgba, visible=False)
     b.cylinder("body", r_b, bottom / 2, pos=(0, 0, bottom / 2), **hidden)
-    _tilted_wall(b, r_at(bottom), r_t, bottom, h, wall, **hidden)
+    frustum_of_boxes(b, "body", r_at(bottom), r_t, wall, bottom, h, WALL_SEGMENTS, **hidden)
 
     r_lid = p["lid_fraction"] * r_t
     x_lid = p["lid_shift"] if style == "top" else 0.0

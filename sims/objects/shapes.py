@@ -35,6 +35,23 @@ def ring_of_boxes(builder, part: str, radius: float, wall: float, z0: float, z1:
                     quat=(np.cos(a / 2), 0.0, 0.0, np.sin(a / 2)), body=body, **kw)
 
 
+
+def frustum_of_boxes(builder, part: str, r_bottom: float, r_top: float, wall: float, z0: float,
+                     z1: float, segments: int = 20, **kw) -> None:
+    """A conical wall of `segments` boxes whose outer faces follow the cone from radius r_bottom
+    at z0 to r_top at z1 (each box leaning about its tangent): tapered buckets and kettles."""
+    tilt = np.arctan2(r_top - r_bottom, z1 - z0)  # outward lean
+    half_w = max(r_bottom, r_top) * np.tan(np.pi / segments) * 1.05  # overlap closes the gaps
+    half_len = np.hypot(z1 - z0, r_top - r_bottom) / 2
+    rc = (r_bottom + r_top) / 2 - wall / 2 * np.cos(tilt)
+    zc = (z0 + z1) / 2 + wall / 2 * np.sin(tilt)
+    lean = np.array([[np.cos(tilt), 0, np.sin(tilt)], [0, 1, 0], [-np.sin(tilt), 0, np.cos(tilt)]])
+    for i in range(segments):
+        a = 2 * np.pi * i / segments
+        spin = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+        builder.box(part, (wall / 2, half_w, half_len), pos=(rc * np.cos(a), rc * np.sin(a), zc),
+                    quat=mat_to_quat(spin @ lean), **kw)
+
 def hull(points) -> tuple[np.ndarray, np.ndarray]:
     """Vertices and outward faces of the convex hull of 3-D points."""
     m = trimesh.Trimesh(np.asarray(points, float)).convex_hull
