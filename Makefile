@@ -45,6 +45,7 @@ test-fast: setup
 bench: setup
 	bash benchmarks/peers/setup_robosuite.sh
 	$(PY) benchmarks/sim_throughput.py
+	$(PY) benchmarks/collect_throughput.py
 
 lint: setup
 	$(VENV)/bin/ruff check robopolicy sims tests benchmarks

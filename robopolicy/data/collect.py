@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +23,8 @@ from robopolicy.progress import progress
 
 log = logging.getLogger(__name__)
 ATTEMPTS_FILE = "collect_attempts.jsonl"
+ATTEMPT_KEYS = ("seed", "success", "task_id", "task_class", "category", "instance_id", "completion",
+                "length")
 
 _worker: dict = {}
 
@@ -74,9 +73,11 @@ def run_expert_episode(env, expert, task) -> tuple[dict[str, np.ndarray], dict]:
 def _init_worker(env_config: dict, task_config: dict) -> None:
     from sims.partmanip.env import EnvConfig, PartManipEnv
     from sims.partmanip.expert import ScriptedExpert
-    from sims.partmanip.tasks import TaskPool
+    from sims.partmanip.task_source import task_source
 
-    _worker["env"] = PartManipEnv(EnvConfig.from_config(env_config), TaskPool.from_config(task_config))
+    if "env" in _worker:  # a reused worker (Ray actors share a process only with themselves)
+        _worker["env"].close()
+    _worker["env"] = PartManipEnv(EnvConfig.from_config(env_config), task_source(task_config))
     _worker["expert"] = ScriptedExpert()
 
 
@@ -86,9 +87,17 @@ def _collect_one(seed: int):
     data, info = run_expert_episode(env, _worker["expert"], task)
     meta = {"task_id": task.task_id, "task_class": task.task_class, "category": task.category,
             "instance_id": task.instance_id, "split": task.split, "seed": seed,
-            "success": bool(info["success"]), "backend": env.backend.name, "source": "expert",
-            "instruction": task.instruction}
-    return data, meta
+            "init_seed": task.init_seed, "success": bool(info["success"]),
+            "completion": float(info["completion"]), "length": int(len(data["action"])),
+            "backend": env.backend.name, "source": "expert", "instruction": task.instruction}
+    failure = None if meta["success"] else info.get("failure") or _unmet(info)
+    return data, meta, failure
+
+
+def _unmet(info: dict) -> str:
+    """Why an episode failed, from its final info: the skill it stopped at and its unmet goals."""
+    unmet = [k for k, v in info.get("predicates", {}).items() if not v]
+    return f"skill {info.get('skill_index')} not done ({', '.join(unmet) or 'horizon'})"
 
 
 def _previous_attempts(store: EpisodeStore) -> dict[int, bool]:
@@ -120,13 +129,20 @@ def _open_or_create(out: Path, shape_meta: dict, env_config: dict, overwrite: bo
 
 
 def collect(env_config: dict, task_config: dict, out: Path, episodes: int, seed: int = 0,
-            workers: int = 2, keep_failures: bool = False, overwrite: bool = False) -> CollectSummary:
+            workers: int = 2, keep_failures: bool = False, overwrite: bool = False,
+            executor: str = "process", address: str | None = None) -> CollectSummary:
     """Run `episodes` expert episodes (seeds seed..seed+episodes-1) and write them to `out`.
-    An existing store at `out` of the same suite config is resumed (`overwrite` replaces it)."""
+    An existing store at `out` of the same suite config is resumed (`overwrite` replaces it).
+    `executor` is "process" (local spawned processes) or "ray" (actors; `address` = cluster)."""
+    from robopolicy.executors import WorkerDied, ordered_map
     from sims.partmanip.env import EnvConfig, PartManipEnv
-    from sims.partmanip.tasks import TaskPool
+    from sims.partmanip.task_source import task_source
 
-    env_cfg, pool = EnvConfig.from_config(env_config), TaskPool.from_config(task_config)
+    env_cfg, pool = EnvConfig.from_config(env_config), task_source(task_config)
+    if hasattr(pool, "catalog"):  # build (or read) the catalog once, before the workers start
+        if seed + episodes > len(pool):
+            raise RobopolicyError(f"collect: split {pool.split} has {len(pool)} episodes, asked for "
+                                  f"{seed}..{seed + episodes - 1}")
     probe = PartManipEnv(env_cfg, pool)  # cheap: builds no simulator until reset
     store = _open_or_create(Path(out), probe.shape_meta(),
                             {"env": env_cfg.to_config(), "tasks": pool.to_config()}, overwrite)
@@ -138,31 +154,30 @@ def collect(env_config: dict, task_config: dict, out: Path, episodes: int, seed:
     if len(seeds) < episodes:
         log.info("resuming %s: %d of %d episodes already done", out, episodes - len(seeds), episodes)
     t0 = time.perf_counter()
-    log.info("collecting %d episodes with %d workers into %s", len(seeds), workers, out)
-    # A process pool that fails loudly: a worker that dies (or whose set-up raises) breaks the
-    # pool instead of being respawned forever. Results arrive in seed order.
-    executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_init_worker,
-                                   initargs=(env_cfg.to_config(), pool.to_config()))
+    log.info("collecting %d episodes with %d %s workers into %s", len(seeds), workers, executor, out)
+    results = ordered_map(_collect_one, seeds, init=_init_worker, workers=workers, kind=executor,
+                          address=address, init_args=(env_cfg.to_config(), pool.to_config()))
     attempts = open(store.path / ATTEMPTS_FILE, "a")
-    with executor, attempts, progress(total=episodes, initial=episodes - len(seeds), desc="collect",
-                                      unit="ep") as bar:
+    with attempts, progress(total=episodes, initial=episodes - len(seeds), desc="collect",
+                            unit="ep") as bar:
         try:
-            for data, meta in executor.map(_collect_one, seeds):
+            for data, meta, failure in results:  # in seed order
                 successes += meta["success"]
                 keep = (meta["success"] or keep_failures) and len(data["action"]) > 0
                 if keep:
                     store.add_episode(data, meta)
                     kept += 1
                     steps += len(data["action"])
-                attempts.write(json.dumps({"seed": meta["seed"], "success": meta["success"],
-                                           "kept": bool(keep)}) + "\n")
+                record = {k: meta[k] for k in ATTEMPT_KEYS if k in meta}
+                if failure:
+                    record["failure"] = failure
+                attempts.write(json.dumps({**record, "kept": bool(keep)}) + "\n")
                 attempts.flush()
                 bar.update(1)
                 bar.set_postfix(success=f"{successes / bar.n:.0%}", refresh=False)
-        except BrokenProcessPool as e:
-            raise RobopolicyError(f"collect: a sim worker died ({e}); the {kept} episodes written "
-                                  f"so far are safe in {out}; rerun the same command to resume") from e
+        except WorkerDied as e:
+            raise RobopolicyError(f"collect: {e}; the {kept} episodes written so far are safe in "
+                                  f"{out}; rerun the same command to resume") from e
     summary = CollectSummary(Path(out), episodes, successes, kept, steps, time.perf_counter() - t0)
     log.info("collected %d/%d successful episodes (%.1f%%), kept %d (%d steps) in %.1f s",
              successes, episodes, 100 * summary.success_rate, kept, steps, summary.wall_s)

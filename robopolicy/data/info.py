@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -40,7 +41,67 @@ def dataset_info(path: str | os.PathLike) -> dict:
                  for k, v in store.shape_meta["obs"].items()}
                 | {"action": {"shape": list(store.shape_meta["action"]["shape"]), "type": "action"}},
         "disk_bytes": disk_bytes(store.path),
+        "attempts": attempt_summary(store.path),
     }
+
+
+def read_attempts(path: Path) -> list[dict]:
+    """The collection attempts logged in a store (kept or not); torn lines are skipped."""
+    from robopolicy.data.collect import ATTEMPTS_FILE
+
+    f = Path(path) / ATTEMPTS_FILE
+    out = []
+    for line in f.read_text().splitlines() if f.is_file() else []:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def attempt_summary(path: Path) -> dict | None:
+    """Success of every collection attempt (failures too) per task class x category, with the
+    most common failure reasons; None if the store has no attempt log with that detail."""
+    attempts = [a for a in read_attempts(path) if "task_class" in a]
+    if not attempts:
+        return None
+    cells: dict[str, dict[str, list[int]]] = {}
+    for a in attempts:
+        cell = cells.setdefault(str(a["task_class"]), {}).setdefault(a["category"], [0, 0])
+        cell[0] += bool(a["success"])
+        cell[1] += 1
+    reasons = Counter(a["failure"] for a in attempts if not a["success"] and a.get("failure"))
+    cells = dict(sorted(cells.items(), key=lambda kv: int(kv[0])))
+
+    def rate(pairs) -> list[int]:
+        return [sum(p[0] for p in pairs), sum(p[1] for p in pairs)]
+
+    categories = sorted({c for row in cells.values() for c in row})
+    return {
+        "attempts": len(attempts), "successes": sum(bool(a["success"]) for a in attempts),
+        "by_class": {k: rate(v.values()) for k, v in cells.items()},
+        "by_category": {c: rate([row[c] for row in cells.values() if c in row]) for c in categories},
+        "cells": cells,
+        "failures": dict(reasons.most_common(10)),
+    }
+
+
+def format_attempts(summary: dict) -> str:
+    """The attempt summary as a class x category table of `successes/attempts`."""
+    cats = list(summary["by_category"])
+    width = max(6, *(min(len(c), 11) for c in cats)) + 1
+    n, ok = summary["attempts"], summary["successes"]
+    lines = [f"expert attempts: {ok}/{n} succeeded ({ok / max(n, 1):.1%}); class x category:",
+             "class " + "".join(f"{c[:11]:>{width}}" for c in cats) + f"{'all':>{width}}"]
+    for k, row in summary["cells"].items():
+        cells = "".join(f"{f'{row[c][0]}/{row[c][1]}' if c in row else '-':>{width}}" for c in cats)
+        s, t = summary["by_class"][k]
+        lines.append(f"{k:>5} " + cells + f"{f'{s}/{t}':>{width}}")
+    lines.append("  all " + "".join(f"{'/'.join(map(str, summary['by_category'][c])):>{width}}" for c in cats))
+    if summary["failures"]:
+        lines.append("most common failures:")
+        lines += [f"  {v:>4} x {k}" for k, v in summary["failures"].items()]
+    return "\n".join(lines)
 
 
 def format_info(info: dict) -> str:
@@ -58,4 +119,6 @@ def format_info(info: dict) -> str:
                          ("sources", "sources")):
         if info[field]:
             lines.append(f"{title + ':':<11} " + ", ".join(f"{k}: {v}" for k, v in info[field].items()))
+    if info.get("attempts"):
+        lines += ["", format_attempts(info["attempts"])]
     return "\n".join(lines)

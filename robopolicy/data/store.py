@@ -63,10 +63,15 @@ META_FIELDS: dict[str, tuple[type, Any]] = {
     "backend": (str, ""),
     "source": (str, ""),
     "instruction": (str, ""),
+    "init_seed": (int, -1),  # the initial-state seed (catalog episodes: not the episode index)
+    "completion": (float, 0.0),  # fraction of the task's skills done
 }
+#: Fields added after schema 1 was first written: a store without them reads their defaults,
+#: and gets them (filled with defaults) when opened for appending.
+LATER_META_FIELDS = ("init_seed", "completion")
 # Strings are zarr 3's variable-length UTF-8 ``string`` data type (numpy StringDType in RAM):
 # no length limit, no truncation, and unlike fixed-width "<U" it has a zarr v3 spec.
-_META_DTYPES = {str: str, int: "int64", bool: "bool"}
+_META_DTYPES = {str: str, int: "int64", bool: "bool", float: "float64"}
 
 #: Chunk length along time: about TARGET_CHUNK_BYTES of raw data per chunk, clamped to
 #: [1, MAX_CHUNK_STEPS]. The cap keeps low-dim chunks small enough that the read-modify-write
@@ -174,7 +179,8 @@ class EpisodeStore:
         self._specs = _parse_shape_meta(self.shape_meta, f"dataset {path}")
         self.keys: list[str] = list(self._specs)
         self._data = {key: group["data"][key] for key in self.keys}
-        self._meta = {field: group["meta/episodes"][field] for field in META_FIELDS}
+        self._meta = {field: group["meta/episodes"][field] for field in META_FIELDS
+                      if field in group["meta/episodes"]}
         self._ends_array = group["meta/episode_ends"]
         self._ends = ends.astype(np.int64)
         self._ends.flags.writeable = False
@@ -284,7 +290,21 @@ class EpisodeStore:
             raise RobopolicyError(f"{where}: corrupt store ({_one_line(e)})") from e
         if mode == "a":
             cls._truncate_tail(group, ends, n_committed, where)
+            cls._add_later_fields(group, n_committed)
         return cls(path, group, mode, ends[:n_committed])
+
+    @staticmethod
+    def _add_later_fields(group: zarr.Group, n: int) -> None:
+        """Give a store written before LATER_META_FIELDS existed those arrays (defaults)."""
+        episodes = group["meta/episodes"]
+        for field in LATER_META_FIELDS:
+            if field not in episodes:
+                ftype, default = META_FIELDS[field]
+                arr = episodes.create_array(field, shape=(n,), chunks=(_META_CHUNK,),
+                                            dtype=_META_DTYPES[ftype], compressors=_COMPRESSOR,
+                                            fill_value=default)
+                if n:
+                    arr[:] = default
 
     @staticmethod
     def _check_layout(group: zarr.Group, where: str) -> tuple[np.ndarray, int]:
@@ -319,7 +339,8 @@ class EpisodeStore:
                     f"{where}: data/{key} has step shape {tuple(arr.shape[1:])}, shape_meta says {shape}"
                 )
             data_len.append(arr.shape[0])
-        meta_len = [array(f"meta/episodes/{field}").shape[0] for field in META_FIELDS]
+        meta_len = [array(f"meta/episodes/{field}").shape[0] for field in META_FIELDS
+                    if field not in LATER_META_FIELDS or field in group["meta/episodes"]]
         ends_array = array("meta/episode_ends")
         if ends_array.ndim != 1:
             raise RobopolicyError(f"{where}: meta/episode_ends must be 1-D")
@@ -339,6 +360,8 @@ class EpisodeStore:
             ends_array[n:] = 0  # so a later resize never re-exposes a stale end
             ends_array.resize((n,))
         for field in META_FIELDS:
+            if field not in group["meta/episodes"]:
+                continue
             arr = group[f"meta/episodes/{field}"]
             if arr.shape[0] > n:
                 arr.resize((n,))
@@ -430,6 +453,9 @@ class EpisodeStore:
                 ok = isinstance(value, bool | np.bool_)
             elif ftype is int:
                 ok = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+            elif ftype is float:
+                ok = isinstance(value, float | int | np.floating | np.integer) and not isinstance(
+                    value, bool | np.bool_)
             else:
                 ok = isinstance(value, str)
             if not ok:
@@ -484,12 +510,14 @@ class EpisodeStore:
     def episode_meta(self, i: int) -> dict[str, Any]:
         """Episode ``i``'s metadata as python values (str, int, bool)."""
         i = self._index(i)
-        return {field: self._meta[field][i].item() for field in META_FIELDS}
+        return {field: self._meta[field][i].item() if field in self._meta else META_FIELDS[field][1]
+                for field in META_FIELDS}
 
     def episodes(self) -> list[dict[str, Any]]:
         """Metadata of all committed episodes, in order."""
         n = self.n_episodes
-        columns = {field: self._meta[field][:n].tolist() for field in META_FIELDS}
+        columns = {field: self._meta[field][:n].tolist() if field in self._meta
+                   else [META_FIELDS[field][1]] * n for field in META_FIELDS}
         return [{field: columns[field][i] for field in META_FIELDS} for i in range(n)]
 
     def load(self, keys: list[str] | None = None) -> dict[str, np.ndarray]:

@@ -35,9 +35,9 @@ class EpisodeSpec:
 
 def episode_list(task_config: dict, n: int, seed: int) -> list[EpisodeSpec]:
     """The fixed episode list of a run: the pool's tasks for seeds seed..seed+n-1."""
-    from sims.partmanip.tasks import TaskPool
+    from sims.partmanip.task_source import task_source
 
-    pool = TaskPool.from_config(task_config)
+    pool = task_source(task_config)
     return [EpisodeSpec(i, pool.task(seed + i).to_dict()) for i in range(n)]
 
 

@@ -13,9 +13,9 @@ import traceback
 
 def worker_main(conn, env_config: dict, task_config: dict, n_envs: int) -> None:
     from sims.partmanip.env import EnvConfig, PartManipEnv
-    from sims.partmanip.tasks import TaskPool
+    from sims.partmanip.task_source import task_source
 
-    envs = [PartManipEnv(EnvConfig.from_config(env_config), TaskPool.from_config(task_config))
+    envs = [PartManipEnv(EnvConfig.from_config(env_config), task_source(task_config))
             for _ in range(n_envs)]
     frames: dict[int, list | None] = {i: None for i in range(n_envs)}
     try:

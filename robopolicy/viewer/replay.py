@@ -13,14 +13,14 @@ def replay_frames(store: EpisodeStore, episode: int, camera: str = "agentview",
                   size: tuple[int, int] = (256, 256)) -> tuple[list[np.ndarray], dict]:
     """(frames, info): one frame per step (+ the final state) and the replay's final info."""
     from sims.partmanip.env import EnvConfig, PartManipEnv
-    from sims.partmanip.tasks import TaskPool
+    from sims.partmanip.task_source import task_source
 
     meta = store.episode_meta(episode)
     cfg = store.env_config
     if "env" not in cfg or "tasks" not in cfg:
         raise RobopolicyError(f"dataset {store.path}: no env config recorded, cannot replay")
     env_cfg = EnvConfig.from_config({**cfg["env"], "obs_keys": [], "render_size": list(size)})
-    pool = TaskPool.from_config(cfg["tasks"])
+    pool = task_source(cfg["tasks"])
     task = pool.task(meta["seed"])
     if task.task_id != meta["task_id"]:
         raise RobopolicyError(f"dataset {store.path}: episode {episode} ({meta['task_id']}) does not "

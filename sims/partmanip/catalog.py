@@ -15,8 +15,8 @@ Only physically sensible parameters are enumerated: grasped parts are the catego
 parts; pushes touch a part and move horizontally, and a push on a side (left/right/front/
 back, a spatial part) moves away from that side; a grasped object is first moved up or
 sideways, never down into the table, never straight back where it came from, and down only
-once it is up; a rotation turns a part that sits off the object's centre (a mug's handle, a
-bottle's cap) to face a horizontal direction, after lifting. At most TASKS_PER_CELL tasks are drawn per (class,
+once it is up; a rotation turns a part that sits off the object's centre and not far above
+or below it (a mug's handle, a laptop's screen) to face a horizontal direction, after lifting. At most TASKS_PER_CELL tasks are drawn per (class,
 category), by the seed.
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -41,7 +42,11 @@ NOVEL_CLASS_HORIZON = 400
 SIDES: tuple[str, ...] = ("left", "right", "front", "back")  # spatial parts a push may touch
 OPPOSITE = {"left": "right", "right": "left", "front": "back", "back": "front", "top": "bottom",
             "bottom": "top"}
-ROTATE_MIN_OFFSET = 0.2  # part centre at least this fraction of the object's size off its centre
+ROTATE_MIN_OFFSET = 0.15  # part centre at least this fraction of the object's size off its centre
+# A part further above/below the object's centre than this (in every instance) is not turned to
+# face a horizontal direction: that needs the object tipped on its side, which a top-down
+# grasp cannot hold (a bottle's cap, a bucket's handle); the expert tilts up to this much.
+ROTATE_MAX_ELEVATION = np.radians(45.0)
 SEED_BASE = {s: 1_000_000 * (i + 1) for i, s in enumerate(SPLITS)}  # disjoint init seeds
 GRASP_CLASSES_P = {1, 3, 5, 7, 8, 9, 10, 11, 14, 16}  # classes whose P is grasped (else touched)
 Q_GRASPED = {12, 15, 16}  # two-phase classes whose Q is grasped (else touched)
@@ -50,19 +55,22 @@ TOUCH_THEN_MOVE = {4, 6, 12, 13, 15}  # classes whose first move follows touch(P
 
 @dataclass(frozen=True)
 class CategoryParts:
-    """Which parts of a category tasks may use, and which instances have each part."""
+    """Which parts of a category tasks may use, and which instances have each part (and can
+    have it turned to face a direction)."""
 
     grasp: tuple[str, ...]
     touch: tuple[str, ...]
     rotate: tuple[str, ...]
     instances_with: dict[str, frozenset[int]] = field(default_factory=dict)
+    rotatable_in: dict[str, frozenset[int]] = field(default_factory=dict)
 
 
 @cache
 def category_parts(category: str) -> CategoryParts:
     """Grasp parts from the spec; touch parts = parts with collision geometry; rotate parts =
-    parts whose centre sits off the object's centre in every instance that has them. Generates
-    every instance of the category (a few seconds)."""
+    parts whose centre sits off the object's centre and at most ROTATE_MAX_ELEVATION above or
+    below it in at least half of the instances that have them (tasks turning them use only
+    those instances). Generates every instance of the category (a few seconds)."""
     from sims.objects import make_instance
     from sims.objects.geometry import load_category_spec
     from sims.objects.kinematics import object_points
@@ -71,8 +79,8 @@ def category_parts(category: str) -> CategoryParts:
     spec = load_category_spec(category)
     vocab = list(spec["parts"])
     have: dict[str, set[int]] = {p: set() for p in vocab}
+    rotatable: dict[str, set[int]] = {p: set() for p in vocab}
     collides: set[str] = set()
-    off_centre: dict[str, bool] = {p: True for p in vocab}
     for i in range(n_instances(category)):
         asset = make_instance(category, i)
         pts, _, idx, names = object_points(asset)
@@ -80,15 +88,18 @@ def category_parts(category: str) -> CategoryParts:
         size = float(np.max(pts.max(0) - pts.min(0)))
         for k, name in enumerate(names):
             have[name].add(i)
-            offset = np.linalg.norm(pts[idx == k].mean(axis=0) - centre)
-            off_centre[name] &= bool(offset >= ROTATE_MIN_OFFSET * size)
+            v = pts[idx == k].mean(axis=0) - centre
+            elevation = np.arctan2(abs(v[2]), np.linalg.norm(v[:2]))
+            if np.linalg.norm(v) >= ROTATE_MIN_OFFSET * size and elevation <= ROTATE_MAX_ELEVATION:
+                rotatable[name].add(i)
         collides |= {g.part for g in asset.geoms if g.collide}
     present = [p for p in vocab if have[p]]
     return CategoryParts(
         grasp=tuple(p for p in spec["grasp_parts"] if have.get(p)),
         touch=tuple(p for p in present if p in collides),
-        rotate=tuple(p for p in present if off_centre[p] and p in collides),
+        rotate=tuple(p for p in present if p in collides and 2 * len(rotatable[p]) >= len(have[p])),
         instances_with={p: frozenset(v) for p, v in have.items()},
+        rotatable_in={p: frozenset(v) for p, v in rotatable.items()},
     )
 
 
@@ -200,8 +211,12 @@ def build_catalog(seed: int = 0, train_episodes: int = 10_000, episodes_per_cell
 
 
 def _instances_for(task: dict, pool: list[int], category: str) -> list[int]:
-    have = category_parts(category).instances_with
-    return [i for i in pool if all(i in have[p] for p in task["parts"])]
+    """The instances of `pool` a task can run on: they have its parts, and the part it turns
+    sits where it can be turned."""
+    cp = category_parts(category)
+    r = task["params"]["rotate_part"]
+    return [i for i in pool if all(i in cp.instances_with[p] for p in task["parts"])
+            and (r is None or r not in cp.rotatable_in or i in cp.rotatable_in[r])]
 
 
 def _episodes(tasks, manifest, rng, train_episodes, per_cell, val_per_category) -> dict[str, list]:
@@ -233,8 +248,11 @@ def _episodes(tasks, manifest, rng, train_episodes, per_cell, val_per_category) 
     train_tasks = [t for t in tasks if t["split"] == "train"]
     usable = [(t, _instances_for(t, train_pool(t["category"]), t["category"])) for t in train_tasks]
     usable = [(t, inst) for t, inst in usable if inst]
+    # every train task once, in a shuffled order (a prefix of the list spans the suite), then
+    # tasks drawn at random
+    order = rng.permutation(len(usable))
     for k in range(train_episodes):
-        t, inst = usable[k % len(usable)] if k < len(usable) else usable[int(rng.integers(len(usable)))]
+        t, inst = usable[order[k]] if k < len(usable) else usable[int(rng.integers(len(usable)))]
         add("train", t, inst)
     spread("val", train_pool, val_per_category, "train")
     spread("test1", train_pool, per_cell, "train")
@@ -260,10 +278,48 @@ def write_catalog(catalog: dict, path: Path) -> Path:
     """Write `catalog.json` (atomically)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(catalog))
     tmp.replace(path)
     return path
+
+
+def catalog_key(seed: int, train_episodes: int, episodes_per_cell: int, val_per_category: int) -> str:
+    """A hash of everything a catalog depends on: its arguments, this module and the library."""
+    import hashlib
+    import inspect
+    import sys
+
+    from sims.objects import CATEGORIES
+    from sims.objects.library import fingerprint, split_manifest
+
+    h = hashlib.sha256(json.dumps([seed, train_episodes, episodes_per_cell, val_per_category,
+                                   split_manifest()]).encode())
+    for module in ("sims.partmanip.catalog", "sims.partmanip.classes", "sims.partmanip.tasks"):
+        h.update(inspect.getsource(sys.modules[module] if module in sys.modules
+                                   else __import__(module, fromlist=["_"])).encode())
+    for c in CATEGORIES:
+        h.update(fingerprint(c).encode())
+    return h.hexdigest()[:16]
+
+
+def load_catalog(seed: int = 0, train_episodes: int = 10_000, episodes_per_cell: int = 16,
+                 val_per_category: int = 4, cache_dir: Path | None = None) -> dict:
+    """The catalog, built once and then read from the cache (`<cache>/catalog/`); a change to
+    the catalog code, the task classes or any object generator builds it afresh."""
+    from sims.objects.library import default_cache_dir
+
+    root = Path(cache_dir) if cache_dir else default_cache_dir().parent / "catalog"
+    key = catalog_key(seed, train_episodes, episodes_per_cell, val_per_category)
+    path = root / f"catalog-{seed}-{key}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except ValueError:  # torn by a kill: build it again
+            pass
+    catalog = build_catalog(seed, train_episodes, episodes_per_cell, val_per_category)
+    write_catalog(catalog, path)
+    return catalog
 
 
 def summary_table(catalog: dict) -> str:

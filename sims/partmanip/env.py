@@ -71,10 +71,10 @@ class PartManipEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
-    def __init__(self, config: EnvConfig | None = None, tasks: TaskPool | None = None,
+    def __init__(self, config: EnvConfig | None = None, tasks=None,
                  render_mode: str | None = "rgb_array"):
         self.config = config or EnvConfig()
-        self.tasks = tasks or TaskPool()
+        self.tasks = tasks if tasks is not None else TaskPool()  # or a CatalogTasks
         self.render_mode = render_mode
         self.backend = None  # created on the first reset, inside the process that steps it
         w, h = self.config.image_size

@@ -27,6 +27,16 @@ PUSH_HEIGHT = 0.03  # preferred contact height for a push (low: the object does 
 PUSH_OVERSHOOT = 0.02
 PUSH_PRESS = 0.015  # a push's touch aims this far past the contact point
 RETREAT = 0.06
+PUSH_TILT = np.radians(35.0)  # fingertips lead a push: the hand trails, clear of tall objects
+FINGER_LANE = 0.014  # m: half-width of the closed finger pair across a push
+FINGER_LENGTH = 0.05  # m from the fingertips to the hand
+IDLE_REPLAN = 10  # steps with nothing queued and the skill's goal unmet before replanning
+MAX_REPLANS = 3  # per skill
+TILT_MIN = 0.25  # rad: a part this far above/below the horizontal is tilted level as it turns
+TILT_SPARE = 0.1  # rad of elevation left after a tilt (within the facing tolerance)
+ROTATE_CLEARANCE = 0.03  # m: a turned object's lowest point stays this far above the table
+WRIST_LIMIT = 2.75  # rad: |joint 7| the expert plans within (Franka: 2.8973)
+MAX_ROT_STEP = np.pi / 3  # rad per waypoint, so interpolation never takes the short way round
 
 
 @dataclass
@@ -48,14 +58,20 @@ class ExpertFailure(RuntimeError):
 class ScriptedExpert:
     """Grasp / move / release by waypoints. Call `reset(env)` after `env.reset`, then `act(env)`.
 
-    Speeds are in m/s and rad/s; `approach_height` is the pre-grasp height above the grasp.
+    Speeds are in m/s and rad/s (`carry_*`: moving a held object); `approach_height` is
+    the pre-grasp height above the grasp. When a skill's waypoints end without its goal (a
+    slipped grasp, a short push), the skill is planned again from the current state.
     `close_steps` is just long enough for the fingers to settle (~3 steps): holding longer
     would show a learner identical observations followed first by "wait", then by "lift".
     """
 
-    def __init__(self, speed: float = 0.25, slow_speed: float = 0.12, rot_speed: float = 1.5,
-                 approach_height: float = 0.10, lift: float = 0.02, close_steps: int = 4):
+    def __init__(self, speed: float = 0.25, slow_speed: float = 0.12, carry_speed: float = 0.15,
+                 push_speed: float = 0.06,
+                 rot_speed: float = 1.5, carry_rot_speed: float = 1.5, approach_height: float = 0.10,
+                 lift: float = 0.02, close_steps: int = 4):
         self.speed, self.slow_speed, self.rot_speed = speed, slow_speed, rot_speed
+        self.carry_speed, self.carry_rot_speed = carry_speed, carry_rot_speed
+        self.push_speed = push_speed  # slow enough that a light object does not slide off ahead
         self.approach_height, self.lift = approach_height, lift
         self.close_steps = close_steps
 
@@ -66,6 +82,8 @@ class ScriptedExpert:
         self._queue: deque[tuple[Segment, np.ndarray]] = deque()
         self._skill = -1  # the chain index planned last
         self._push_dir: np.ndarray | None = None  # set while the fingers push the object
+        self._idle = 0  # steps waited with an empty queue on the current skill
+        self._replans = 0
 
     def act(self, env) -> np.ndarray:
         """The next action (10,) for `env` in its current state."""
@@ -74,8 +92,15 @@ class ScriptedExpert:
             # A skill's goal can hold before its waypoints end (the grasp holds while the
             # fingers still close); finishing them first keeps every transition visible in the
             # observations (fingers settled, then lift), which a learned policy needs.
-            self._skill = idx
+            self._skill, self._idle, self._replans = idx, 0, 0
             self._plan(env, env.task.chain[idx])
+        elif not self._queue and idx < len(env.task.chain):
+            # The goal is still unmet with every waypoint done (a grasp slipped, a push fell
+            # short, the object lagged): plan the skill again from the state it is in now.
+            self._idle += 1
+            if self._idle >= IDLE_REPLAN and self._replans < MAX_REPLANS:
+                self._idle, self._replans = 0, self._replans + 1
+                self._replan(env, env.task.chain[idx])
         if self._queue:
             seg, frac = self._queue[0]
             self._queue[0] = (seg, frac[1:])
@@ -95,8 +120,9 @@ class ScriptedExpert:
             push = follow.params["direction"] if follow is not None and follow.skill == "move" else None
             self._plan_touch(env, call.params["part"], push)
         elif call.skill == "move":
-            pushing = held_part(chain, idx)[0] == "touch"
-            self._plan_move(call.params["direction"], call.params.get("distance", 0.12), pushing)
+            self._plan_move(env, call.params["direction"], held_part(chain, idx)[0] == "touch")
+        elif call.skill == "rotate":
+            self._plan_rotate(env, call.params["part"], call.params["direction"])
         elif call.skill == "release":
             back = self._pos.copy()
             self._go(back, self._mat, 1.0, steps=self.close_steps)
@@ -108,13 +134,48 @@ class ScriptedExpert:
         else:
             raise ExpertFailure(f"the expert cannot do skill {call.skill!r} yet")
 
+    def _replan(self, env, call) -> None:
+        """Plan `call` again after its waypoints ended without its goal: re-grasp or re-touch
+        what a move lost, then move on to the target; otherwise retry the skill itself."""
+        chain, idx = env.task.chain, env.tracker.index
+        preds = env.tracker.predicates
+        if call.skill == "move":
+            how, part = held_part(chain, idx)
+            lost = (how == "grasp" and not preds.get("grasping", True)) or (
+                how == "touch" and not preds.get("touching", True))
+            if lost and how == "grasp":
+                self._back_off()
+                self._plan_grasp(env, part)
+            elif lost:
+                self._back_off()
+                self._plan_touch(env, part, call.params["direction"])
+            self._plan_move(env, call.params["direction"], how == "touch")
+        elif call.skill == "grasp":
+            self._back_off()
+            self._plan_grasp(env, call.params["part"], attempt=self._replans)
+        elif call.skill == "touch" and self._push_dir is not None:
+            self._go(self._pos + self._push_dir * 0.015, self._mat, 0.0, speed=self.slow_speed)
+        elif call.skill == "touch":
+            self._go(self._pos - [0.0, 0.0, 0.006], self._mat, 0.0, speed=self.slow_speed)
+        else:
+            self._plan(env, call)
+
+    def _back_off(self) -> None:
+        """Open the fingers and rise clear (backing away from a pushed side first)."""
+        pos = self._pos.copy()
+        self._go(pos, self._mat, 1.0, steps=self.close_steps)
+        if self._push_dir is not None:
+            pos = pos - self._push_dir * RETREAT
+            self._go(pos, self._mat, 1.0)
+            self._push_dir = None
+        self._go(pos + [0.0, 0.0, 0.06], self._mat, 1.0)
+
     def _plan_touch(self, env, part: str, push: str | None) -> None:
         """Close the fingers, then bring them against the part: from the side opposite `push`
         (at the part's mid height, aimed through the object's centre) when a push follows,
         else down onto the part's highest upward-facing surface."""
         snap = env.snapshot()
         pts, nrm = snap.part_points(part), snap.part_normals(part)
-        centre = snap.object_points().mean(axis=0)
         self._go(self._pos, self._mat, 0.0, steps=self.close_steps)
         if push is None:
             up = nrm[:, 2] > 0.7
@@ -129,14 +190,12 @@ class ScriptedExpert:
             self._push_dir = None
             return
         d = DIRECTIONS[push]
-        facing = (nrm @ -d > 0.7) & (pts[:, 2] > TOUCH_MIN_Z)
-        if not facing.any():
-            raise ExpertFailure(f"no surface of the {part} of {env.asset.name} to push {push}")
-        cand = pts[facing]
+        p = _push_contact(snap, part, d)
+        if p is None:
+            raise ExpertFailure(f"no free side of the {part} of {env.asset.name} to push {push} from")
         lateral = np.cross([0.0, 0.0, 1.0], d)
-        p = cand[np.argmin(np.abs((cand - centre) @ lateral) + np.abs(cand[:, 2] - PUSH_HEIGHT))]
-        mat = topdown_rotation(lateral)
-        # fingertips a little below the contact point, the finger face just behind it
+        # fingertips lead, the hand trails above and behind: it stays clear of tall objects
+        mat = Rotation.from_rotvec(-PUSH_TILT * lateral).as_matrix() @ topdown_rotation(lateral)
         tcp = np.array([p[0], p[1], max(p[2], TOUCH_MIN_Z) + PAD_BELOW_TCP - 0.005]) - d * FINGER_HALF
         self._go(tcp - d * PRE_TOUCH + [0.0, 0.0, self.approach_height], mat, 0.0)
         self._go(tcp - d * PRE_TOUCH, mat, 0.0)
@@ -144,14 +203,14 @@ class ScriptedExpert:
         self._go(tcp + d * PUSH_PRESS, mat, 0.0, speed=self.slow_speed)
         self._push_dir = d
 
-    def _plan_grasp(self, env, part: str) -> None:
+    def _plan_grasp(self, env, part: str, attempt: int = 0) -> None:
         snap = env.snapshot()
         names = list(env.asset.parts)
         clouds = [snap.part_points(n) for n in names]
         points = np.concatenate(clouds)
         normals = np.concatenate([snap.part_normals(n) for n in names])
         is_part = np.concatenate([np.full(len(c), n == part) for n, c in zip(names, clouds, strict=True)])
-        grasp = plan_topdown_grasp(points, normals, is_part)
+        grasp = plan_topdown_grasp(points, normals, is_part, rank=attempt)
         if grasp is None:
             raise ExpertFailure(f"no feasible grasp on the {part} of {env.asset.name}")
         above = grasp.pos + [0.0, 0.0, self.approach_height]
@@ -159,26 +218,67 @@ class ScriptedExpert:
         self._go(grasp.pos, grasp.mat, 1.0, speed=self.slow_speed)
         self._go(grasp.pos, grasp.mat, 0.0, steps=self.close_steps)
 
-    def _plan_move(self, direction: str, distance: float, pushing: bool = False) -> None:
+    def _plan_move(self, env, direction: str, pushing: bool = False) -> None:
+        """Move the held (or pushed) object to the move's target: the TCP shifts by the
+        object's remaining offset, so a lagging object is caught up on a replan."""
         d = DIRECTIONS[direction]
+        target = env.tracker.move_target()
+        remaining = target - env.snapshot().object_pos if target is not None else d * 0.12
         start = self._queue[-1][0].pos if self._queue else self._pos
-        pos = start.copy()
         if pushing:  # slide along the table, a little further: the object lags the fingers
-            self._go(pos + d * (distance + PUSH_OVERSHOOT), self._mat, self._grip,
-                     speed=self.slow_speed)
+            along = max(0.0, float(remaining @ d) + PUSH_OVERSHOOT)
+            self._go(start + d * along, self._mat, self._grip, speed=self.push_speed)
             return
-        if d[2] == 0:  # horizontal: lift a little first so the object does not drag
+        pos = start.copy()
+        low = float(env.snapshot().object_points()[:, 2].min()) < self.lift
+        if d[2] == 0 and low:  # horizontal, object on the table: lift first, no dragging
             pos = pos + [0.0, 0.0, self.lift]
             self._go(pos, self._mat, self._grip)
-        self._go(pos + d * distance, self._mat, self._grip)
+        step = remaining if d[2] != 0 else remaining * [1.0, 1.0, 0.0]
+        self._go(pos + step, self._mat, self._grip, speed=self.carry_speed)
 
-    def _go(self, pos, mat, gripper: float, speed: float | None = None, steps: int | None = None):
+    def _plan_rotate(self, env, part: str, facing: str) -> None:
+        """Turn the held object so the vector from its centre to `part` points `facing`: a yaw
+        about the vertical (the way round that keeps the wrist in its range), then, for a part
+        well above or below the object's centre, a tilt about the horizontal axis across
+        `facing`. The TCP rises if the turned object would come near the table."""
+        snap = env.snapshot()
+        obj = snap.object_points()
+        v = snap.part_points(part).mean(axis=0) - obj.mean(axis=0)
+        f = DIRECTIONS[facing]
+        yaw = 0.0
+        if np.linalg.norm(v[:2]) > 0.25 * np.linalg.norm(v):
+            yaw = float(np.arctan2(v[0] * f[1] - v[1] * f[0], v[:2] @ f[:2]))
+            # turning the hand by +yaw about world z turns joint 7 by about -yaw
+            q7 = float(env.backend.arm_joint_positions()[6])
+            options = [y for y in (yaw, yaw - 2 * np.pi, yaw + 2 * np.pi) if abs(q7 - y) <= WRIST_LIMIT]
+            yaw = min(options or [yaw], key=abs)
+        v_turned = Rotation.from_rotvec([0.0, 0.0, yaw]).apply(v)
+        elevation = float(np.arctan2(v_turned[2], np.linalg.norm(v_turned[:2])))
+        tilt = elevation - np.sign(elevation) * TILT_SPARE if abs(elevation) > TILT_MIN else 0.0
+        axis = np.cross([0.0, 0.0, 1.0], f)
+
+        def turn(frac: float) -> Rotation:
+            return Rotation.from_rotvec(axis * tilt * frac) * Rotation.from_rotvec([0, 0, yaw * frac])
+
+        start = self._queue[-1][0].pos if self._queue else self._pos
+        start_mat = self._queue[-1][0].mat if self._queue else self._mat
+        turned = start + turn(1.0).apply(obj - start)
+        rise = max(0.0, ROTATE_CLEARANCE - float(turned[:, 2].min()), ROTATE_CLEARANCE - float(obj[:, 2].min()))
+        n = max(1, int(np.ceil(max(abs(yaw), abs(tilt)) / MAX_ROT_STEP)))
+        for k in range(1, n + 1):
+            mat = turn(k / n).as_matrix() @ start_mat
+            self._go(start + [0.0, 0.0, rise * k / n], mat, self._grip, speed=self.slow_speed,
+                     rot_speed=self.carry_rot_speed)
+
+    def _go(self, pos, mat, gripper: float, speed: float | None = None, steps: int | None = None,
+            rot_speed: float | None = None):
         start_pos = self._queue[-1][0].pos if self._queue else self._pos
         start_mat = self._queue[-1][0].mat if self._queue else self._mat
         if steps is None:
             dist = np.linalg.norm(np.asarray(pos) - start_pos)
             angle = Rotation.from_matrix(start_mat.T @ mat).magnitude()
-            steps = int(np.ceil(max(dist / (speed or self.speed), angle / self.rot_speed) * CONTROL_HZ))
+            steps = int(np.ceil(max(dist / (speed or self.speed), angle / (rot_speed or self.rot_speed)) * CONTROL_HZ))
         steps = max(1, steps)
         seg = Segment(start_pos.copy(), start_mat.copy(), np.asarray(pos, float),
                       np.asarray(mat, float), gripper, steps)
@@ -193,3 +293,26 @@ class ScriptedExpert:
     @staticmethod
     def _action(pos, mat, grip) -> np.ndarray:
         return np.concatenate([pos, mat_to_rot6d(mat), [grip]]).astype(np.float32)
+
+
+def _push_contact(snap, part: str, d: np.ndarray) -> np.ndarray | None:
+    """Where closed fingers moving along `d` can first touch `part`: a point of the part whose
+    surface faces them, with no other point of the object in the fingers' lane before it (else
+    they would hit that first). Prefers low points (the object does not tip) near the line
+    through the object's centre (it does not turn)."""
+    pts, nrm = snap.part_points(part), snap.part_normals(part)
+    cloud = snap.object_points()
+    centre = cloud.mean(axis=0)
+    lateral = np.cross([0.0, 0.0, 1.0], d)
+    ok = (nrm @ -d > 0.5) & (pts[:, 2] > TOUCH_MIN_Z)
+    best, best_score = None, np.inf
+    for p in pts[ok][:: max(1, int(ok.sum()) // 200)]:
+        rel = cloud - p
+        tip = max(p[2], TOUCH_MIN_Z) - 0.005
+        lane = (np.abs(rel @ lateral) < FINGER_LANE) & (cloud[:, 2] > tip) & (cloud[:, 2] < tip + FINGER_LENGTH)
+        if np.any(lane & (rel @ d < -0.004)):
+            continue
+        score = abs((p - centre) @ lateral) + abs(p[2] - PUSH_HEIGHT)
+        if score < best_score:
+            best, best_score = p, score
+    return best

@@ -48,7 +48,7 @@ def topdown_rotation(closing_axis: np.ndarray) -> np.ndarray:
 
 def plan_topdown_grasp(points: np.ndarray, normals: np.ndarray, is_part: np.ndarray, n_yaw: int = 24,
                        max_centres: int = 64, home_closing_axis=(0.0, -1.0, 0.0),
-                       table_z: float = 0.0) -> Grasp | None:
+                       table_z: float = 0.0, rank: int = 0) -> Grasp | None:
     """Best top-down grasp on the points flagged `is_part` of an object cloud with outward
     surface `normals` (world frame).
 
@@ -57,6 +57,8 @@ def plan_topdown_grasp(points: np.ndarray, normals: np.ndarray, is_part: np.ndar
     function of the part's orientation (not the nearest grid step), which matters for learning
     from the demos. Of the two symmetric closing directions, the one nearest
     `home_closing_axis` (the hand's home orientation) is used, keeping the wrist in range.
+    `rank` > 0 gives the rank-th best instead, among grasps at least 1.5 cm or 30 deg apart
+    (a retry after a grasp slipped); if there are fewer, the last of them.
     """
     part = points[is_part]
     if len(part) == 0:
@@ -64,7 +66,7 @@ def plan_topdown_grasp(points: np.ndarray, normals: np.ndarray, is_part: np.ndar
     centres = part[:: max(1, len(part) // max_centres)]
     centroid = part.mean(axis=0)
     home = np.asarray(home_closing_axis, float)
-    best: Grasp | None = None
+    found: list[Grasp] = []
     for theta in np.linspace(0.0, np.pi, n_yaw, endpoint=False):
         u = np.array([np.cos(theta), np.sin(theta), 0.0])
         if u @ home < 0:
@@ -77,9 +79,16 @@ def plan_topdown_grasp(points: np.ndarray, normals: np.ndarray, is_part: np.ndar
             pos, width, alignment = g
             score = (-np.linalg.norm((pos - centroid)[:2]) - 0.5 * width + 0.05 * alignment
                      + 0.001 * (u @ home))
-            if best is None or score > best.score:
-                best = Grasp(pos, topdown_rotation(u), width, float(score))
-    return best
+            found.append(Grasp(pos, topdown_rotation(u), width, float(score)))
+    found.sort(key=lambda g: -g.score)
+    distinct: list[Grasp] = []
+    for g in found:
+        if all(np.linalg.norm(g.pos - h.pos) > 0.015
+               or abs(g.mat[:, 1] @ h.mat[:, 1]) < np.cos(np.radians(30.0)) for h in distinct):
+            distinct.append(g)
+            if len(distinct) > rank:
+                break
+    return distinct[min(rank, len(distinct) - 1)] if distinct else None
 
 
 def _evaluate(points, normals, is_part, centre, u, v, table_z):

@@ -1,6 +1,7 @@
 """`collect` with real workers and a real store (the expert_store fixture runs it)."""
 
 import numpy as np
+import pytest
 
 from robopolicy.data.store import EpisodeStore
 from robopolicy.errors import RobopolicyError
@@ -40,7 +41,7 @@ def test_killed_collection_resumes_without_duplicates(tmp_path):
 
     out = tmp_path / "demos.zarr"
     cmd = [sys.executable, "-m", "robopolicy.cli", "collect", f"out={out}", "episodes=6",
-           "executor.workers=1", "suite.tasks.classes=[1]", f"hydra.run.dir={tmp_path / 'run'}"]
+           "workers=1", "suite=mug_lift", "suite.tasks.classes=[1]", f"hydra.run.dir={tmp_path / 'run'}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
@@ -72,3 +73,44 @@ def test_killed_collection_resumes_without_duplicates(tmp_path):
     r = subprocess.run([*cmd[:-2], "suite.tasks.classes=[3]", cmd[-1]], capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 2 and "another suite config" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_collect_from_the_catalog_records_every_attempt(tmp_path):
+    """suite=partmanip: episode i is the i-th catalog train episode; attempts are logged with
+    their class and category (failures too) and `dataset info` tabulates them."""
+    from robopolicy.data.collect import collect
+    from robopolicy.data.info import dataset_info, format_info
+    from sims.partmanip.task_source import CatalogTasks
+
+    tasks = {"source": "catalog", "split": "train", "train_episodes": 2000}
+    out = tmp_path / "suite.zarr"
+    s = collect({"obs_keys": ["proprio", "state"]}, tasks, out, episodes=3, seed=0, workers=1,
+                keep_failures=True)
+    assert s.episodes == 3 and s.kept == 3
+    source = CatalogTasks.from_config(tasks)
+    metas = EpisodeStore.open(out).episodes()
+    for i, m in enumerate(metas):
+        t = source.task(i)
+        assert (m["task_id"], m["instance_id"], m["init_seed"], m["split"]) == (
+            t.task_id, t.instance_id, t.init_seed, "train")
+        assert 0.0 <= m["completion"] <= 1.0 and m["length"] > 0
+    info = dataset_info(out)
+    att = info["attempts"]
+    assert att["attempts"] == 3 and sum(n for _, n in att["by_class"].values()) == 3
+    assert "expert attempts:" in format_info(info)
+    with pytest.raises(RobopolicyError, match="has 2000 episodes"):
+        collect({"obs_keys": ["proprio"]}, tasks, tmp_path / "x.zarr", episodes=5, seed=1998)
+
+
+def test_ray_executor_collects_the_same_episodes(tmp_path, expert_store):
+    """executor=ray (a local Ray, 2 actors) writes the same episodes as the process pool."""
+    from robopolicy.data.collect import collect
+    from tests.conftest import ENV_CONFIG, TASKS
+
+    out = tmp_path / "ray.zarr"
+    s = collect(ENV_CONFIG, TASKS, out, episodes=4, seed=0, workers=2, executor="ray")
+    assert s.kept == 4
+    ours, theirs = EpisodeStore.open(out), EpisodeStore.open(expert_store)
+    assert [m["seed"] for m in ours.episodes()] == [0, 1, 2, 3]
+    for i in range(4):
+        np.testing.assert_array_equal(ours.get_episode(i)["action"], theirs.get_episode(i)["action"])

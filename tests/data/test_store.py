@@ -162,6 +162,26 @@ def test_append_after_reopen(tmp_path):
     assert store.episode_meta(2)["seed"] == 7
 
 
+def test_store_written_before_later_meta_fields_still_opens(tmp_path):
+    """A store without the meta fields added later (init_seed, completion) reads their
+    defaults, and gets them when reopened for appending, its episodes intact."""
+    from robopolicy.data.store import LATER_META_FIELDS
+
+    path = tmp_path / "old.zarr"
+    store = EpisodeStore.create(path, SHAPE_META)
+    store.add_episode(make_episode(5, 0), {"seed": 3, "completion": 1.0})
+    for field in LATER_META_FIELDS:  # as an older version wrote it
+        shutil.rmtree(path / "meta" / "episodes" / field)
+    old = EpisodeStore.open(path)
+    assert old.episode_meta(0)["seed"] == 3 and old.episode_meta(0)["init_seed"] == -1
+    assert old.episodes()[0]["completion"] == 0.0
+    appender = EpisodeStore.open(path, mode="a")
+    appender.add_episode(make_episode(4, 1), {"seed": 4, "init_seed": 9, "completion": 0.5})
+    metas = EpisodeStore.open(path).episodes()
+    assert [(m["seed"], m["init_seed"], m["completion"]) for m in metas] == [(3, -1, 0.0), (4, 9, 0.5)]
+    assert_episode_equal(EpisodeStore.open(path).get_episode(0), make_episode(5, 0))
+
+
 def test_empty_store_opens_in_both_modes(tmp_path):
     path = tmp_path / "empty.zarr"
     EpisodeStore.create(path, SHAPE_META)

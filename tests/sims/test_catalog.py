@@ -70,3 +70,70 @@ def test_pushes_move_away_from_the_touched_side(catalog):
             assert t["params"]["directions"] == [opposite[t["params"]["part"]]]
         if t["task_class"] in (3, 7, 9):
             assert t["params"]["directions"][0] != "bottom"
+
+
+def test_every_class_chain_is_valid_for_every_category_it_is_assigned(catalog):
+    """Each task's chain builds, names only parts its category has (or spatial parts), and
+    turns only parts that sit beside the object's centre on the episode's instance."""
+    from sims.objects.geometry import load_category_spec
+    from sims.objects.spatial import SPATIAL_PARTS
+    from sims.partmanip.catalog import _instances_for
+    from sims.partmanip.tasks import make_task
+
+    cells = set()
+    for t in catalog["tasks"]:
+        p = t["params"]
+        spec = make_task(t["task_class"], t["category"], p["part"], directions=tuple(p["directions"]),
+                         rotate_part=p["rotate_part"], facing=p["facing"], part2=p["part2"])
+        vocab = set(load_category_spec(t["category"])["parts"]) | set(SPATIAL_PARTS)
+        assert {c.params["part"] for c in spec.chain if "part" in c.params} <= vocab, t["task_id"]
+        if p["rotate_part"]:
+            assert p["rotate_part"] in category_parts(t["category"]).rotate
+        cells.add((t["task_class"], t["category"]))
+    for split, episodes in catalog["episodes"].items():
+        tasks = {t["task_id"]: t for t in catalog["tasks"]}
+        for e in episodes[:200]:
+            t = tasks[e["task_id"]]
+            assert e["instance_id"] in _instances_for(t, [e["instance_id"]], t["category"]), (split, e)
+    # every class reaches every category it may (test4 classes: the seen ones); rotations
+    # only those with a part beside the object's centre
+    from sims.partmanip.classes import placeholders
+
+    for c in range(1, 17):
+        n = sum(k == c for k, _ in cells)
+        if "R" in placeholders(c):
+            assert n >= 8, c
+        else:
+            assert n == (10 if c in TEST4_CLASSES else 14), c
+
+
+def test_load_catalog_caches_the_built_catalog(tmp_path):
+    from sims.partmanip.catalog import build_catalog, load_catalog
+
+    first = load_catalog(0, train_episodes=50, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("catalog-0-*.json"))) == 1
+    assert load_catalog(0, train_episodes=50, cache_dir=tmp_path) == first
+    assert first == json_roundtrip(build_catalog(0, train_episodes=50))
+
+
+def json_roundtrip(d):
+    import json
+
+    return json.loads(json.dumps(d))
+
+
+def test_catalog_task_source_serves_the_split_episodes(tmp_path):
+    from sims.partmanip.task_source import CatalogTasks, task_source
+
+    src = task_source({"source": "catalog", "split": "test2", "train_episodes": 2000})
+    assert isinstance(src, CatalogTasks) and len(src) == 160
+    t = src.task(5)
+    e = src.catalog["episodes"]["test2"][5]
+    assert (t.task_id, t.instance_id, t.init_seed, t.split) == (e["task_id"], e["instance_id"],
+                                                                 e["init_seed"], "test2")
+    with pytest.raises(IndexError, match="160 episodes"):
+        src.task(160)
+    with pytest.raises(ValueError, match="unknown split"):
+        task_source({"source": "catalog", "split": "test9"})
+    with pytest.raises(ValueError, match="unknown task source"):
+        task_source({"source": "nope"})
