@@ -75,8 +75,6 @@ def _init_worker(env_config: dict, task_config: dict) -> None:
     from sims.partmanip.expert import ScriptedExpert
     from sims.partmanip.task_source import task_source
 
-    if "env" in _worker:  # a reused worker (Ray actors share a process only with themselves)
-        _worker["env"].close()
     _worker["env"] = PartManipEnv(EnvConfig.from_config(env_config), task_source(task_config))
     _worker["expert"] = ScriptedExpert()
 
@@ -136,10 +134,10 @@ def collect(env_config: dict, task_config: dict, out: Path, episodes: int, seed:
     `executor` is "process" (local spawned processes) or "ray" (actors; `address` = cluster)."""
     from robopolicy.executors import WorkerDied, ordered_map
     from sims.partmanip.env import EnvConfig, PartManipEnv
-    from sims.partmanip.task_source import task_source
+    from sims.partmanip.task_source import CatalogTasks, task_source
 
     env_cfg, pool = EnvConfig.from_config(env_config), task_source(task_config)
-    if hasattr(pool, "catalog"):  # build (or read) the catalog once, before the workers start
+    if isinstance(pool, CatalogTasks):  # len() builds (or reads) the catalog before the workers start
         if seed + episodes > len(pool):
             raise RobopolicyError(f"collect: split {pool.split} has {len(pool)} episodes, asked for "
                                   f"{seed}..{seed + episodes - 1}")

@@ -21,7 +21,7 @@ import trimesh
 
 from sims.core.types import ObjectAsset
 from sims.objects.builder import ObjectBuilder
-from sims.objects.shapes import revolve
+from sims.objects.shapes import handle_arc, revolve
 
 PRESS_DEPTH = 0.012
 # The pump stands in for a spring-loaded one (no spring is modelled): nearly weightless and
@@ -72,8 +72,7 @@ def _handle_path(x_wall: float, height: float, p: dict) -> list[tuple[float, flo
     zc = z_top - half
     root = -x_wall + r  # roots buried in the wall so the handle is attached
     tip = -x_wall - p["handle_reach"]
-    phis = np.linspace(np.pi / 2, -np.pi / 2, 7)
-    return [(root + (tip - root) * np.cos(f), zc + half * np.sin(f)) for f in phis]
+    return handle_arc(root, tip, zc, half)
 
 
 def generate(instance_id: int) -> ObjectAsset:

@@ -7,11 +7,9 @@ the cup's visual is a revolved mesh.
 
 from __future__ import annotations
 
-import numpy as np
-
 from sims.core.types import ObjectAsset
 from sims.objects.builder import ObjectBuilder
-from sims.objects.shapes import revolve, ring_of_boxes
+from sims.objects.shapes import handle_arc, revolve, ring_of_boxes
 
 WALL_SEGMENTS = 20
 
@@ -26,8 +24,7 @@ def _handle_path(shape: str, radius: float, height: float, p: dict) -> list[tupl
     if shape == "square":
         return [(root, zc + half_span), (tip, zc + half_span), (tip, zc - half_span),
                 (root, zc - half_span)]
-    phis = np.linspace(np.pi / 2, -np.pi / 2, 7)
-    return [(root + (tip - root) * np.cos(f), zc + half_span * np.sin(f)) for f in phis]
+    return handle_arc(root, tip, zc, half_span)
 
 
 def generate(instance_id: int) -> ObjectAsset:

@@ -152,3 +152,11 @@ def centre_footprint(b: ObjectBuilder) -> None:
     for i, body in enumerate(b.bodies):
         if body.parent == root:
             b.bodies[i] = replace(body, pos=tuple(float(v) for v in np.asarray(body.pos) + shift))
+
+
+def handle_arc(root: float, tip: float, zc: float, half_span: float, n: int = 7
+               ) -> list[tuple[float, float]]:
+    """(x, z) points of a D-shaped handle's centre line: a half ellipse from its upper root
+    (x=root, z=zc+half_span) out to x=tip and back to its lower root."""
+    phis = np.linspace(np.pi / 2, -np.pi / 2, n)
+    return [(root + (tip - root) * np.cos(f), zc + half_span * np.sin(f)) for f in phis]

@@ -287,8 +287,8 @@ def write_catalog(catalog: dict, path: Path) -> Path:
 def catalog_key(seed: int, train_episodes: int, episodes_per_cell: int, val_per_category: int) -> str:
     """A hash of everything a catalog depends on: its arguments, this module and the library."""
     import hashlib
+    import importlib
     import inspect
-    import sys
 
     from sims.objects import CATEGORIES
     from sims.objects.library import fingerprint, split_manifest
@@ -296,8 +296,7 @@ def catalog_key(seed: int, train_episodes: int, episodes_per_cell: int, val_per_
     h = hashlib.sha256(json.dumps([seed, train_episodes, episodes_per_cell, val_per_category,
                                    split_manifest()]).encode())
     for module in ("sims.partmanip.catalog", "sims.partmanip.classes", "sims.partmanip.tasks"):
-        h.update(inspect.getsource(sys.modules[module] if module in sys.modules
-                                   else __import__(module, fromlist=["_"])).encode())
+        h.update(inspect.getsource(importlib.import_module(module)).encode())
     for c in CATEGORIES:
         h.update(fingerprint(c).encode())
     return h.hexdigest()[:16]

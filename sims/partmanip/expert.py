@@ -222,15 +222,16 @@ class ScriptedExpert:
         """Move the held (or pushed) object to the move's target: the TCP shifts by the
         object's remaining offset, so a lagging object is caught up on a replan."""
         d = DIRECTIONS[direction]
+        snap = env.snapshot()
         target = env.tracker.move_target()
-        remaining = target - env.snapshot().object_pos if target is not None else d * 0.12
+        remaining = target - snap.object_pos if target is not None else d * 0.12
         start = self._queue[-1][0].pos if self._queue else self._pos
         if pushing:  # slide along the table, a little further: the object lags the fingers
             along = max(0.0, float(remaining @ d) + PUSH_OVERSHOOT)
             self._go(start + d * along, self._mat, self._grip, speed=self.push_speed)
             return
         pos = start.copy()
-        low = float(env.snapshot().object_points()[:, 2].min()) < self.lift
+        low = float(snap.object_points()[:, 2].min()) < self.lift
         if d[2] == 0 and low:  # horizontal, object on the table: lift first, no dragging
             pos = pos + [0.0, 0.0, self.lift]
             self._go(pos, self._mat, self._grip)
