@@ -136,7 +136,14 @@ def collect(env_config: dict, task_config: dict, out: Path, episodes: int, seed:
     from sims.partmanip.env import EnvConfig, PartManipEnv
     from sims.partmanip.task_source import CatalogTasks, task_source
 
-    env_cfg, pool = EnvConfig.from_config(env_config), task_source(task_config)
+    from robopolicy.executors import EXECUTORS
+
+    if executor not in EXECUTORS:  # checked before a store is created
+        raise RobopolicyError(f"collect: unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
+    try:
+        env_cfg, pool = EnvConfig.from_config(env_config), task_source(task_config)
+    except ValueError as e:
+        raise RobopolicyError(f"collect: suite config: {e}") from None
     if isinstance(pool, CatalogTasks):  # len() builds (or reads) the catalog before the workers start
         if seed + episodes > len(pool):
             raise RobopolicyError(f"collect: split {pool.split} has {len(pool)} episodes, asked for "

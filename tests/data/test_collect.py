@@ -114,3 +114,20 @@ def test_ray_executor_collects_the_same_episodes(tmp_path, expert_store):
     assert [m["seed"] for m in ours.episodes()] == [0, 1, 2, 3]
     for i in range(4):
         np.testing.assert_array_equal(ours.get_episode(i)["action"], theirs.get_episode(i)["action"])
+
+
+@pytest.mark.parametrize("override,message", [
+    ("split=test9", "unknown split 'test9'"),
+    ("suite.tasks.source=bogus", "unknown task source 'bogus'"),
+    ("executor.kind=nope", "unknown executor 'nope'"),
+])
+def test_bad_collect_config_is_one_line_and_writes_nothing(tmp_path, override, message):
+    import subprocess
+    import sys
+
+    out = tmp_path / "demos.zarr"
+    r = subprocess.run([sys.executable, "-m", "robopolicy.cli", "collect", override, f"out={out}",
+                        f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert not out.exists()
