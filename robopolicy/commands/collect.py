@@ -21,4 +21,5 @@ def main(cfg: DictConfig) -> None:
                 cfg.executor.get("address"))
     print(f"store:   {s.path}\nsuccess: {s.successes}/{s.episodes} ({s.success_rate:.1%}), kept "
           f"{s.kept} episodes, {s.steps} steps, {s.wall_s:.1f} s "
-          f"({60 * s.episodes / max(s.wall_s, 1e-9):.1f} demos/min)")
+          f"({60 * s.episodes / max(s.wall_s, 1e-9):.1f} attempts/min, "
+          f"{60 * s.kept / max(s.wall_s, 1e-9):.1f} kept demos/min)")

@@ -33,6 +33,7 @@ __all__ = [
 # Built-in policies, imported only when asked for by name.
 _BUILTIN: dict[str, str] = {
     "diffusion_unet": "robopolicy.policies.diffusion:DiffusionPolicy",
+    "flow_matching": "robopolicy.policies.flow_matching:FlowMatchingPolicy",
 }
 _REGISTRY: dict[str, type] = {}
 

@@ -24,10 +24,9 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler
 
 from robopolicy.errors import RobopolicyError
-from robopolicy.models.obs_encoder import ObsEncoder
-from robopolicy.models.unet1d import ConditionalUnet1D
 from robopolicy.policies import register_policy
-from robopolicy.policies.base import Policy, to_plain
+from robopolicy.policies.base import to_plain
+from robopolicy.policies.chunk import ChunkPolicy
 
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 
@@ -44,7 +43,7 @@ def build_noise_scheduler(noise_scheduler: DDPMScheduler | Mapping[str, Any]) ->
 
 
 @register_policy("diffusion_unet")
-class DiffusionPolicy(Policy):
+class DiffusionPolicy(ChunkPolicy):
     """Denoising-diffusion policy over action chunks.
 
     Args:
@@ -73,7 +72,8 @@ class DiffusionPolicy(Policy):
         obs_encoder: Mapping[str, Any] | None = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(shape_meta, horizon, n_obs_steps, n_action_steps, name=name)
+        super().__init__(shape_meta, horizon, n_obs_steps, n_action_steps, unet=unet,
+                         obs_encoder=obs_encoder, name=name)
         self.noise_scheduler = build_noise_scheduler(noise_scheduler)
         config = self.noise_scheduler.config
         if config.prediction_type not in PREDICTION_TYPES:
@@ -92,40 +92,9 @@ class DiffusionPolicy(Policy):
         self.inference_scheduler = schedulers[inference_scheduler].from_config(config)
         self.num_inference_steps = int(num_inference_steps)
 
-        unet_kwargs = dict(to_plain(unet) or {})
-        levels = len(unet_kwargs.get("down_dims", (64, 128, 256)))
-        if self.horizon % 2 ** (levels - 1):
-            raise RobopolicyError(
-                f"horizon {self.horizon} must be divisible by {2 ** (levels - 1)} for a {levels}-level U-Net"
-            )
-        self.obs_encoder = ObsEncoder(self.shape_meta, **(to_plain(obs_encoder) or {}))
-        self.model = ConditionalUnet1D(
-            input_dim=self.action_dim,
-            global_cond_dim=self.obs_encoder.output_dim * self.n_obs_steps,
-            **unet_kwargs,
-        )
-
-    def _global_cond(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Normalize low-dim obs, encode the first To frames, flatten -> (B, To * D)."""
-        window = {}
-        for key in self.shape_meta["obs"]:
-            x = obs[key][:, : self.n_obs_steps].to(self.device, non_blocking=True)
-            if key in self.low_dim_keys:
-                x = self.normalizer.normalize(key, x.float())
-            window[key] = x.reshape(-1, *x.shape[2:])  # (B*To, *shape)
-        features = self.obs_encoder(window)  # (B*To, D)
-        return features.reshape(-1, self.n_obs_steps * features.shape[-1])
-
     def compute_loss(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """Denoising MSE on {"obs": {key: (B, To, *shape)}, "action": (B, horizon, Da)}."""
-        self.check_obs(batch["obs"])
-        action = batch["action"].to(self.device).float()
-        if tuple(action.shape[1:]) != (self.horizon, self.action_dim):
-            raise RobopolicyError(
-                f"batch action has shape {list(action.shape)}, expected [B, {self.horizon}, {self.action_dim}]"
-            )
-        clean = self.normalizer.normalize("action", action)
-        cond = self._global_cond(batch["obs"])
+        clean, cond = self.normalized_batch(batch)
 
         noise = torch.randn_like(clean)
         steps = torch.randint(
@@ -167,15 +136,9 @@ class DiffusionPolicy(Policy):
         scheduler.set_timesteps(self.num_inference_steps)
 
         # 1. Condition: encode the observation window once.
-        cond = self._global_cond(obs)
+        cond = self.global_cond(obs)
         # 2. Start from Gaussian noise over the whole horizon.
-        shape = (batch, self.horizon, self.action_dim)
-        if noise is None:
-            sample = torch.randn(shape, generator=generator, device=self.device)
-        elif tuple(noise.shape) != shape:
-            raise RobopolicyError(f"noise has shape {list(noise.shape)}, expected {list(shape)}")
-        else:
-            sample = noise.to(self.device, torch.float32)
+        sample = self.initial_noise(batch, noise, generator)
         for t in scheduler.timesteps:
             # 3. Predict noise (or the clean chunk) at this step.
             model_output = self.model(sample, t.to(self.device), cond)
@@ -183,6 +146,4 @@ class DiffusionPolicy(Policy):
             sample = scheduler.step(model_output, t, sample, generator=generator).prev_sample
 
         # 5. Back to data units; return the Ta actions starting at the last observed frame.
-        actions = self.normalizer.unnormalize("action", sample)
-        start = self.n_obs_steps - 1
-        return actions[:, start : start + self.n_action_steps]
+        return self.executed_actions(sample)

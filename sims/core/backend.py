@@ -54,6 +54,9 @@ class Backend(Protocol):
     def object_joint_positions(self, name: str) -> np.ndarray:
         """Positions of the object's articulation joints, in asset order."""
 
+    def object_com(self, name: str) -> np.ndarray:
+        """Centre of mass of the whole object, all its links (3,), world frame."""
+
     def finger_contacts(self) -> list[ContactForce]:
         """Contacts between the gripper fingers and object parts, with normal forces."""
 

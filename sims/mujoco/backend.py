@@ -138,6 +138,9 @@ class MujocoBackend:
     def object_joint_positions(self, name: str) -> np.ndarray:
         return self.data.qpos[self._objects[name]["art_qpos"]].copy()
 
+    def object_com(self, name: str) -> np.ndarray:
+        return self.data.subtree_com[self._objects[name]["bodies"]["base"]].copy()
+
     def finger_contacts(self) -> list[ContactForce]:
         m, d = self.model, self.data
         out, f6 = [], np.zeros(6)

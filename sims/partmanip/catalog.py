@@ -17,7 +17,9 @@ back, a spatial part) moves away from that side; a grasped object is first moved
 sideways, never down into the table, never straight back where it came from, and down only
 once it is up; a rotation turns a part that sits off the object's centre and not far above
 or below it (a mug's handle, a laptop's screen) to face a horizontal direction, after lifting. At most TASKS_PER_CELL tasks are drawn per (class,
-category), by the seed.
+category), by the seed. An episode of a touch-then-push task starts from an initial state
+(instance and seed) where its first push is possible: the initial yaw can turn the touched side
+away or hide it behind another part.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ ROTATE_MIN_OFFSET = 0.15  # part centre at least this fraction of the object's s
 # grasp cannot hold (a bottle's cap, a bucket's handle); the expert tilts up to this much.
 ROTATE_MAX_ELEVATION = np.radians(45.0)
 SEED_BASE = {s: 1_000_000 * (i + 1) for i, s in enumerate(SPLITS)}  # disjoint init seeds
+PUSH_START_TRIES = 4  # initial states tried for a push task (half on its drawn instance)
+PUSH_SEED_STRIDE = 100_000  # > episodes per split: a retried seed never meets another episode's
 GRASP_CLASSES_P = {1, 3, 5, 7, 8, 9, 10, 11, 14, 16}  # classes whose P is grasped (else touched)
 Q_GRASPED = {12, 15, 16}  # two-phase classes whose Q is grasped (else touched)
 TOUCH_THEN_MOVE = {4, 6, 12, 13, 15}  # classes whose first move follows touch(P)
@@ -66,12 +70,19 @@ class CategoryParts:
 
 
 @cache
+def _asset(category: str, instance: int):
+    """One generated instance (generated once per process)."""
+    from sims.objects import make_instance
+
+    return make_instance(category, instance)
+
+
+@cache
 def category_parts(category: str) -> CategoryParts:
     """Grasp parts from the spec; touch parts = parts with collision geometry; rotate parts =
     parts whose centre sits off the object's centre and at most ROTATE_MAX_ELEVATION above or
     below it in at least half of the instances that have them (tasks turning them use only
     those instances). Generates every instance of the category (a few seconds)."""
-    from sims.objects import make_instance
     from sims.objects.geometry import load_category_spec
     from sims.objects.kinematics import object_points
     from sims.objects.library import n_instances
@@ -82,7 +93,7 @@ def category_parts(category: str) -> CategoryParts:
     rotatable: dict[str, set[int]] = {p: set() for p in vocab}
     collides: set[str] = set()
     for i in range(n_instances(category)):
-        asset = make_instance(category, i)
+        asset = _asset(category, i)
         pts, _, idx, names = object_points(asset)
         centre = pts.mean(axis=0)
         size = float(np.max(pts.max(0) - pts.min(0)))
@@ -219,14 +230,35 @@ def _instances_for(task: dict, pool: list[int], category: str) -> list[int]:
             and (r is None or r not in cp.rotatable_in or i in cp.rotatable_in[r])]
 
 
+def _pushable_start(task: dict, instances: list[int], instance: int, seed: int, rng) -> tuple[int, int]:
+    """An (instance, init seed) from which the task's first push is possible: some side of the
+    touched part faces away from the push with nothing else in the fingers' lane (the initial
+    yaw decides that, e.g. a mug's handle turned away). Seeds step by PUSH_SEED_STRIDE, so they
+    stay in the split's range; if no try works the first draw is kept (the expert will fail)."""
+    from sims.partmanip.env import EnvConfig, initial_pose
+    from sims.partmanip.push import push_contact, resting_snapshot
+
+    config = EnvConfig()
+    d = DIRECTIONS[task["params"]["directions"][0]]
+    for k in range(PUSH_START_TRIES):
+        inst = instance if k < PUSH_START_TRIES // 2 else int(rng.choice(instances))
+        s = seed + k * PUSH_SEED_STRIDE
+        snap = resting_snapshot(_asset(task["category"], inst), *initial_pose(s, config))
+        if push_contact(snap, task["params"]["part"], d) is not None:
+            return inst, s
+    return instance, seed
+
+
 def _episodes(tasks, manifest, rng, train_episodes, per_cell, val_per_category) -> dict[str, list]:
     cats = manifest["categories"]
     out: dict[str, list] = {s: [] for s in SPLITS}
 
     def add(split, task, instances):
         i = len(out[split])
-        out[split].append({"task_id": task["task_id"], "instance_id": int(rng.choice(instances)),
-                           "init_seed": SEED_BASE[split] + i})
+        instance, seed = int(rng.choice(instances)), SEED_BASE[split] + i
+        if task["task_class"] in TOUCH_THEN_MOVE:
+            instance, seed = _pushable_start(task, instances, instance, seed, rng)
+        out[split].append({"task_id": task["task_id"], "instance_id": instance, "init_seed": seed})
 
     def spread(split, pool_of, n_per_category, task_split):
         """n episodes per category, round-robin over its classes, tasks drawn by the seed."""

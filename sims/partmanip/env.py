@@ -57,6 +57,13 @@ class EnvConfig(ConfigMixin):
     backend: str = "mujoco"
 
 
+def initial_pose(init_seed: int, config: EnvConfig) -> tuple[np.ndarray, float]:
+    """Where an episode places the object: position (3,) and yaw, a pure function of its seed."""
+    rng = np.random.default_rng(init_seed)
+    pos = np.array([rng.uniform(*config.x_range), rng.uniform(*config.y_range), 0.002])
+    return pos, float(rng.uniform(*config.yaw_range))
+
+
 def make_backend(name: str):
     """A simulator backend by name."""
     if name == "mujoco":
@@ -150,13 +157,10 @@ class PartManipEnv(gym.Env):
         init_seed = task.init_seed if seed is None else seed
         self.task = task
         self._ensure_scene(task.category, task.instance_id)
-        rng = np.random.default_rng(init_seed)
-        cfg = self.config
-        pos = np.array([rng.uniform(*cfg.x_range), rng.uniform(*cfg.y_range), 0.002])
-        yaw = rng.uniform(*cfg.yaw_range)
+        pos, yaw = initial_pose(init_seed, self.config)
         self.backend.reset()
         self.backend.set_object_pose(self.asset.name, pos, yaw_quat(yaw))
-        self.backend.step(cfg.settle_steps)
+        self.backend.step(self.config.settle_steps)
         tcp_pos, tcp_mat = self.backend.tcp_pose()
         self._target = np.concatenate([tcp_pos, mat_to_rot6d(tcp_mat), [1.0]])
         self._steps = 0

@@ -17,25 +17,23 @@ from sims.core.directions import DIRECTIONS
 from sims.core.rotations import mat_to_rot6d, rot6d_to_mat
 from sims.partmanip.chain import held_part
 from sims.partmanip.grasp import PAD_BELOW_TCP, plan_topdown_grasp, topdown_rotation
+from sims.partmanip.push import FINGER_LANE, TOUCH_MIN_Z, push_contact
 
 CONTROL_HZ = 20.0
 FINGER_HALF = 0.011  # closed finger pair, half its thickness along the push direction
 PRE_TOUCH = 0.05  # start a push this far behind the contact point
 TOUCH_DEPTH = 0.004  # press this far into the surface so the contact registers
-TOUCH_MIN_Z = 0.015  # fingertips stay above the table when pushing low parts
-PUSH_HEIGHT = 0.03  # preferred contact height for a push (low: the object does not tip)
 PUSH_OVERSHOOT = 0.02
 PUSH_PRESS = 0.015  # a push's touch aims this far past the contact point
 RETREAT = 0.06
 PUSH_TILT = np.radians(35.0)  # fingertips lead a push: the hand trails, clear of tall objects
-FINGER_LANE = 0.014  # m: half-width of the closed finger pair across a push
-FINGER_LENGTH = 0.05  # m from the fingertips to the hand
 IDLE_REPLAN = 10  # steps with nothing queued and the skill's goal unmet before replanning
 MAX_REPLANS = 3  # per skill
 TILT_MIN = 0.25  # rad: a part this far above/below the horizontal is tilted level as it turns
 TILT_SPARE = 0.1  # rad of elevation left after a tilt (within the facing tolerance)
 ROTATE_CLEARANCE = 0.03  # m: a turned object's lowest point stays this far above the table
 WRIST_LIMIT = 2.75  # rad: |joint 7| the expert plans within (Franka: 2.8973)
+APPROACH_CLEARANCE = 0.06  # m: hand travels this far above the object's top to an approach
 MAX_ROT_STEP = np.pi / 3  # rad per waypoint, so interpolation never takes the short way round
 
 
@@ -182,26 +180,45 @@ class ScriptedExpert:
             if not up.any():
                 raise ExpertFailure(f"no upward-facing surface on the {part} of {env.asset.name}")
             top = pts[up]
+            # fingers come straight down: skip points under another part (a kettle's top handle)
+            cloud = snap.object_points()[::4]
+            near = np.linalg.norm(top[:, None, :2] - cloud[None, :, :2], axis=2) < FINGER_LANE
+            free = ~np.any(near & (cloud[None, :, 2] > top[:, None, 2] + 0.01), axis=1)
+            if free.any():
+                top = top[free]
             p = top[np.argmin(np.linalg.norm((top - top.mean(axis=0))[:, :2], axis=1))]
             mat = topdown_rotation(np.array([0.0, -1.0, 0.0]))
             tcp = p + [0.0, 0.0, PAD_BELOW_TCP - TOUCH_DEPTH]
-            self._go(tcp + [0.0, 0.0, self.approach_height], mat, 0.0)
-            self._go(tcp, mat, 0.0, speed=self.slow_speed)
+            self._approach(snap, tcp, mat, 0.0, final_speed=self.slow_speed)
             self._push_dir = None
             return
         d = DIRECTIONS[push]
-        p = _push_contact(snap, part, d)
+        p = push_contact(snap, part, d)
         if p is None:
             raise ExpertFailure(f"no free side of the {part} of {env.asset.name} to push {push} from")
         lateral = np.cross([0.0, 0.0, 1.0], d)
         # fingertips lead, the hand trails above and behind: it stays clear of tall objects
         mat = Rotation.from_rotvec(-PUSH_TILT * lateral).as_matrix() @ topdown_rotation(lateral)
         tcp = np.array([p[0], p[1], max(p[2], TOUCH_MIN_Z) + PAD_BELOW_TCP - 0.005]) - d * FINGER_HALF
-        self._go(tcp - d * PRE_TOUCH + [0.0, 0.0, self.approach_height], mat, 0.0)
-        self._go(tcp - d * PRE_TOUCH, mat, 0.0)
+        self._approach(snap, tcp - d * PRE_TOUCH, mat, 0.0)
         # press on until the contact registers: a light object yields, so aim past the surface
         self._go(tcp + d * PUSH_PRESS, mat, 0.0, speed=self.slow_speed)
         self._push_dir = d
+
+    def _approach(self, snap, pos, mat, gripper: float, final_speed: float | None = None) -> None:
+        """Come down onto `pos` from `approach_height` above it, travelling there above the
+        object: a straight line from where the hand is could sweep through a tall object."""
+        start = self._queue[-1][0].pos if self._queue else self._pos
+        above = np.asarray(pos, float) + [0.0, 0.0, self.approach_height]
+        clear = float(snap.object_points()[:, 2].max()) + APPROACH_CLEARANCE
+        if min(start[2], above[2]) < clear and np.linalg.norm((above - start)[:2]) > 0.02:
+            high = max(clear, above[2])
+            if start[2] < high:
+                self._go([start[0], start[1], high], self._queue[-1][0].mat if self._queue else self._mat,
+                         gripper)
+            self._go([above[0], above[1], high], mat, gripper)
+        self._go(above, mat, gripper)
+        self._go(pos, mat, gripper, speed=final_speed)
 
     def _plan_grasp(self, env, part: str, attempt: int = 0) -> None:
         snap = env.snapshot()
@@ -210,12 +227,13 @@ class ScriptedExpert:
         points = np.concatenate(clouds)
         normals = np.concatenate([snap.part_normals(n) for n in names])
         is_part = np.concatenate([np.full(len(c), n == part) for n, c in zip(names, clouds, strict=True)])
-        grasp = plan_topdown_grasp(points, normals, is_part, rank=attempt)
+        parts = env.asset.parts
+        body = np.concatenate([np.asarray(parts[n].bodies)[parts[n].body_index()] for n in names])
+        grasp = plan_topdown_grasp(points, normals, is_part, rank=attempt,
+                                   centre_of_mass=env.backend.object_com(env.asset.name), body=body)
         if grasp is None:
             raise ExpertFailure(f"no feasible grasp on the {part} of {env.asset.name}")
-        above = grasp.pos + [0.0, 0.0, self.approach_height]
-        self._go(above, grasp.mat, 1.0)
-        self._go(grasp.pos, grasp.mat, 1.0, speed=self.slow_speed)
+        self._approach(snap, grasp.pos, grasp.mat, 1.0, final_speed=self.slow_speed)
         self._go(grasp.pos, grasp.mat, 0.0, steps=self.close_steps)
 
     def _plan_move(self, env, direction: str, pushing: bool = False) -> None:
@@ -294,26 +312,3 @@ class ScriptedExpert:
     @staticmethod
     def _action(pos, mat, grip) -> np.ndarray:
         return np.concatenate([pos, mat_to_rot6d(mat), [grip]]).astype(np.float32)
-
-
-def _push_contact(snap, part: str, d: np.ndarray) -> np.ndarray | None:
-    """Where closed fingers moving along `d` can first touch `part`: a point of the part whose
-    surface faces them, with no other point of the object in the fingers' lane before it (else
-    they would hit that first). Prefers low points (the object does not tip) near the line
-    through the object's centre (it does not turn)."""
-    pts, nrm = snap.part_points(part), snap.part_normals(part)
-    cloud = snap.object_points()
-    centre = cloud.mean(axis=0)
-    lateral = np.cross([0.0, 0.0, 1.0], d)
-    ok = (nrm @ -d > 0.5) & (pts[:, 2] > TOUCH_MIN_Z)
-    best, best_score = None, np.inf
-    for p in pts[ok][:: max(1, int(ok.sum()) // 200)]:
-        rel = cloud - p
-        tip = max(p[2], TOUCH_MIN_Z) - 0.005
-        lane = (np.abs(rel @ lateral) < FINGER_LANE) & (cloud[:, 2] > tip) & (cloud[:, 2] < tip + FINGER_LENGTH)
-        if np.any(lane & (rel @ d < -0.004)):
-            continue
-        score = abs((p - centre) @ lateral) + abs(p[2] - PUSH_HEIGHT)
-        if score < best_score:
-            best, best_score = p, score
-    return best

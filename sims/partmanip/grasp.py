@@ -25,6 +25,7 @@ MAX_WIDTH = 0.07  # widest closing region we accept (8 cm opening minus margins)
 GRASP_DEPTH = 0.012  # TCP this far below the top of the grasped region
 TABLE_CLEARANCE = 0.012  # fingertips stay this far above the table
 FRICTION_CONE = np.cos(np.radians(35.0))  # contact normals within 35 deg of the closing axis
+COM_WEIGHT = 1.0  # score per metre of centre-of-mass offset across the closing axis
 CONTACT_BAND = 0.003  # points this close to the outermost ones count as finger contacts
 
 
@@ -48,7 +49,9 @@ def topdown_rotation(closing_axis: np.ndarray) -> np.ndarray:
 
 def plan_topdown_grasp(points: np.ndarray, normals: np.ndarray, is_part: np.ndarray, n_yaw: int = 24,
                        max_centres: int = 64, home_closing_axis=(0.0, -1.0, 0.0),
-                       table_z: float = 0.0, rank: int = 0) -> Grasp | None:
+                       table_z: float = 0.0, rank: int = 0,
+                       centre_of_mass: np.ndarray | None = None,
+                       body: np.ndarray | None = None) -> Grasp | None:
     """Best top-down grasp on the points flagged `is_part` of an object cloud with outward
     surface `normals` (world frame).
 
@@ -57,6 +60,11 @@ def plan_topdown_grasp(points: np.ndarray, normals: np.ndarray, is_part: np.ndar
     function of the part's orientation (not the nearest grid step), which matters for learning
     from the demos. Of the two symmetric closing directions, the one nearest
     `home_closing_axis` (the hand's home orientation) is used, keeping the wrist in range.
+    With the object's `centre_of_mass`, grasps whose closing axis points at it score higher:
+    an offset across the closing axis makes the lifted object turn about the grasp axis, which
+    only the pads' torsional friction resists.
+    With per-point `body` labels (articulated objects), the fingers must close on one rigid
+    body: squeezing across a joint (both rings of a pair of scissors) folds it out of the grasp.
     `rank` > 0 gives the rank-th best instead, among grasps at least 1.5 cm or 30 deg apart
     (a retry after a grasp slipped); if there are fewer, the last of them.
     """
@@ -73,12 +81,14 @@ def plan_topdown_grasp(points: np.ndarray, normals: np.ndarray, is_part: np.ndar
             u = -u
         v = np.array([-u[1], u[0], 0.0])
         for c in centres:
-            g = _evaluate(points, normals, is_part, c, u, v, table_z)
+            g = _evaluate(points, normals, is_part, c, u, v, table_z, body)
             if g is None:
                 continue
             pos, width, alignment = g
             score = (-np.linalg.norm((pos - centroid)[:2]) - 0.5 * width + 0.05 * alignment
                      + 0.001 * (u @ home))
+            if centre_of_mass is not None:
+                score -= COM_WEIGHT * abs((centre_of_mass - pos) @ v)
             found.append(Grasp(pos, topdown_rotation(u), width, float(score)))
     found.sort(key=lambda g: -g.score)
     distinct: list[Grasp] = []
@@ -91,7 +101,7 @@ def plan_topdown_grasp(points: np.ndarray, normals: np.ndarray, is_part: np.ndar
     return distinct[min(rank, len(distinct) - 1)] if distinct else None
 
 
-def _evaluate(points, normals, is_part, centre, u, v, table_z):
+def _evaluate(points, normals, is_part, centre, u, v, table_z, body=None):
     rel = points - centre
     a, b, z = rel @ u, rel @ v, points[:, 2]
     column = (np.abs(b) < PAD_HALF_WIDTH + 0.002) & (np.abs(a) < OPEN_HALF)
@@ -116,6 +126,8 @@ def _evaluate(points, normals, is_part, centre, u, v, table_z):
         return None
     pad = between & (z < tip_z + PAD_HEIGHT)
     if pad.sum() < 5 or is_part[pad].mean() < 0.8:
+        return None
+    if body is not None and np.any(body[pad] != body[pad][0]):
         return None
     # Antipodal: where each finger lands, enough of the surface faces that finger (edges and
     # rims also hold points facing up, so we ask for a share, not all of them).

@@ -1,0 +1,88 @@
+"""ChunkPolicy: what the diffusion and flow-matching policies share.
+
+Both turn Gaussian noise into a chunk of ``horizon`` normalized actions with a conditional
+1-D U-Net, conditioned on the encoded ``n_obs_steps`` observation frames; they differ only in
+the training target and the sampler. This class owns the observation encoder, the U-Net, the
+conditioning, the action-batch checks and the initial noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from robopolicy.errors import RobopolicyError
+from robopolicy.models.obs_encoder import ObsEncoder
+from robopolicy.models.unet1d import ConditionalUnet1D
+from robopolicy.policies.base import Policy, to_plain
+
+
+class ChunkPolicy(Policy):
+    """A Policy whose network denoises an action chunk (B, horizon, Da).
+
+    Args (beyond Policy's): ``unet``: kwargs for ConditionalUnet1D (input and condition sizes
+    are filled in); ``obs_encoder``: kwargs for ObsEncoder.
+    """
+
+    def __init__(
+        self,
+        shape_meta: Mapping,
+        horizon: int,
+        n_obs_steps: int,
+        n_action_steps: int,
+        unet: Mapping[str, Any] | None = None,
+        obs_encoder: Mapping[str, Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(shape_meta, horizon, n_obs_steps, n_action_steps, name=name)
+        unet_kwargs = dict(to_plain(unet) or {})
+        levels = len(unet_kwargs.get("down_dims", (64, 128, 256)))
+        if self.horizon % 2 ** (levels - 1):
+            raise RobopolicyError(
+                f"horizon {self.horizon} must be divisible by {2 ** (levels - 1)} for a {levels}-level U-Net"
+            )
+        self.obs_encoder = ObsEncoder(self.shape_meta, **(to_plain(obs_encoder) or {}))
+        self.model = ConditionalUnet1D(
+            input_dim=self.action_dim,
+            global_cond_dim=self.obs_encoder.output_dim * self.n_obs_steps,
+            **unet_kwargs,
+        )
+
+    def global_cond(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Normalize low-dim obs, encode the first To frames, flatten -> (B, To * D)."""
+        window = {}
+        for key in self.shape_meta["obs"]:
+            x = obs[key][:, : self.n_obs_steps].to(self.device, non_blocking=True)
+            if key in self.low_dim_keys:
+                x = self.normalizer.normalize(key, x.float())
+            window[key] = x.reshape(-1, *x.shape[2:])  # (B*To, *shape)
+        features = self.obs_encoder(window)  # (B*To, D)
+        return features.reshape(-1, self.n_obs_steps * features.shape[-1])
+
+    def normalized_batch(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Check a training batch; return (normalized action chunk, observation condition)."""
+        self.check_obs(batch["obs"])
+        action = batch["action"].to(self.device).float()
+        if tuple(action.shape[1:]) != (self.horizon, self.action_dim):
+            raise RobopolicyError(
+                f"batch action has shape {list(action.shape)}, expected [B, {self.horizon}, {self.action_dim}]"
+            )
+        return self.normalizer.normalize("action", action), self.global_cond(batch["obs"])
+
+    def initial_noise(self, batch: int, noise: torch.Tensor | None,
+                      generator: torch.Generator | None) -> torch.Tensor:
+        """The sampler's starting point (B, horizon, Da): ``noise`` if given, else drawn."""
+        shape = (batch, self.horizon, self.action_dim)
+        if noise is None:
+            return torch.randn(shape, generator=generator, device=self.device)
+        if tuple(noise.shape) != shape:
+            raise RobopolicyError(f"noise has shape {list(noise.shape)}, expected {list(shape)}")
+        return noise.to(self.device, torch.float32)
+
+    def executed_actions(self, sample: torch.Tensor) -> torch.Tensor:
+        """Normalized chunk -> the Ta actions in data units, from the last observed frame on."""
+        actions = self.normalizer.unnormalize("action", sample)
+        start = self.n_obs_steps - 1
+        return actions[:, start : start + self.n_action_steps]
