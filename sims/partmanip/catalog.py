@@ -16,10 +16,11 @@ parts; pushes touch a part and move horizontally, and a push on a side (left/rig
 back, a spatial part) moves away from that side; a grasped object is first moved up or
 sideways, never down into the table, never straight back where it came from, and down only
 once it is up; a rotation turns a part that sits off the object's centre and not far above
-or below it (a mug's handle, a laptop's screen) to face a horizontal direction, after lifting. At most TASKS_PER_CELL tasks are drawn per (class,
-category), by the seed. An episode of a touch-then-push task starts from an initial state
-(instance and seed) where its first push is possible: the initial yaw can turn the touched side
-away or hide it behind another part.
+or below it (a mug's handle, a laptop's screen) to face a horizontal direction, after
+lifting. At most TASKS_PER_CELL tasks are drawn per (class, category), by the seed. An
+episode of a touch-then-push task starts from an initial state (instance and seed) where its
+first push is possible: the initial yaw can turn the touched side away or hide it behind
+another part.
 """
 
 from __future__ import annotations
@@ -317,7 +318,8 @@ def write_catalog(catalog: dict, path: Path) -> Path:
 
 
 def catalog_key(seed: int, train_episodes: int, episodes_per_cell: int, val_per_category: int) -> str:
-    """A hash of everything a catalog depends on: its arguments, this module and the library."""
+    """A hash of everything a catalog depends on: its arguments, its code (with the push check
+    and where episodes place the object) and the object library."""
     import hashlib
     import importlib
     import inspect
@@ -327,8 +329,13 @@ def catalog_key(seed: int, train_episodes: int, episodes_per_cell: int, val_per_
 
     h = hashlib.sha256(json.dumps([seed, train_episodes, episodes_per_cell, val_per_category,
                                    split_manifest()]).encode())
-    for module in ("sims.partmanip.catalog", "sims.partmanip.classes", "sims.partmanip.tasks"):
+    from sims.partmanip.env import EnvConfig, initial_pose
+
+    for module in ("sims.partmanip.catalog", "sims.partmanip.classes", "sims.partmanip.tasks",
+                   "sims.partmanip.push", "sims.partmanip.predicates"):
         h.update(inspect.getsource(importlib.import_module(module)).encode())
+    # push starts are checked at the pose the default env config gives a seed
+    h.update((inspect.getsource(initial_pose) + repr(EnvConfig())).encode())
     for c in CATEGORIES:
         h.update(fingerprint(c).encode())
     return h.hexdigest()[:16]

@@ -208,14 +208,13 @@ class ScriptedExpert:
     def _approach(self, snap, pos, mat, gripper: float, final_speed: float | None = None) -> None:
         """Come down onto `pos` from `approach_height` above it, travelling there above the
         object: a straight line from where the hand is could sweep through a tall object."""
-        start = self._queue[-1][0].pos if self._queue else self._pos
+        start, start_mat = self._planned_end()
         above = np.asarray(pos, float) + [0.0, 0.0, self.approach_height]
         clear = float(snap.object_points()[:, 2].max()) + APPROACH_CLEARANCE
         if min(start[2], above[2]) < clear and np.linalg.norm((above - start)[:2]) > 0.02:
             high = max(clear, above[2])
             if start[2] < high:
-                self._go([start[0], start[1], high], self._queue[-1][0].mat if self._queue else self._mat,
-                         gripper)
+                self._go([start[0], start[1], high], start_mat, gripper)
             self._go([above[0], above[1], high], mat, gripper)
         self._go(above, mat, gripper)
         self._go(pos, mat, gripper, speed=final_speed)
@@ -243,7 +242,7 @@ class ScriptedExpert:
         snap = env.snapshot()
         target = env.tracker.move_target()
         remaining = target - snap.object_pos if target is not None else d * 0.12
-        start = self._queue[-1][0].pos if self._queue else self._pos
+        start, _ = self._planned_end()
         if pushing:  # slide along the table, a little further: the object lags the fingers
             along = max(0.0, float(remaining @ d) + PUSH_OVERSHOOT)
             self._go(start + d * along, self._mat, self._grip, speed=self.push_speed)
@@ -280,8 +279,7 @@ class ScriptedExpert:
         def turn(frac: float) -> Rotation:
             return Rotation.from_rotvec(axis * tilt * frac) * Rotation.from_rotvec([0, 0, yaw * frac])
 
-        start = self._queue[-1][0].pos if self._queue else self._pos
-        start_mat = self._queue[-1][0].mat if self._queue else self._mat
+        start, start_mat = self._planned_end()
         turned = start + turn(1.0).apply(obj - start)
         rise = max(0.0, ROTATE_CLEARANCE - float(turned[:, 2].min()), ROTATE_CLEARANCE - float(obj[:, 2].min()))
         n = max(1, int(np.ceil(max(abs(yaw), abs(tilt)) / MAX_ROT_STEP)))
@@ -290,10 +288,15 @@ class ScriptedExpert:
             self._go(start + [0.0, 0.0, rise * k / n], mat, self._grip, speed=self.slow_speed,
                      rot_speed=self.carry_rot_speed)
 
+    def _planned_end(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where the queued waypoints end (TCP position, rotation); the current target if none."""
+        if self._queue:
+            return self._queue[-1][0].pos, self._queue[-1][0].mat
+        return self._pos, self._mat
+
     def _go(self, pos, mat, gripper: float, speed: float | None = None, steps: int | None = None,
             rot_speed: float | None = None):
-        start_pos = self._queue[-1][0].pos if self._queue else self._pos
-        start_mat = self._queue[-1][0].mat if self._queue else self._mat
+        start_pos, start_mat = self._planned_end()
         if steps is None:
             dist = np.linalg.norm(np.asarray(pos) - start_pos)
             angle = Rotation.from_matrix(start_mat.T @ mat).magnitude()
