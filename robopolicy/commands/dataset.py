@@ -1,5 +1,7 @@
-"""`robopolicy dataset info PATH [--json]`, `dataset export PATH --format robomimic` and
-`dataset catalog [--json]`: inspect and convert demo stores; build the suite's task catalog."""
+"""`robopolicy dataset info PATH [--json]`, `dataset export PATH --format robomimic`,
+`dataset catalog [--json]` and `dataset calibrate`: inspect and convert demo stores; build the
+suite's task catalog; measure which part-level skills the expert can do (the catalog keeps
+only those)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from omegaconf import DictConfig
 
 from robopolicy.commands.app import hydra_app
 
-ACTIONS = ("info", "catalog", "export")
+ACTIONS = ("info", "catalog", "export", "calibrate")
 
 
 @hydra_app("dataset")
@@ -22,6 +24,9 @@ def _app(cfg: DictConfig) -> None:
         raise RobopolicyError(f"dataset: unknown action {cfg.action!r}; choose one of {', '.join(ACTIONS)}")
     if cfg.action == "catalog":
         _catalog(cfg)
+        return
+    if cfg.action == "calibrate":
+        _calibrate(cfg)
         return
     if not cfg.path:
         raise RobopolicyError(f"dataset {cfg.action}: give the store's path, e.g. "
@@ -44,6 +49,26 @@ def _export(cfg: DictConfig) -> None:
     out = Path(cfg.export.out) if cfg.export.out else Path(cfg.path).with_suffix(".hdf5")
     path = export_robomimic(cfg.path, out, cfg.export.val_ratio, cfg.export.seed)
     print(f"robomimic hdf5: {path}")
+
+
+def _calibrate(cfg: DictConfig) -> None:
+    from pathlib import Path
+
+    from robopolicy.errors import RobopolicyError
+    from sims.objects import CATEGORIES
+    from sims.partmanip.feasibility import FEASIBLE_MIN, TABLE, calibrate, infeasible_units
+
+    c = cfg.calibrate
+    cats = list(c.categories) if c.categories else None
+    unknown = sorted(set(cats or ()) - set(CATEGORIES))
+    if unknown:
+        raise RobopolicyError(f"dataset calibrate: unknown categories {unknown} (known: {', '.join(CATEGORIES)})")
+    out = Path(c.out) if c.out else TABLE
+    table = calibrate(cats, c.episodes, c.workers, c.seed, out)
+    dropped = infeasible_units(table)
+    for key, (ok, n) in table["units"].items():
+        print(f"{key:<36} {ok}/{n}" + ("  dropped" if key in dropped else ""))
+    print(f"\n{len(dropped)} of {len(table['units'])} units below {FEASIBLE_MIN:.0%}; table: {out}")
 
 
 def _catalog(cfg: DictConfig) -> None:

@@ -132,11 +132,9 @@ def collect(env_config: dict, task_config: dict, out: Path, episodes: int, seed:
     """Run `episodes` expert episodes (seeds seed..seed+episodes-1) and write them to `out`.
     An existing store at `out` of the same suite config is resumed (`overwrite` replaces it).
     `executor` is "process" (local spawned processes) or "ray" (actors; `address` = cluster)."""
-    from robopolicy.executors import WorkerDied, ordered_map
+    from robopolicy.executors import EXECUTORS, WorkerDied, ordered_map
     from sims.partmanip.env import EnvConfig, PartManipEnv
     from sims.partmanip.task_source import CatalogTasks, task_source
-
-    from robopolicy.executors import EXECUTORS
 
     if executor not in EXECUTORS:  # checked before a store is created
         raise RobopolicyError(f"collect: unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")

@@ -3,6 +3,10 @@
 The store's needed keys are cached in RAM and batches are gathered with one fancy-indexing
 call per key (no per-sample Python). The saved weights are the EMA's (Chi et al.); a
 non-finite loss stops the run with a clear message, keeping the last good checkpoint.
+
+With every checkpoint goes `checkpoints/train_state.pt`: raw weights, optimizer, schedule,
+EMA, the sampler's order and every random state. `resume=True` continues from it bit for bit:
+on CPU the resumed run ends with the same weights as one never interrupted.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +30,7 @@ from robopolicy.policies.io import instantiate_policy, save_policy
 from robopolicy.progress import progress
 
 log = logging.getLogger(__name__)
+STATE_FILE = "train_state.pt"
 
 
 @dataclass
@@ -71,9 +78,34 @@ def training_sampler(data: dict, episode_ends: np.ndarray, policy, obs_keys: lis
                            pad_after=H - To, episode_indices=episodes)
 
 
+def _save_state(path: Path, state: dict) -> None:
+    """Write the training state atomically (a kill mid-write leaves the previous one)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_state(path: Path, run: dict) -> dict:
+    """The training state to resume from; it must come from the same run configuration."""
+    if not path.is_file():
+        raise RobopolicyError(f"resume: no training state at {path} (the run saved no checkpoint yet)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a truncated or foreign file
+        raise RobopolicyError(f"resume: cannot read {path}: {type(e).__name__}: {e}") from None
+    differ = sorted(k for k in run if state.get("run", {}).get(k) != run[k])
+    if differ:
+        raise RobopolicyError(f"resume: {path} was written by a run with other settings "
+                              f"({', '.join(differ)}); start a new run instead")
+    return state
+
+
 def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_keys: list[str],
-          out_dir: Path, val_ratio: float = 0.0) -> TrainResult:
-    """Train `policy_cfg` on the store at `dataset_path`; checkpoints go to out_dir/checkpoints."""
+          out_dir: Path, val_ratio: float = 0.0, resume: bool = False,
+          callbacks: Sequence[Callable[[int, float], None]] = ()) -> TrainResult:
+    """Train `policy_cfg` on the store at `dataset_path`; checkpoints go to out_dir/checkpoints.
+    `resume` continues the run in `out_dir` from its last checkpoint; each callback is called
+    as `cb(step, loss)` after every optimizer step."""
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import EMAModel
 
@@ -110,6 +142,25 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
                    power=cfg["ema_power"], decay=0.9999)
 
     ckpt_dir = out_dir / "checkpoints" / "latest"
+    state_path = out_dir / "checkpoints" / STATE_FILE
+    # what a resumed run must share with the one it continues (the device may change)
+    run = {"policy": policy_cfg, "trainer": {k: v for k, v in cfg.items() if k != "device"},
+           "dataset": str(store.path), "obs_keys": list(obs_keys), "val_ratio": val_ratio}
+    order = rng.permutation(len(train_sampler))
+    start, cursor = 0, 0
+    if resume:
+        state = _load_state(state_path, run)
+        policy.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        ema.load_state_dict(state["ema"])
+        ema.to(device)
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        if device.startswith("cuda") and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        order, cursor, start = np.asarray(state["order"]), int(state["cursor"]), int(state["step"])
+        log.info("resuming %s from step %d of %d", out_dir, start, steps)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = open(out_dir / "metrics.jsonl", "a")
     # The suite the demos came from, so evaluation can tell when it runs under other settings.
@@ -117,6 +168,13 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
              "dataset_env_config": store.env_config}
 
     def save(step: int) -> None:
+        ckpt_dir.parent.mkdir(parents=True, exist_ok=True)
+        _save_state(state_path, {
+            "step": step, "run": run, "model": policy.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "ema": ema.state_dict(),
+            "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if device.startswith("cuda") else None,
+            "order": order, "cursor": cursor})
         ema.store(policy.parameters())
         ema.copy_to(policy.parameters())
         save_policy(policy, ckpt_dir, policy_cfg, {**extra, "step": step})
@@ -130,11 +188,10 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
         policy.train()
         return float(loss)
 
-    order = rng.permutation(len(train_sampler))
-    cursor, t0, loss_value = 0, time.perf_counter(), float("nan")
+    t0, loss_value, mean_loss = time.perf_counter(), float("nan"), float("nan")
     window: list[float] = []  # losses since the last log line
     policy.train()
-    bar = progress(range(1, steps + 1), desc="train", unit="step")
+    bar = progress(range(start + 1, steps + 1), desc="train", unit="step", initial=start, total=steps)
     for step in bar:
         if cursor + batch_size > len(order):
             order, cursor = rng.permutation(len(train_sampler)), 0
@@ -155,8 +212,10 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
         sched.step()
         ema.step(policy.parameters())
         window.append(loss_value)
+        for cb in callbacks:
+            cb(step, loss_value)
         if step % cfg["log_every"] == 0 or step == steps:
-            rate = step * len(idx) / (time.perf_counter() - t0)
+            rate = (step - start) * len(idx) / (time.perf_counter() - t0)
             mean_loss = float(np.mean(window))
             window.clear()
             bar.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{rate:.0f}", refresh=False)
@@ -168,8 +227,9 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
             metrics.flush()
         if step % cfg["ckpt_every"] == 0 and step != steps:
             save(step)
-    save(steps)
+    if start < steps:
+        save(steps)
     metrics.close()
     wall = time.perf_counter() - t0
-    log.info("trained %d steps in %.1f s; policy saved to %s", steps, wall, ckpt_dir)
-    return TrainResult(ckpt_dir, steps, mean_loss, wall, steps * batch_size / wall)
+    log.info("trained %d steps in %.1f s; policy saved to %s", steps - start, wall, ckpt_dir)
+    return TrainResult(ckpt_dir, steps, mean_loss, wall, (steps - start) * batch_size / max(wall, 1e-9))

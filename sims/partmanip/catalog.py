@@ -17,7 +17,11 @@ back, a spatial part) moves away from that side; a grasped object is first moved
 sideways, never down into the table, never straight back where it came from, and down only
 once it is up; a rotation turns a part that sits off the object's centre and not far above
 or below it (a mug's handle, a laptop's screen) to face a horizontal direction, after
-lifting. At most TASKS_PER_CELL tasks are drawn per (class, category), by the seed. An
+lifting. A task is kept only if the expert can do each of its part-level units (carry the
+object by its grasped part, turn it while holding that part, push it by its touched part), as
+measured in `sims/partmanip/feasibility.json` (see `sims.partmanip.feasibility`): lifting a
+laptop by its screen frame or pushing a bottle by its neck is enumerable but not sensible.
+At most TASKS_PER_CELL tasks are drawn per (class, category), by the seed. An
 episode of a touch-then-push task starts from an initial state (instance and seed) where its
 first push is possible: the initial yaw can turn the touched side away or hide it behind
 another part.
@@ -40,7 +44,7 @@ from sims.partmanip.tasks import DEFAULT_HORIZON, TaskSpec, make_task
 
 SPLITS: tuple[str, ...] = ("train", "val", "test1", "test2", "test3", "test4", "test5")
 TEST4_CLASSES: tuple[int, ...] = (10, 15)
-TASKS_PER_CELL = 10
+TASKS_PER_CELL = 12
 NOVEL_CLASS_HORIZON = 400
 SIDES: tuple[str, ...] = ("left", "right", "front", "back")  # spatial parts a push may touch
 OPPOSITE = {"left": "right", "right": "left", "front": "back", "back": "front", "top": "bottom",
@@ -136,8 +140,29 @@ def _push_dirs(part: str) -> list[str]:
     return [OPPOSITE[part]] if part in SIDES else list(HORIZONTAL)
 
 
-def enumerate_params(task_class: int, parts: CategoryParts) -> list[TaskParams]:
-    """Every sensible parameter set of a class for a category's parts."""
+def unit_roles(task_class: int, params: TaskParams) -> list[tuple[str, str]]:
+    """The (role, part) units a task uses (see `sims.partmanip.feasibility`): parts grasped
+    and carried, held while the object turns, touched to push."""
+    p_role = "grasp" if task_class in GRASP_CLASSES_P else "push" if task_class in TOUCH_THEN_MOVE else None
+    out = [(p_role, params.part)] if p_role else []
+    if params.rotate_part and task_class != 15:
+        out.append(("rotate", params.part))
+    if params.part2:
+        out.append(("grasp" if task_class in Q_GRASPED else "push", params.part2))
+        if task_class == 15:
+            out.append(("rotate", params.part2))
+    return out
+
+
+def enumerate_params(task_class: int, parts: CategoryParts,
+                     infeasible: frozenset[tuple[str, str]] = frozenset()) -> list[TaskParams]:
+    """Every sensible parameter set of a class for a category's parts, without those using an
+    `infeasible` (role, part) unit."""
+    out = _all_params(task_class, parts)
+    return [t for t in out if not infeasible.intersection(unit_roles(task_class, t))]
+
+
+def _all_params(task_class: int, parts: CategoryParts) -> list[TaskParams]:
     need = placeholders(task_class)
     p_parts = parts.grasp if task_class in GRASP_CLASSES_P else parts.touch + SIDES
     q_parts = (parts.grasp if task_class in Q_GRASPED else parts.touch + SIDES) if "Q" in need else (None,)
@@ -176,9 +201,11 @@ def build_catalog(seed: int = 0, train_episodes: int = 10_000, episodes_per_cell
                   val_per_category: int = 4) -> dict:
     """The catalog as a JSON-ready dict: tasks with their split and fixed episode lists."""
     from sims.objects.library import split_manifest
+    from sims.partmanip.feasibility import infeasible_for, load_table
 
     manifest = split_manifest()
     cats = manifest["categories"]
+    table = load_table()
     rng = np.random.default_rng([seed, 1302])
     tasks: list[dict] = []
     for category in sorted(cats):
@@ -187,7 +214,7 @@ def build_catalog(seed: int = 0, train_episodes: int = 10_000, episodes_per_cell
         for task_class in CLASSES:
             if entry["split"] == "unseen" and task_class in TEST4_CLASSES:
                 continue
-            options = enumerate_params(task_class, parts)
+            options = enumerate_params(task_class, parts, infeasible_for(category, table))
             if not options:
                 continue
             order = rng.permutation(len(options))[:TASKS_PER_CELL]
@@ -232,20 +259,23 @@ def _instances_for(task: dict, pool: list[int], category: str) -> list[int]:
 
 
 def _pushable_start(task: dict, instances: list[int], instance: int, seed: int, rng) -> tuple[int, int]:
-    """An (instance, init seed) from which the task's first push is possible: some side of the
-    touched part faces away from the push with nothing else in the fingers' lane (the initial
-    yaw decides that, e.g. a mug's handle turned away). Seeds step by PUSH_SEED_STRIDE, so they
+    """An (instance, init seed) from which the task's first push (class 13: both pushes) is
+    possible: some side of the touched part faces away from the push with nothing else in the
+    fingers' lane (the initial yaw decides that, e.g. a mug's handle turned away). Seeds step by PUSH_SEED_STRIDE, so they
     stay in the split's range; if no try works the first draw is kept (the expert will fail)."""
     from sims.partmanip.env import EnvConfig, initial_pose
     from sims.partmanip.push import push_contact, resting_snapshot
 
     config = EnvConfig()
-    d = DIRECTIONS[task["params"]["directions"][0]]
+    p = task["params"]
+    pushes = [(p["part"], DIRECTIONS[p["directions"][0]])]
+    if task["task_class"] == 13:  # a push barely turns the object: check the second one too
+        pushes.append((p["part2"], DIRECTIONS[p["directions"][1]]))
     for k in range(PUSH_START_TRIES):
         inst = instance if k < PUSH_START_TRIES // 2 else int(rng.choice(instances))
         s = seed + k * PUSH_SEED_STRIDE
         snap = resting_snapshot(_asset(task["category"], inst), *initial_pose(s, config))
-        if push_contact(snap, task["params"]["part"], d) is not None:
+        if all(push_contact(snap, part, d) is not None for part, d in pushes):
             return inst, s
     return instance, seed
 
@@ -332,8 +362,11 @@ def catalog_key(seed: int, train_episodes: int, episodes_per_cell: int, val_per_
     from sims.partmanip.env import EnvConfig, initial_pose
 
     for module in ("sims.partmanip.catalog", "sims.partmanip.classes", "sims.partmanip.tasks",
-                   "sims.partmanip.push", "sims.partmanip.predicates"):
+                   "sims.partmanip.push", "sims.partmanip.predicates", "sims.partmanip.feasibility"):
         h.update(inspect.getsource(importlib.import_module(module)).encode())
+    from sims.partmanip.feasibility import TABLE
+
+    h.update(TABLE.read_bytes() if TABLE.is_file() else b"")
     # push starts are checked at the pose the default env config gives a seed
     h.update((inspect.getsource(initial_pose) + repr(EnvConfig())).encode())
     for c in CATEGORIES:

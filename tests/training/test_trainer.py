@@ -56,3 +56,56 @@ def test_every_frame_is_a_current_observation(expert_store, tiny_policy_cfg):
     # a window at an episode's end holds the final action
     last = len(sampler) - 1
     np.testing.assert_array_equal(sampler[last]["action"][-1], data["action"][store.n_steps - 1])
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_continues_bit_for_bit(expert_store, tiny_policy_cfg, tmp_path):
+    """6 steps straight vs 3 + a kill at step 4 + resume: identical weights and losses."""
+    from safetensors.torch import load_file
+
+    cfg = {**TRAINER, "steps": 6, "ckpt_every": 3, "log_every": 1}
+    keys = ["proprio", "state"]
+    straight = train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path / "a")
+
+    def kill_at_4(step, loss):
+        if step == 4:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path / "b", callbacks=[kill_at_4])
+    losses: list[float] = []
+    resumed = train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path / "b", resume=True,
+                    callbacks=[lambda step, loss: losses.append((step, loss))])
+    assert [s for s, _ in losses] == [4, 5, 6]
+    wa = load_file(straight.policy_dir / "model.safetensors")
+    wb = load_file(resumed.policy_dir / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["loss"] for r in rows[3:]] == [loss for _, loss in losses]
+
+
+def test_resume_refuses_other_settings_or_a_missing_state(expert_store, tiny_policy_cfg, tmp_path):
+    cfg = {**TRAINER, "steps": 2, "ckpt_every": 1}
+    keys = ["proprio", "state"]
+    with pytest.raises(RobopolicyError, match="no training state at .*train_state.pt"):
+        train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path, resume=True)
+    train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path)
+    with pytest.raises(RobopolicyError, match=r"other settings \(trainer\)"):
+        train(tiny_policy_cfg, {**cfg, "lr": 1e-2}, expert_store, keys, tmp_path, resume=True)
+
+
+def test_a_diverging_run_stops_cleanly_keeping_its_last_good_checkpoint(expert_store, tiny_policy_cfg,
+                                                                        tmp_path):
+    """A huge learning rate blows the weights up: the first non-finite loss stops the run with
+    a one-line error naming the step and the last checkpoint, which still loads."""
+    cfg = {**TRAINER, "steps": 50, "lr": 1e30, "warmup_steps": 0, "ckpt_every": 1}
+    with pytest.raises(RobopolicyError, match=r"non-finite loss .* at step \d+; last good checkpoint: .*latest") as e:
+        train(tiny_policy_cfg, cfg, expert_store, ["proprio", "state"], tmp_path)
+    assert "\n" not in str(e.value)
+    step = int(str(e.value).split("at step ")[1].split(";")[0])
+    meta = json.loads((tmp_path / "checkpoints" / "latest" / "meta.json").read_text())
+    assert meta["step"] == step - 1
+    load_policy(tmp_path / "checkpoints" / "latest", expected="diffusion_unet")
