@@ -51,6 +51,8 @@ class SequenceSampler:
         pad_after: how far a window may end past its episode; pass n_action_steps - 1
             (default 0).
         episode_indices: episodes to draw windows from (default all), e.g. from split_episodes.
+        episode_text: one string per episode (e.g. its instruction); samples then carry
+            ``"text"``, the string of each window's episode.
 
     Windows start at s in [-pad_before, L - horizon + pad_after] for an episode of length L;
     an episode too short to have any (L + pad_before + pad_after < horizon) yields one window,
@@ -68,6 +70,7 @@ class SequenceSampler:
         pad_before: int | None = None,
         pad_after: int | None = None,
         episode_indices: np.ndarray | None = None,
+        episode_text: Sequence[str] | None = None,
     ) -> None:
         if horizon < 1 or not 1 <= n_obs_steps <= horizon:
             raise RobopolicyError(
@@ -105,6 +108,9 @@ class SequenceSampler:
                     f"sampler: episode_indices {bad.tolist()} out of range for {len(ends)} episodes"
                 )
         episodes = episodes[lengths[episodes] > 0]
+        if episode_text is not None and len(episode_text) != len(ends):
+            raise RobopolicyError(f"sampler: episode_text has {len(episode_text)} strings for "
+                                  f"{len(ends)} episodes")
 
         # Index table: one row per window (episode start, episode length, window start s).
         ep_len = lengths[episodes]
@@ -116,6 +122,8 @@ class SequenceSampler:
         self._ep_start = starts[episodes][row_episode]
         self._ep_last = ep_len[row_episode] - 1
         self._win_start = first[row_episode] + offset_in_episode
+        self._episode = episodes[row_episode]
+        self._text = None if episode_text is None else np.asarray(list(episode_text), dtype=object)
         self._steps = np.arange(horizon, dtype=np.int64)
 
         self.data = data
@@ -165,7 +173,8 @@ class SequenceSampler:
         return self._ep_start[i] + t
 
     def sample_batch(self, indices: np.ndarray) -> dict:
-        """Windows ``indices`` stacked: ``{"obs": {key: (B, n_obs_steps, ...)}, "action": (B, horizon, ...)}``.
+        """Windows ``indices`` stacked: ``{"obs": {key: (B, n_obs_steps, ...)}, "action": (B, horizon, ...)}``
+        (+ ``"text"``: B strings, with ``episode_text``).
 
         One fancy-indexing gather per key, so a training batch costs no Python loop.
         """
@@ -173,16 +182,22 @@ class SequenceSampler:
         t = np.clip(self._win_start[i, None] + self._steps, 0, self._ep_last[i, None])
         idx = self._ep_start[i, None] + t
         obs_idx = idx[:, : self.n_obs_steps]
-        return {
+        batch = {
             "obs": {k: self.data[k][obs_idx] for k in self.obs_keys},
             "action": self.data[self.action_key][idx],
         }
+        if self._text is not None:
+            batch["text"] = self._text[self._episode[i]].tolist()
+        return batch
 
     def __getitem__(self, i: int) -> dict:
-        """``{"obs": {key: (n_obs_steps, *shape)}, "action": (horizon, *action_shape)}``."""
+        """``{"obs": {key: (n_obs_steps, *shape)}, "action": (horizon, *action_shape)}`` (+ ``"text"``)."""
         idx = self.window_indices(i)
         obs_idx = idx[: self.n_obs_steps]
-        return {
+        sample = {
             "obs": {k: np.asarray(self.data[k][obs_idx]) for k in self.obs_keys},
             "action": np.asarray(self.data[self.action_key][idx]),
         }
+        if self._text is not None:
+            sample["text"] = str(self._text[self._episode[i]])
+        return sample

@@ -38,6 +38,9 @@ def episode_list(task_config: dict, n: int, seed: int) -> list[EpisodeSpec]:
     from sims.partmanip.task_source import task_source
 
     pool = task_source(task_config)
+    if hasattr(pool, "episodes") and seed + n > len(pool):  # a catalog split: a fixed list
+        raise RobopolicyError(f"split {pool.split} has {len(pool)} episodes; episodes={n} from "
+                              f"seed={seed} runs past its end (use seed=0 episodes<={len(pool)})")
     return [EpisodeSpec(i, pool.task(seed + i).to_dict()) for i in range(n)]
 
 

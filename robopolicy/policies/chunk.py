@@ -1,20 +1,22 @@
 """ChunkPolicy: what the diffusion and flow-matching policies share.
 
 Both turn Gaussian noise into a chunk of ``horizon`` normalized actions with a conditional
-1-D U-Net, conditioned on the encoded ``n_obs_steps`` observation frames; they differ only in
-the training target and the sampler. This class owns the observation encoder, the U-Net, the
-conditioning, the action-batch checks and the initial noise.
+1-D U-Net, conditioned on the encoded ``n_obs_steps`` observation frames (and, with a
+``text_encoder``, on the embedded instruction); they differ only in the training target and
+the sampler. This class owns the observation encoder, the U-Net, the conditioning, the
+action-batch checks and the initial noise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
 from robopolicy.errors import RobopolicyError
 from robopolicy.models.obs_encoder import ObsEncoder
+from robopolicy.models.text_encoder import TextEncoder
 from robopolicy.models.unet1d import ConditionalUnet1D
 from robopolicy.policies.base import Policy, to_plain
 
@@ -23,7 +25,9 @@ class ChunkPolicy(Policy):
     """A Policy whose network denoises an action chunk (B, horizon, Da).
 
     Args (beyond Policy's): ``unet``: kwargs for ConditionalUnet1D (input and condition sizes
-    are filled in); ``obs_encoder``: kwargs for ObsEncoder.
+    are filled in); ``obs_encoder``: kwargs for ObsEncoder; ``text_encoder``: None, or the
+    name of a frozen sentence encoder (``minilm``) whose embedding of each sample's instruction
+    (``batch["text"]``, ``predict_action(obs, text)``) joins the condition.
     """
 
     def __init__(
@@ -34,6 +38,7 @@ class ChunkPolicy(Policy):
         n_action_steps: int,
         unet: Mapping[str, Any] | None = None,
         obs_encoder: Mapping[str, Any] | None = None,
+        text_encoder: str | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(shape_meta, horizon, n_obs_steps, n_action_steps, name=name)
@@ -44,14 +49,22 @@ class ChunkPolicy(Policy):
                 f"horizon {self.horizon} must be divisible by {2 ** (levels - 1)} for a {levels}-level U-Net"
             )
         self.obs_encoder = ObsEncoder(self.shape_meta, **(to_plain(obs_encoder) or {}))
+        self.text_encoder = TextEncoder(text_encoder) if text_encoder else None
+        text_dim = self.text_encoder.dim if self.text_encoder else 0
         self.model = ConditionalUnet1D(
             input_dim=self.action_dim,
-            global_cond_dim=self.obs_encoder.output_dim * self.n_obs_steps,
+            global_cond_dim=self.obs_encoder.output_dim * self.n_obs_steps + text_dim,
             **unet_kwargs,
         )
 
-    def global_cond(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Normalize low-dim obs, encode the first To frames, flatten -> (B, To * D)."""
+    @property
+    def uses_text(self) -> bool:
+        """Whether the policy is conditioned on an instruction."""
+        return self.text_encoder is not None
+
+    def global_cond(self, obs: Mapping[str, torch.Tensor], text: Sequence[str] | None = None) -> torch.Tensor:
+        """Normalize low-dim obs, encode the first To frames, flatten -> (B, To * D) (+ the
+        instruction's embedding when text-conditioned)."""
         window = {}
         for key in self.shape_meta["obs"]:
             x = obs[key][:, : self.n_obs_steps].to(self.device, non_blocking=True)
@@ -59,7 +72,14 @@ class ChunkPolicy(Policy):
                 x = self.normalizer.normalize(key, x.float())
             window[key] = x.reshape(-1, *x.shape[2:])  # (B*To, *shape)
         features = self.obs_encoder(window)  # (B*To, D)
-        return features.reshape(-1, self.n_obs_steps * features.shape[-1])
+        cond = features.reshape(-1, self.n_obs_steps * features.shape[-1])
+        if self.text_encoder is None:
+            return cond
+        if text is None or len(text) != len(cond):
+            got = "none" if text is None else f"{len(text)}"
+            raise RobopolicyError(f"policy {self.name} is conditioned on text: needs one instruction "
+                                  f"per sample ({len(cond)}), got {got}")
+        return torch.cat([cond, self.text_encoder(list(text)).to(cond.device)], dim=-1)
 
     def normalized_batch(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Check a training batch; return (normalized action chunk, observation condition)."""
@@ -69,7 +89,8 @@ class ChunkPolicy(Policy):
             raise RobopolicyError(
                 f"batch action has shape {list(action.shape)}, expected [B, {self.horizon}, {self.action_dim}]"
             )
-        return self.normalizer.normalize("action", action), self.global_cond(batch["obs"])
+        return (self.normalizer.normalize("action", action),
+                self.global_cond(batch["obs"], batch.get("text")))
 
     def initial_noise(self, batch: int, noise: torch.Tensor | None,
                       generator: torch.Generator | None) -> torch.Tensor:

@@ -56,6 +56,7 @@ class DiffusionPolicy(ChunkPolicy):
         inference_scheduler: "ddim" (deterministic, few steps) or "ddpm" (ancestral sampling).
         unet: kwargs for ConditionalUnet1D (input and condition sizes are filled in).
         obs_encoder: kwargs for ObsEncoder.
+        text_encoder: None, or ``minilm`` to condition on each sample's instruction.
         name: the config's ``name`` key; must be "diffusion_unet" when given.
     """
 
@@ -70,10 +71,11 @@ class DiffusionPolicy(ChunkPolicy):
         inference_scheduler: Literal["ddim", "ddpm"] = "ddim",
         unet: Mapping[str, Any] | None = None,
         obs_encoder: Mapping[str, Any] | None = None,
+        text_encoder: str | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(shape_meta, horizon, n_obs_steps, n_action_steps, unet=unet,
-                         obs_encoder=obs_encoder, name=name)
+                         obs_encoder=obs_encoder, text_encoder=text_encoder, name=name)
         self.noise_scheduler = build_noise_scheduler(noise_scheduler)
         config = self.noise_scheduler.config
         if config.prediction_type not in PREDICTION_TYPES:
@@ -126,7 +128,7 @@ class DiffusionPolicy(ChunkPolicy):
     ) -> torch.Tensor:
         """obs {key: (B, To, *shape)} -> actions (B, Ta, Da) in data units.
 
-        ``text`` is accepted for interface compatibility and ignored (not language-conditioned).
+        ``text`` (one instruction per sample) is used when the policy has a ``text_encoder``.
         ``noise`` (B, horizon, Da) is the initial sample (e.g. drawn per episode, so results do
         not depend on how episodes are batched); otherwise it is drawn from ``generator`` when
         given, else from torch's global RNG. With DDIM, the initial noise fixes the result.
@@ -136,7 +138,7 @@ class DiffusionPolicy(ChunkPolicy):
         scheduler.set_timesteps(self.num_inference_steps)
 
         # 1. Condition: encode the observation window once.
-        cond = self.global_cond(obs)
+        cond = self.global_cond(obs, text)
         # 2. Start from Gaussian noise over the whole horizon.
         sample = self.initial_noise(batch, noise, generator)
         for t in scheduler.timesteps:

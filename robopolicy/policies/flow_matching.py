@@ -43,7 +43,7 @@ class FlowMatchingPolicy(ChunkPolicy):
         integrator: "euler" or "midpoint".
         time_sampling: training times t, "uniform" on [0, 1] or "beta": t = 1 - s with
             s ~ Beta(1.5, 1), weighting the noisy end of the path more (as pi0 does).
-        unet, obs_encoder, name: as for ``diffusion_unet``.
+        unet, obs_encoder, text_encoder, name: as for ``diffusion_unet``.
     """
 
     def __init__(
@@ -57,10 +57,11 @@ class FlowMatchingPolicy(ChunkPolicy):
         time_sampling: Literal["uniform", "beta"] = "beta",
         unet: Mapping[str, Any] | None = None,
         obs_encoder: Mapping[str, Any] | None = None,
+        text_encoder: str | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(shape_meta, horizon, n_obs_steps, n_action_steps, unet=unet,
-                         obs_encoder=obs_encoder, name=name)
+                         obs_encoder=obs_encoder, text_encoder=text_encoder, name=name)
         if integrator not in INTEGRATORS:
             raise RobopolicyError(f"integrator '{integrator}' is not one of {INTEGRATORS}")
         if time_sampling not in TIME_SAMPLINGS:
@@ -101,12 +102,13 @@ class FlowMatchingPolicy(ChunkPolicy):
     ) -> torch.Tensor:
         """obs {key: (B, To, *shape)} -> actions (B, Ta, Da) in data units.
 
-        ``text`` is ignored (not language-conditioned). Integration is deterministic, so the
-        initial ``noise`` (B, horizon, Da) fixes the result; without it, noise is drawn from
-        ``generator`` when given, else from torch's global RNG.
+        ``text`` (one instruction per sample) is used when the policy has a ``text_encoder``.
+        Integration is deterministic, so the initial ``noise`` (B, horizon, Da) fixes the
+        result; without it, noise is drawn from ``generator`` when given, else from torch's
+        global RNG.
         """
         batch = self.check_obs(obs)
-        cond = self.global_cond(obs)
+        cond = self.global_cond(obs, text)
         x = self.initial_noise(batch, noise, generator)
         dt = 1.0 / self.num_inference_steps
         for k in range(self.num_inference_steps):

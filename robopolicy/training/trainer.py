@@ -52,8 +52,11 @@ def resolve_device(name: str) -> str:
 
 
 def _to_torch(batch: dict, device: str) -> dict:
-    return {"obs": {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in batch["obs"].items()},
-            "action": torch.from_numpy(batch["action"]).to(device, non_blocking=True)}
+    out = {"obs": {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in batch["obs"].items()},
+           "action": torch.from_numpy(batch["action"]).to(device, non_blocking=True)}
+    if "text" in batch:
+        out["text"] = batch["text"]
+    return out
 
 
 def _shape_meta(store: EpisodeStore, obs_keys: list[str]) -> dict:
@@ -66,7 +69,7 @@ def _shape_meta(store: EpisodeStore, obs_keys: list[str]) -> dict:
 
 
 def training_sampler(data: dict, episode_ends: np.ndarray, policy, obs_keys: list[str],
-                     episodes: np.ndarray) -> SequenceSampler:
+                     episodes: np.ndarray, episode_text: Sequence[str] | None = None) -> SequenceSampler:
     """Windows for `policy` in which every frame of every episode is a current observation.
 
     Windows run past the end of an episode, holding its final action: padding only Ta-1 steps
@@ -75,7 +78,17 @@ def training_sampler(data: dict, episode_ends: np.ndarray, policy, obs_keys: lis
     """
     To, H = policy.n_obs_steps, policy.horizon
     return SequenceSampler(data, episode_ends, H, To, list(obs_keys), pad_before=To - 1,
-                           pad_after=H - To, episode_indices=episodes)
+                           pad_after=H - To, episode_indices=episodes, episode_text=episode_text)
+
+
+def _instructions(store: EpisodeStore) -> list[str]:
+    """Each episode's instruction, for a text-conditioned policy."""
+    text = [str(m["instruction"]) for m in store.episodes()]
+    missing = [i for i, t in enumerate(text) if not t]
+    if missing:
+        raise RobopolicyError(f"dataset {store.path}: episodes {missing[:5]} have no instruction; a "
+                              "text-conditioned policy (text_encoder) needs one per episode")
+    return text
 
 
 def _save_state(path: Path, state: dict) -> None:
@@ -126,8 +139,9 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
     policy.fit_normalizer(data)
     policy.to(device)
 
-    train_sampler = training_sampler(data, store.episode_ends, policy, obs_keys, train_eps)
-    val_sampler = (training_sampler(data, store.episode_ends, policy, obs_keys, val_eps)
+    text = _instructions(store) if getattr(policy, "uses_text", False) else None
+    train_sampler = training_sampler(data, store.episode_ends, policy, obs_keys, train_eps, text)
+    val_sampler = (training_sampler(data, store.episode_ends, policy, obs_keys, val_eps, text)
                    if len(val_eps) else None)
     log.info("training %s on %s: %d episodes (%d val), %d windows, %s, %d parameters",
              policy.name, store.path, store.n_episodes, len(val_eps), len(train_sampler), device,

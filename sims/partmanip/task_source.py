@@ -17,7 +17,8 @@ from sims.partmanip.tasks import TaskPool, TaskSpec
 @dataclass(frozen=True)
 class CatalogTasks(ConfigMixin):
     """Episode i of a catalog split: its task, instance and initial state, fixed by the
-    catalog's seed (see `sims.partmanip.catalog`)."""
+    catalog's seed (see `sims.partmanip.catalog`). `classes` keeps only the split's episodes of
+    those task classes (in catalog order), e.g. (1, 2, 3) for a small multi-task study."""
 
     source: str = "catalog"
     split: str = "train"
@@ -25,12 +26,17 @@ class CatalogTasks(ConfigMixin):
     train_episodes: int = 10_000
     episodes_per_cell: int = 16
     val_per_category: int = 4
+    classes: tuple[int, ...] | None = None
 
     def __post_init__(self):
         from sims.partmanip.catalog import SPLITS
+        from sims.partmanip.classes import CLASSES
 
         if self.split not in SPLITS:
             raise ValueError(f"unknown split {self.split!r} (known: {', '.join(SPLITS)})")
+        unknown = sorted(set(self.classes or ()) - set(CLASSES))
+        if unknown:
+            raise ValueError(f"unknown task classes {unknown} (known: 1..{max(CLASSES)})")
 
     @cached_property
     def catalog(self) -> dict:
@@ -39,17 +45,26 @@ class CatalogTasks(ConfigMixin):
         return load_catalog(self.catalog_seed, self.train_episodes, self.episodes_per_cell,
                             self.val_per_category)
 
+    @cached_property
+    def episodes(self) -> list[dict]:
+        """The split's episodes (of `classes` only, when given)."""
+        episodes = self.catalog["episodes"][self.split]
+        if self.classes is None:
+            return episodes
+        class_of = {t["task_id"]: t["task_class"] for t in self.catalog["tasks"]}
+        return [e for e in episodes if class_of[e["task_id"]] in self.classes]
+
     def __len__(self) -> int:
-        return len(self.catalog["episodes"][self.split])
+        return len(self.episodes)
 
     def task(self, index: int) -> TaskSpec:
         """The task of the split's episode `index`."""
         from sims.partmanip.catalog import task_spec
 
-        episodes = self.catalog["episodes"][self.split]
+        episodes = self.episodes
         if not 0 <= index < len(episodes):
-            raise IndexError(f"split {self.split} has {len(episodes)} episodes; episode {index} "
-                             "does not exist")
+            which = f"split {self.split}" + (f" (classes {list(self.classes)})" if self.classes else "")
+            raise IndexError(f"{which} has {len(episodes)} episodes; episode {index} does not exist")
         return task_spec(self.catalog, episodes[index], self.split)
 
 

@@ -178,3 +178,16 @@ def test_split_episodes():
     assert split_episodes(0, 0.5, seed=0)[0].size == 0
     with pytest.raises(RobopolicyError, match="val_ratio"):
         split_episodes(10, 1.5, seed=0)
+
+
+def test_episode_text_labels_each_window_with_its_episode_string():
+    data, ends = make_data([5, 3, 4])
+    sampler = SequenceSampler(data, ends, horizon=4, n_obs_steps=2, obs_keys=["x"],
+                              episode_indices=np.array([0, 2]), episode_text=["a", "b", "c"])
+    batch = sampler.sample_batch(np.arange(len(sampler)))
+    first_step = batch["action"][:, 1, 0]  # the window's step at the last observed frame
+    assert batch["text"] == ["a" if t < 5 else "c" for t in first_step]
+    assert sampler[len(sampler) - 1]["text"] == "c"
+    assert "text" not in SequenceSampler(data, ends, 4, 2, ["x"]).sample_batch(np.arange(2))
+    with pytest.raises(RobopolicyError, match="2 strings for 3 episodes"):
+        SequenceSampler(data, ends, 4, 2, ["x"], episode_text=["a", "b"])

@@ -75,3 +75,14 @@ def test_eval_warns_when_the_suite_differs_from_training(policy_dir, tmp_path, c
         evaluate_policy(policy_dir, env, TASKS, episodes=1, seed=0, out_dir=tmp_path,
                         workers=1, envs_per_worker=1)
     assert "env.yaw_range" in caplog.text and "[-0.5, 0.5]" in caplog.text
+
+
+def test_a_catalog_split_episode_list_must_fit_the_split():
+    from robopolicy.evaluation.rollout import episode_list
+
+    tasks = {"source": "catalog", "split": "test1", "train_episodes": 2000, "classes": [1, 2, 3]}
+    specs = episode_list(tasks, 5, seed=2)
+    assert [s.index for s in specs] == list(range(5))
+    assert {s.task["task_class"] for s in specs} <= {1, 2, 3}
+    with pytest.raises(RobopolicyError, match=r"runs past its end \(use seed=0 episodes<="):
+        episode_list(tasks, 5, seed=100_000)

