@@ -46,6 +46,7 @@ bench: setup
 	bash benchmarks/peers/setup_robosuite.sh
 	$(PY) benchmarks/sim_throughput.py
 	$(PY) benchmarks/collect_throughput.py
+	$(PY) benchmarks/policy_speed.py
 
 lint: setup
 	$(VENV)/bin/ruff check robopolicy sims tests benchmarks
