@@ -47,6 +47,7 @@ bench: setup
 	$(PY) benchmarks/sim_throughput.py
 	$(PY) benchmarks/collect_throughput.py
 	$(PY) benchmarks/policy_speed.py
+	$(PY) benchmarks/dataloader.py
 
 lint: setup
 	$(VENV)/bin/ruff check robopolicy sims tests benchmarks

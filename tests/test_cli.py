@@ -25,6 +25,20 @@ def test_verb_help_shows_its_config():
     assert "robopolicy train:" in r.stdout and "dataset:" in r.stdout and "down_dims" in r.stdout
 
 
+def test_train_help_lists_every_policy_config_with_a_summary():
+    from robopolicy.commands.app import config_dir
+
+    names = sorted(f.stem for f in (config_dir() / "policy").glob("*.yaml"))
+    assert {"diffusion_unet", "diffusion_transformer", "flow_matching"} <= set(names)
+    r = run("train", "--help")
+    assert r.returncode == 0, r.stderr
+    section = r.stdout.split("== Policies")[1].split("== Configuration groups")[0]
+    for name in names:
+        # "  <name>  <summary>" (the first line of configs/policy/<name>.yaml)
+        line = next((ln for ln in section.splitlines() if ln.split()[:1] == [name]), "")
+        assert len(line.split()) > 2, f"{name} has no summary line in train --help"
+
+
 def test_unknown_verb_and_unknown_key_fail():
     r = run("fly")
     assert r.returncode == 2 and "unknown verb" in r.stderr

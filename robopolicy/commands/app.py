@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from robopolicy.errors import RobopolicyError
 
@@ -19,6 +19,26 @@ def config_dir() -> Path:
     """The hydra configs folder: `configs/` of the checkout (override: ROBOPOLICY_CONFIGS)."""
     env = os.environ.get("ROBOPOLICY_CONFIGS")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
+
+
+def config_summaries(group: str) -> str:
+    """One help line per `configs/<group>/*.yaml`: its name and the first line of its leading
+    comment (so a config file's first line is its one-line summary)."""
+    files = sorted((config_dir() / group).glob("*.yaml"))
+    if not files:
+        return f"  (no configs in {config_dir() / group})"
+    width = max(len(f.stem) for f in files)
+    lines = []
+    for f in files:
+        first = f.read_text().lstrip().split("\n", 1)[0]
+        summary = first.lstrip("#").strip() if first.startswith("#") else ""
+        lines.append(f"  {f.stem:<{width}}  {summary}".rstrip())
+    return "\n".join(lines)
+
+
+# `${config_summaries:policy}` in a help header lists the group's configs as they are on disk,
+# so a new config file shows up in `--help` without anyone editing the header.
+OmegaConf.register_new_resolver("config_summaries", config_summaries, replace=True)
 
 
 def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Callable[[], None]]:

@@ -47,14 +47,16 @@ class CollectSummary:
 
 def run_expert_episode(env, expert, task) -> tuple[dict[str, np.ndarray], dict]:
     """One expert episode: stacked observations and actions (obs_t paired with action_t), and
-    the final info. An ExpertFailure ends the episode as a failure."""
+    the final info, with ``skill_starts``: the step at which each skill began. An ExpertFailure
+    ends the episode as a failure."""
     from sims.partmanip.expert import ExpertFailure
 
     obs, info = env.reset(options={"task": task})
     expert.reset(env)
     steps: dict[str, list] = {k: [] for k in obs}
     steps["action"] = []
-    for _ in range(task.horizon):
+    skill_starts = [0]
+    for t in range(task.horizon):
         try:
             action = expert.act(env)
         except ExpertFailure as e:
@@ -63,11 +65,13 @@ def run_expert_episode(env, expert, task) -> tuple[dict[str, np.ndarray], dict]:
         for k, v in obs.items():
             steps[k].append(v)
         steps["action"].append(action)
+        if info["skill_index"] >= len(skill_starts) and info["skill_index"] < len(task.chain):
+            skill_starts.append(t)  # obs_t is the first observation of the new skill
         obs, _, terminated, truncated, info = env.step(action)
         if terminated or truncated:
             break
     data = {k: np.stack(v) if v else np.zeros((0,)) for k, v in steps.items()}
-    return data, info
+    return data, {**info, "skill_starts": skill_starts}
 
 
 def _init_worker(env_config: dict, task_config: dict) -> None:
@@ -87,7 +91,9 @@ def _collect_one(seed: int):
             "instance_id": task.instance_id, "split": task.split, "seed": seed,
             "init_seed": task.init_seed, "success": bool(info["success"]),
             "completion": float(info["completion"]), "length": int(len(data["action"])),
-            "backend": env.backend.name, "source": "expert", "instruction": task.instruction}
+            "backend": env.backend.name, "source": "expert", "instruction": task.instruction,
+            "skill_starts": json.dumps(info["skill_starts"]),
+            "skill_instructions": json.dumps(list(task.skill_instructions))}
     failure = None if meta["success"] else info.get("failure") or _unmet(info)
     return data, meta, failure
 

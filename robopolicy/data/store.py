@@ -46,6 +46,7 @@ OBS_TYPE_DTYPES: dict[str, np.dtype] = {
     "depth": np.dtype(np.float32),
     "low_dim": np.dtype(np.float32),
     "mask": np.dtype(np.bool_),
+    "pcd": np.dtype(np.float32),
 }
 ACTION_DTYPE = np.dtype(np.float32)
 
@@ -65,10 +66,14 @@ META_FIELDS: dict[str, tuple[type, Any]] = {
     "instruction": (str, ""),
     "init_seed": (int, -1),  # the initial-state seed (catalog episodes: not the episode index)
     "completion": (float, 0.0),  # fraction of the task's skills done
+    # the task's skill chain over time, as JSON lists: the step at which each skill began
+    # ([0, 31, ...]; skills never begun are absent) and each skill's instruction
+    "skill_starts": (str, ""),
+    "skill_instructions": (str, ""),
 }
 #: Fields added after schema 1 was first written: a store without them reads their defaults,
 #: and gets them (filled with defaults) when opened for appending.
-LATER_META_FIELDS = ("init_seed", "completion")
+LATER_META_FIELDS = ("init_seed", "completion", "skill_starts", "skill_instructions")
 # Strings are zarr 3's variable-length UTF-8 ``string`` data type (numpy StringDType in RAM):
 # no length limit, no truncation, and unlike fixed-width "<U" it has a zarr v3 spec.
 _META_DTYPES = {str: str, int: "int64", bool: "bool", float: "float64"}
@@ -161,7 +166,7 @@ class EpisodeStore:
 
     Attributes:
         path: the store's directory.
-        shape_meta: ``{"obs": {key: {"shape": [...], "type": "rgb"|"depth"|"low_dim"|"mask"}},
+        shape_meta: ``{"obs": {key: {"shape": [...], "type": "rgb"|"depth"|"low_dim"|"mask"|"pcd"}},
             "action": {"shape": [Da]}}`` (per-step shapes, without the time axis).
         env_config: the environment configuration the episodes were recorded with.
         keys: data keys, the obs keys in ``shape_meta`` order then ``"action"``.
@@ -198,7 +203,7 @@ class EpisodeStore:
         """Create an empty store at ``path`` and return it opened in mode ``"a"``.
 
         Data keys are ``shape_meta["obs"]`` keys plus ``"action"``; dtypes follow the obs type:
-        rgb -> uint8, depth/low_dim -> float32, mask -> bool; action -> float32.
+        rgb -> uint8, depth/low_dim/pcd -> float32, mask -> bool; action -> float32.
         An existing non-empty ``path`` is an error unless ``overwrite`` (which only replaces
         an existing zarr store, never an arbitrary directory).
         """
@@ -512,6 +517,15 @@ class EpisodeStore:
         i = self._index(i)
         return {field: self._meta[field][i].item() if field in self._meta else META_FIELDS[field][1]
                 for field in META_FIELDS}
+
+    def episode_skills(self, i: int) -> tuple[np.ndarray, list[str]]:
+        """Episode ``i``'s skill index at every step (T,) int64, and its skills' instructions
+        (empty for an episode recorded without them)."""
+        meta = self.episode_meta(i)
+        starts = json.loads(meta["skill_starts"] or "[0]")
+        index = np.searchsorted(np.asarray(starts[1:], np.int64), np.arange(meta["length"]),
+                                side="right")
+        return index.astype(np.int64), json.loads(meta["skill_instructions"] or "[]")
 
     def episodes(self) -> list[dict[str, Any]]:
         """Metadata of all committed episodes, in order."""

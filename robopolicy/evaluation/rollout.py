@@ -61,14 +61,20 @@ class PolicyRunner:
         """The generator of an episode's sampling noise."""
         return self.torch.Generator().manual_seed(self.seed * 1_000_003 + episode)
 
-    def __call__(self, windows: list[dict[str, np.ndarray]], texts: list[str], generators: list):
+    def __call__(self, windows: list[dict[str, np.ndarray]], texts: list[str], generators: list,
+                 episodes: list[int] | None = None):
+        """Actions (B, Ta, Da) for each row's window; a `stateful` policy (BC-RNN) is also told
+        each row's episode, so it carries each episode's memory whatever the batch."""
         torch = self.torch
         obs = {k: torch.as_tensor(np.stack([w[k] for w in windows])).to(self.device)
                for k in self.obs_keys}
         shape = (self.policy.horizon, self.policy.action_dim)
         noise = torch.stack([torch.randn(shape, generator=g) for g in generators]).to(self.device)
         with torch.inference_mode():
-            actions = self.policy.predict_action(obs, texts, noise=noise)
+            if getattr(self.policy, "stateful", False):
+                actions = self.policy.predict_action(obs, texts, noise=noise, episodes=episodes)
+            else:
+                actions = self.policy.predict_action(obs, texts, noise=noise)
         return actions.float().cpu().numpy()
 
 
@@ -155,7 +161,8 @@ def run_episodes(runner: PolicyRunner, pool, episodes: list[EpisodeSpec], out_di
             if need:
                 chunks = runner([slots[i].window() for i in need],
                                 [slots[i].instruction for i in need],
-                                [slots[i].generator for i in need])
+                                [slots[i].generator for i in need],
+                                [slots[i].episode.index for i in need])
                 for i, chunk in zip(need, chunks, strict=True):
                     slots[i].queue.extend(chunk)
             results = pool.step([(i, slots[i].queue.popleft()) for i in active])

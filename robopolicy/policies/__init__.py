@@ -34,6 +34,8 @@ __all__ = [
 _BUILTIN: dict[str, str] = {
     "diffusion_unet": "robopolicy.policies.diffusion:DiffusionPolicy",
     "flow_matching": "robopolicy.policies.flow_matching:FlowMatchingPolicy",
+    "bc": "robopolicy.policies.robomimic_adapter:BCPolicy",
+    "bc_rnn": "robopolicy.policies.robomimic_adapter:BCRNNPolicy",
 }
 _REGISTRY: dict[str, type] = {}
 

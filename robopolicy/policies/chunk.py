@@ -1,9 +1,10 @@
 """ChunkPolicy: what the diffusion and flow-matching policies share.
 
-Both turn Gaussian noise into a chunk of ``horizon`` normalized actions with a conditional
-1-D U-Net, conditioned on the encoded ``n_obs_steps`` observation frames (and, with a
-``text_encoder``, on the embedded instruction); they differ only in the training target and
-the sampler. This class owns the observation encoder, the U-Net, the conditioning, the
+Both turn Gaussian noise into a chunk of ``horizon`` normalized actions with a denoising
+network (a conditional 1-D U-Net, or a transformer with ``denoiser="transformer"``),
+conditioned on the encoded ``n_obs_steps`` observation frames (and, with a ``text_encoder``, on
+the embedded instruction); they differ only in the training target and the sampler. This class
+owns the observation encoder, the network (``self.model``), the conditioning, the
 action-batch checks and the initial noise.
 """
 
@@ -17,15 +18,20 @@ import torch
 from robopolicy.errors import RobopolicyError
 from robopolicy.models.obs_encoder import ObsEncoder
 from robopolicy.models.text_encoder import TextEncoder
+from robopolicy.models.transformer1d import TransformerDenoiser
 from robopolicy.models.unet1d import ConditionalUnet1D
 from robopolicy.policies.base import Policy, to_plain
+
+DENOISERS = ("unet", "transformer")
 
 
 class ChunkPolicy(Policy):
     """A Policy whose network denoises an action chunk (B, horizon, Da).
 
-    Args (beyond Policy's): ``unet``: kwargs for ConditionalUnet1D (input and condition sizes
-    are filled in); ``obs_encoder``: kwargs for ObsEncoder; ``text_encoder``: None, or the
+    Args (beyond Policy's): ``denoiser``: the network, ``unet`` (ConditionalUnet1D) or
+    ``transformer`` (TransformerDenoiser); ``unet`` / ``transformer``: kwargs for that network
+    (input and condition sizes are filled in; the one not selected is ignored, so a config can
+    keep both blocks); ``obs_encoder``: kwargs for ObsEncoder; ``text_encoder``: None, or the
     name of a frozen sentence encoder (``minilm``) whose embedding of each sample's instruction
     (``batch["text"]``, ``predict_action(obs, text)``) joins the condition.
     """
@@ -40,22 +46,41 @@ class ChunkPolicy(Policy):
         obs_encoder: Mapping[str, Any] | None = None,
         text_encoder: str | None = None,
         name: str | None = None,
+        denoiser: str = "unet",
+        transformer: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(shape_meta, horizon, n_obs_steps, n_action_steps, name=name)
+        if denoiser not in DENOISERS:
+            raise RobopolicyError(f"denoiser '{denoiser}' is not one of {', '.join(DENOISERS)}")
         unet_kwargs = dict(to_plain(unet) or {})
         levels = len(unet_kwargs.get("down_dims", (64, 128, 256)))
-        if self.horizon % 2 ** (levels - 1):
+        if denoiser == "unet" and self.horizon % 2 ** (levels - 1):
             raise RobopolicyError(
                 f"horizon {self.horizon} must be divisible by {2 ** (levels - 1)} for a {levels}-level U-Net"
             )
+        self.denoiser = denoiser
         self.obs_encoder = ObsEncoder(self.shape_meta, **(to_plain(obs_encoder) or {}))
         self.text_encoder = TextEncoder(text_encoder) if text_encoder else None
         text_dim = self.text_encoder.dim if self.text_encoder else 0
-        self.model = ConditionalUnet1D(
-            input_dim=self.action_dim,
-            global_cond_dim=self.obs_encoder.output_dim * self.n_obs_steps + text_dim,
-            **unet_kwargs,
-        )
+        cond_dim = self.obs_encoder.output_dim * self.n_obs_steps + text_dim
+        try:
+            if denoiser == "unet":
+                self.model = ConditionalUnet1D(
+                    input_dim=self.action_dim, global_cond_dim=cond_dim, **unet_kwargs
+                )
+            else:
+                # One memory token per observation frame and one for the instruction, laid out
+                # as global_cond() concatenates them.
+                self.model = TransformerDenoiser(
+                    input_dim=self.action_dim,
+                    global_cond_dim=cond_dim,
+                    horizon=self.horizon,
+                    n_obs_steps=self.n_obs_steps,
+                    extra_cond_dim=text_dim,
+                    **(to_plain(transformer) or {}),
+                )
+        except (TypeError, ValueError) as exc:  # a bad or unknown key in the config block
+            raise RobopolicyError(f"{denoiser}: {exc}") from exc
 
     @property
     def uses_text(self) -> bool:

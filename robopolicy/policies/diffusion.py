@@ -1,10 +1,12 @@
-"""Diffusion Policy (Chi et al., RSS 2023) with a 1-D temporal U-Net, registered as ``diffusion_unet``.
+"""Diffusion Policy (Chi et al., RSS 2023), registered as ``diffusion_unet``.
 
-Training adds DDPM noise to a normalized action chunk (B, horizon, Da) and trains the U-Net to
-predict the noise (or the clean chunk, per the scheduler's ``prediction_type``), conditioned
-on the encoded To observation frames. Inference starts from Gaussian noise and runs the
-inference scheduler (DDIM by default, built from the DDPM config) for
-``num_inference_steps`` steps, then returns Ta actions starting at index To - 1.
+The denoiser is a 1-D temporal U-Net by default, or a transformer (``denoiser="transformer"``,
+Chi et al.'s other variant; ``policy=diffusion_transformer`` selects it). Training adds DDPM
+noise to a normalized action chunk (B, horizon, Da) and trains the network to predict the
+noise (or the clean chunk, per the scheduler's ``prediction_type``), conditioned on the
+encoded To observation frames. Inference starts from Gaussian noise and runs the inference
+scheduler (DDIM by default, built from the DDPM config) for ``num_inference_steps`` steps,
+then returns Ta actions starting at index To - 1.
 
 Example::
 
@@ -49,7 +51,7 @@ class DiffusionPolicy(ChunkPolicy):
     Args:
         shape_meta: dataset shape metadata (obs keys of type low_dim / rgb, action shape).
         noise_scheduler: the training DDPMScheduler, or a dict of its kwargs.
-        horizon: actions denoised per call; divisible by 2 ** (len(unet.down_dims) - 1).
+        horizon: actions denoised per call; for the U-Net, divisible by 2 ** (len(unet.down_dims) - 1).
         n_obs_steps: To, observation frames the policy is conditioned on.
         n_action_steps: Ta, actions returned per call.
         num_inference_steps: denoising steps at inference.
@@ -58,6 +60,8 @@ class DiffusionPolicy(ChunkPolicy):
         obs_encoder: kwargs for ObsEncoder.
         text_encoder: None, or ``minilm`` to condition on each sample's instruction.
         name: the config's ``name`` key; must be "diffusion_unet" when given.
+        denoiser: the network, "unet" (ConditionalUnet1D) or "transformer" (TransformerDenoiser).
+        transformer: kwargs for TransformerDenoiser (sizes from shape_meta are filled in).
     """
 
     def __init__(
@@ -73,9 +77,12 @@ class DiffusionPolicy(ChunkPolicy):
         obs_encoder: Mapping[str, Any] | None = None,
         text_encoder: str | None = None,
         name: str | None = None,
+        denoiser: Literal["unet", "transformer"] = "unet",
+        transformer: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(shape_meta, horizon, n_obs_steps, n_action_steps, unet=unet,
-                         obs_encoder=obs_encoder, text_encoder=text_encoder, name=name)
+                         obs_encoder=obs_encoder, text_encoder=text_encoder, name=name,
+                         denoiser=denoiser, transformer=transformer)
         self.noise_scheduler = build_noise_scheduler(noise_scheduler)
         config = self.noise_scheduler.config
         if config.prediction_type not in PREDICTION_TYPES:

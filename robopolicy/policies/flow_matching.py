@@ -4,7 +4,8 @@ Conditional flow matching on the linear (rectified) path from noise to data: wit
 ``x_t = (1 - t) * noise + t * action`` the network learns the velocity ``action - noise`` at
 time t in [0, 1] (t = 0 is pure noise). Sampling integrates dx/dt = v(x, t) from t = 0 to 1
 with Euler or midpoint steps, so one network call (Euler, 1 step) already gives an action
-chunk. Same U-Net and observation encoder as ``diffusion_unet``.
+chunk. Same networks (U-Net, or transformer with ``denoiser="transformer"``) and observation
+encoder as ``diffusion_unet``.
 
 Example::
 
@@ -27,8 +28,8 @@ from robopolicy.policies.chunk import ChunkPolicy
 
 TIME_SAMPLINGS = ("uniform", "beta")
 INTEGRATORS = ("euler", "midpoint")
-# The U-Net's sinusoidal step embedding was made for integer diffusion steps; flow time in
-# [0, 1] is scaled up so its frequencies resolve it.
+# The networks' sinusoidal step embeddings were made for integer diffusion steps; flow time in
+# [0, 1] is scaled up so their frequencies resolve it.
 TIME_SCALE = 1000.0
 
 
@@ -43,7 +44,7 @@ class FlowMatchingPolicy(ChunkPolicy):
         integrator: "euler" or "midpoint".
         time_sampling: training times t, "uniform" on [0, 1] or "beta": t = 1 - s with
             s ~ Beta(1.5, 1), weighting the noisy end of the path more (as pi0 does).
-        unet, obs_encoder, text_encoder, name: as for ``diffusion_unet``.
+        unet, obs_encoder, text_encoder, name, denoiser, transformer: as for ``diffusion_unet``.
     """
 
     def __init__(
@@ -59,9 +60,12 @@ class FlowMatchingPolicy(ChunkPolicy):
         obs_encoder: Mapping[str, Any] | None = None,
         text_encoder: str | None = None,
         name: str | None = None,
+        denoiser: Literal["unet", "transformer"] = "unet",
+        transformer: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(shape_meta, horizon, n_obs_steps, n_action_steps, unet=unet,
-                         obs_encoder=obs_encoder, text_encoder=text_encoder, name=name)
+                         obs_encoder=obs_encoder, text_encoder=text_encoder, name=name,
+                         denoiser=denoiser, transformer=transformer)
         if integrator not in INTEGRATORS:
             raise RobopolicyError(f"integrator '{integrator}' is not one of {INTEGRATORS}")
         if time_sampling not in TIME_SAMPLINGS:

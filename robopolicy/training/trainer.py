@@ -7,11 +7,14 @@ non-finite loss stops the run with a clear message, keeping the last good checkp
 With every checkpoint goes `checkpoints/train_state.pt`: raw weights, optimizer, schedule,
 EMA, the sampler's order and every random state. `resume=True` continues from it bit for bit:
 on CPU the resumed run ends with the same weights as one never interrupted.
+
+Under torchrun each process takes its share of every global batch (DDP, gloo on CPU); rank 0
+logs (metrics.jsonl, TensorBoard), checkpoints and runs the periodic rollouts on `val` that
+rank the top-k checkpoints (`robopolicy.training.checkpoints`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -28,6 +31,9 @@ from robopolicy.data.store import EpisodeStore
 from robopolicy.errors import RobopolicyError
 from robopolicy.policies.io import instantiate_policy, save_policy
 from robopolicy.progress import progress
+from robopolicy.training.checkpoints import TopK, rollout_success
+from robopolicy.training.distributed import close_distributed, init_distributed, wrap_loss
+from robopolicy.training.loggers import MetricsLogger
 
 log = logging.getLogger(__name__)
 STATE_FILE = "train_state.pt"
@@ -59,7 +65,8 @@ def _to_torch(batch: dict, device: str) -> dict:
     return out
 
 
-def _shape_meta(store: EpisodeStore, obs_keys: list[str]) -> dict:
+def policy_shape_meta(store: EpisodeStore, obs_keys: list[str]) -> dict:
+    """The store's shape_meta cut to the observation keys a policy sees (each must exist)."""
     available = store.shape_meta["obs"]
     missing = [k for k in obs_keys if k not in available]
     if missing:
@@ -126,12 +133,13 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
     seed = int(cfg["seed"])
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    device = resolve_device(cfg["device"])
+    dist = init_distributed(resolve_device(cfg["device"]))
+    device = dist.device
 
     store = EpisodeStore.open(dataset_path)
     if store.n_episodes == 0:
         raise RobopolicyError(f"dataset {store.path}: has no episodes")
-    shape_meta = _shape_meta(store, list(obs_keys))
+    shape_meta = policy_shape_meta(store, list(obs_keys))
     data = store.load([*obs_keys, "action"])
     train_eps, val_eps = split_episodes(store.n_episodes, val_ratio, seed)
 
@@ -143,11 +151,15 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
     train_sampler = training_sampler(data, store.episode_ends, policy, obs_keys, train_eps, text)
     val_sampler = (training_sampler(data, store.episode_ends, policy, obs_keys, val_eps, text)
                    if len(val_eps) else None)
-    log.info("training %s on %s: %d episodes (%d val), %d windows, %s, %d parameters",
+    log.info("training %s on %s: %d episodes (%d val), %d windows, %s x %d, %d parameters",
              policy.name, store.path, store.n_episodes, len(val_eps), len(train_sampler), device,
-             sum(p.numel() for p in policy.parameters()))
+             dist.world, sum(p.numel() for p in policy.parameters()))
 
     steps, batch_size = int(cfg["steps"]), int(cfg["batch_size"])
+    local_batch = dist.local_batch(batch_size)
+    loss_module = wrap_loss(policy, dist)  # DDP broadcasts rank 0's weights here
+    if dist.rank:  # other diffusion noise per rank; the weights above are already shared
+        torch.manual_seed(seed + dist.rank)
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg["lr"], betas=tuple(cfg["betas"]),
                             weight_decay=cfg["weight_decay"])
     sched = get_scheduler("cosine", opt, num_warmup_steps=cfg["warmup_steps"],
@@ -174,14 +186,21 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
         if device.startswith("cuda") and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         order, cursor, start = np.asarray(state["order"]), int(state["cursor"]), int(state["step"])
+        if dist.rank:
+            torch.manual_seed(seed + dist.rank + 7919 * start)
         log.info("resuming %s from step %d of %d", out_dir, start, steps)
     out_dir.mkdir(parents=True, exist_ok=True)
-    metrics = open(out_dir / "metrics.jsonl", "a")
+    logger = (MetricsLogger(out_dir, bool(cfg.get("tensorboard", True)), cfg.get("wandb"), run)
+              if dist.main else None)
+    rollout_every = int(cfg.get("rollout_every") or 0)
+    top_k = TopK(ckpt_dir.parent, int(cfg.get("keep_top_k", 3))) if rollout_every else None
     # The suite the demos came from, so evaluation can tell when it runs under other settings.
     extra = {"dataset": str(store.path), "obs_keys": list(obs_keys),
              "dataset_env_config": store.env_config}
 
     def save(step: int) -> None:
+        if not dist.main:
+            return
         ckpt_dir.parent.mkdir(parents=True, exist_ok=True)
         _save_state(state_path, {
             "step": step, "run": run, "model": policy.state_dict(), "optimizer": opt.state_dict(),
@@ -194,6 +213,18 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
         save_policy(policy, ckpt_dir, policy_cfg, {**extra, "step": step})
         ema.restore(policy.parameters())
 
+    def rollout(step: int) -> float:
+        """Save the EMA policy as checkpoints/step_<N>, roll it out, rank it among the top k."""
+        step_dir = ckpt_dir.parent / f"step_{step:07d}"
+        ema.store(policy.parameters())
+        ema.copy_to(policy.parameters())
+        save_policy(policy, step_dir, policy_cfg, {**extra, "step": step})
+        ema.restore(policy.parameters())
+        success = rollout_success(step_dir, store.env_config, {**cfg, "device": device},
+                                  out_dir / "rollouts" / f"step_{step:07d}")
+        top_k.add(step, success, step_dir)
+        return success
+
     def val_loss() -> float:
         idx = np.arange(min(len(val_sampler), 4 * batch_size))
         policy.eval()
@@ -205,17 +236,20 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
     t0, loss_value, mean_loss = time.perf_counter(), float("nan"), float("nan")
     window: list[float] = []  # losses since the last log line
     policy.train()
-    bar = progress(range(start + 1, steps + 1), desc="train", unit="step", initial=start, total=steps)
+    bar = progress(range(start + 1, steps + 1), desc="train", unit="step", initial=start,
+                   total=steps, disable=not dist.main)
     for step in bar:
         if cursor + batch_size > len(order):
             order, cursor = rng.permutation(len(train_sampler)), 0
-        idx = order[cursor:cursor + batch_size]
+        # every rank draws the same order and takes its own slice of the global batch
+        first = cursor + dist.rank * local_batch
+        idx = order[first:first + local_batch]
         cursor += batch_size
         batch = _to_torch(train_sampler.sample_batch(idx), device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-            loss = policy.compute_loss(batch)["loss"]
+            loss = loss_module(batch)
         loss_value = loss.item()
-        if not math.isfinite(loss_value):
+        if dist.any_true(not math.isfinite(loss_value)):
             where = ckpt_dir if ckpt_dir.exists() else "none yet"
             raise RobopolicyError(f"training stopped: non-finite loss ({loss_value}) at step {step}; "
                                   f"last good checkpoint: {where}")
@@ -228,22 +262,24 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
         window.append(loss_value)
         for cb in callbacks:
             cb(step, loss_value)
-        if step % cfg["log_every"] == 0 or step == steps:
-            rate = (step - start) * len(idx) / (time.perf_counter() - t0)
+        if dist.main and (step % cfg["log_every"] == 0 or step == steps):
+            rate = (step - start) * batch_size / (time.perf_counter() - t0)
             mean_loss = float(np.mean(window))
             window.clear()
             bar.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{rate:.0f}", refresh=False)
-            row = {"step": step, "loss": mean_loss, "lr": sched.get_last_lr()[0],
-                   "samples_per_s": rate}
+            row = {"loss": mean_loss, "lr": sched.get_last_lr()[0], "samples_per_s": rate}
             if val_sampler is not None and step % cfg["val_every"] == 0:
                 row["val_loss"] = val_loss()
-            metrics.write(json.dumps(row) + "\n")
-            metrics.flush()
+            logger.log(step, row)
         if step % cfg["ckpt_every"] == 0 and step != steps:
             save(step)
+        if dist.main and rollout_every and step % rollout_every == 0:
+            logger.log(step, {"rollout_success": rollout(step)})
     if start < steps:
         save(steps)
-    metrics.close()
+    if logger is not None:
+        logger.close()
+    close_distributed(dist)
     wall = time.perf_counter() - t0
     log.info("trained %d steps in %.1f s; policy saved to %s", steps - start, wall, ckpt_dir)
     return TrainResult(ckpt_dir, steps, mean_loss, wall, (steps - start) * batch_size / max(wall, 1e-9))

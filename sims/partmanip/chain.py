@@ -60,6 +60,15 @@ class ChainTracker:
         p = self.task.chain[self.index].params
         return self._move_start + DIRECTIONS[p["direction"]] * p.get("distance", 0.12)
 
+    def skill_goal(self) -> np.ndarray:
+        """Where the object should be when the current skill ends: the move target for a move,
+        else where the object was when the skill began (after the chain, where it ended).
+
+        Observable in `state` because a policy that sees two frames cannot otherwise tell
+        where a move started once the object has left the table."""
+        target = self.move_target()
+        return (target if target is not None else self._move_start).copy()
+
     def evaluate(self, snap: P.Snapshot) -> dict[str, bool]:
         """The current skill's goal predicates, by name."""
         if self.done:

@@ -4,9 +4,11 @@ Control at 20 Hz. Action (10,): absolute TCP target in the robot base frame,
 ``pos (3) + rot6d (6) + gripper (1)`` with gripper in [0, 1] (1 = open); `action_mode="delta"`
 adds pos/rotation to the previous target instead. Observation keys (each optional):
 ``rgb.<cam>`` (H,W,3) uint8, ``depth.<cam>`` (H,W) float32 metres, ``part_mask.<cam>`` (H,W) bool,
+``pcd`` (`pcd_points`, 4) float32 = the object's points seen by the agentview depth camera, xyz in
+metres in the robot base frame + 1.0 on the current target part (else 0.0),
 ``proprio`` (17,) = joints 7 + gripper width 1 + TCP pos 3 + TCP rot6d 6, ``state`` = object pos 3
-+ object rot6d 6 + target-part centroid 3 + target-part principal axis 3 + articulation
-`articulation_dim`. `info` carries instruction, skill_instruction, skill_index, success,
++ object rot6d 6 + target-part centroid 3 + target-part principal axis 3 + current skill's
+goal position 3 (`ChainTracker.skill_goal`) + articulation `articulation_dim`. `info` carries instruction, skill_instruction, skill_index, success,
 completion, predicates, task_id.
 """
 
@@ -28,6 +30,10 @@ from sims.partmanip.tasks import TaskPool, TaskSpec
 
 PROPRIO_DIM = 17
 ACTION_DIM = 10
+PCD_CAMERA = "agentview"  # the fixed camera whose depth gives the `pcd` observation
+# Box (metres, robot base frame) a `pcd` point must lie in, besides being on the object: a guard
+# against stray pixels (depth at silhouette edges), reaching just below the table top.
+PCD_WORKSPACE = ((0.05, 1.1), (-0.6, 0.6), (-0.005, 0.8))
 
 
 def default_cameras(width: int = 128, height: int = 128) -> tuple[CameraSpec, ...]:
@@ -54,6 +60,7 @@ class EnvConfig(ConfigMixin):
     yaw_range: tuple[float, float] = (-np.pi, np.pi)  # object yaw, radians
     settle_steps: int = 50  # physics steps to let the object come to rest after placement
     render_size: tuple[int, int] = (256, 256)  # env.render() frames (videos)
+    pcd_points: int = 512  # points in the `pcd` observation (subsampled or repeated to this)
     backend: str = "mujoco"
 
 
@@ -89,6 +96,9 @@ class PartManipEnv(gym.Env):
         self._camera_names = [c.name for c in self.cameras]
         for key in self.config.obs_keys:
             self._check_obs_key(key)
+        if "pcd" in self.config.obs_keys:  # the camera is fixed: its pixel rays never change
+            cam = next(c for c in self.cameras if c.name == PCD_CAMERA)
+            self._pcd_origin, self._pcd_rays = camera_rays(cam)
         self.observation_space = self._make_observation_space()
         low = np.full(ACTION_DIM, -np.inf, np.float32)
         low[-1], high = 0.0, np.full(ACTION_DIM, np.inf, np.float32)
@@ -108,7 +118,7 @@ class PartManipEnv(gym.Env):
     # -- spaces --------------------------------------------------------------------------
     def _check_obs_key(self, key: str) -> None:
         kind, _, cam = key.partition(".")
-        if key in ("proprio", "state"):
+        if key in ("proprio", "state", "pcd"):
             return
         if kind in ("rgb", "depth", "part_mask") and cam in self._camera_names:
             return
@@ -116,7 +126,7 @@ class PartManipEnv(gym.Env):
 
     @property
     def state_dim(self) -> int:
-        return 3 + 6 + 3 + 3 + self.config.articulation_dim
+        return 3 + 6 + 3 + 3 + 3 + self.config.articulation_dim
 
     def _make_observation_space(self) -> gym.spaces.Dict:
         w, h = self.config.image_size
@@ -127,6 +137,8 @@ class PartManipEnv(gym.Env):
                 spaces[key] = gym.spaces.Box(-np.inf, np.inf, (PROPRIO_DIM,), np.float32)
             elif key == "state":
                 spaces[key] = gym.spaces.Box(-np.inf, np.inf, (self.state_dim,), np.float32)
+            elif key == "pcd":
+                spaces[key] = gym.spaces.Box(-np.inf, np.inf, (self.config.pcd_points, 4), np.float32)
             elif kind == "rgb":
                 spaces[key] = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
             elif kind == "depth":
@@ -140,7 +152,7 @@ class PartManipEnv(gym.Env):
         obs = {}
         for key, space in self.observation_space.spaces.items():
             kind = key.split(".")[0]
-            typ = {"rgb": "rgb", "depth": "depth", "part_mask": "mask"}.get(kind, "low_dim")
+            typ = {"rgb": "rgb", "depth": "depth", "part_mask": "mask", "pcd": "pcd"}.get(kind, "low_dim")
             obs[key] = {"shape": list(space.shape), "type": typ}
         return {"obs": obs, "action": {"shape": [ACTION_DIM]}}
 
@@ -245,7 +257,7 @@ class PartManipEnv(gym.Env):
         joints = self.backend.object_joint_positions(name)[: self.config.articulation_dim]
         art[: len(joints)] = joints
         return np.concatenate([obj_pos, mat_to_rot6d(quat_to_mat(obj_quat)), centroid, axis,
-                               art]).astype(np.float32)
+                               self.tracker.skill_goal(), art]).astype(np.float32)
 
     def _observation(self) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
@@ -256,17 +268,37 @@ class PartManipEnv(gym.Env):
             obs["state"] = self._state()
         for cam in self._camera_names:
             want = {k: f"{k}.{cam}" in keys for k in ("rgb", "depth", "part_mask")}
-            if not any(want.values()):
+            pcd = "pcd" in keys and cam == PCD_CAMERA
+            if not (any(want.values()) or pcd):
                 continue
-            out = self.backend.render(cam, rgb=want["rgb"], depth=want["depth"],
-                                      segmentation=want["part_mask"])
+            out = self.backend.render(cam, rgb=want["rgb"], depth=want["depth"] or pcd,
+                                      segmentation=want["part_mask"] or pcd)
+            mask = self._part_mask(out.segmentation) if want["part_mask"] or pcd else None
             if want["rgb"]:
                 obs[f"rgb.{cam}"] = out.rgb
             if want["depth"]:
                 obs[f"depth.{cam}"] = out.depth_m
             if want["part_mask"]:
-                obs[f"part_mask.{cam}"] = self._part_mask(out.segmentation)
+                obs[f"part_mask.{cam}"] = mask
+            if pcd:
+                obs["pcd"] = self._point_cloud(out.depth_m, out.segmentation, mask)
         return obs
+
+    def _point_cloud(self, depth_m: np.ndarray, seg: np.ndarray, part_mask: np.ndarray) -> np.ndarray:
+        """(pcd_points, 4) float32: object pixels of the pcd camera back-projected to the robot
+        base frame + target-part flag. Table, robot and background are dropped by their
+        segmentation labels; fewer points than `pcd_points` are repeated, none gives zeros."""
+        labels = self.backend.segmentation_labels
+        obj_ids = [i for i, name in enumerate(labels) if name.startswith(f"{self.asset.name}/")]
+        pts = self._pcd_origin + depth_m.reshape(-1, 1) * self._pcd_rays
+        keep = np.isin(seg.reshape(-1), obj_ids)
+        for axis, (lo, hi) in enumerate(PCD_WORKSPACE):
+            keep &= (pts[:, axis] >= lo) & (pts[:, axis] <= hi)
+        cloud = np.concatenate([pts, part_mask.reshape(-1, 1)], axis=1)[keep]
+        n = self.config.pcd_points
+        if len(cloud) == 0:
+            return np.zeros((n, 4), np.float32)
+        return cloud[farthest_point_indices(cloud[:, :3], n)].astype(np.float32)
 
     def _part_mask(self, seg: np.ndarray) -> np.ndarray:
         part = self.target_part()
@@ -303,6 +335,52 @@ class PartManipEnv(gym.Env):
     def close(self) -> None:
         if self.backend is not None:
             self.backend.close()
+
+
+def camera_rays(cam: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed camera's centre (3,) and per-pixel rays (H*W, 3), robot base frame, row-major
+    from the top-left pixel, scaled so that ``centre + depth_m * ray`` is the pixel's point
+    (depth is the distance along the optical axis, as rendered). MuJoCo convention: the camera
+    looks along its -z, +y up in the image, `fovy_deg` spans the image height."""
+    if cam.body is not None:
+        raise ValueError(f"camera {cam.name!r} rides on body {cam.body!r}; point clouds need a fixed camera")
+    pos = np.asarray(cam.pos, float)
+    if cam.lookat is None:
+        rot = quat_to_mat(np.asarray(cam.quat, float))
+    else:  # as sims.mujoco.scene.lookat_quat builds the camera
+        z = pos - np.asarray(cam.lookat, float)
+        z /= np.linalg.norm(z)
+        x = np.cross(np.asarray(cam.up, float), z)
+        if np.linalg.norm(x) < 1e-6:
+            x = np.cross(np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0]), z)
+        x /= np.linalg.norm(x)
+        rot = np.stack([x, np.cross(z, x), z], axis=1)
+    focal = 0.5 * cam.height / np.tan(np.radians(cam.fovy_deg) / 2)  # pixels
+    u = (np.arange(cam.width) + 0.5 - cam.width / 2) / focal  # pixel centres
+    v = (np.arange(cam.height) + 0.5 - cam.height / 2) / focal
+    uu, vv = np.meshgrid(u, v)
+    rays_cam = np.stack([uu, -vv, -np.ones_like(uu)], axis=-1).reshape(-1, 3)  # image rows go down
+    return pos, rays_cam @ rot.T
+
+
+def farthest_point_indices(points: np.ndarray, n: int) -> np.ndarray:
+    """`n` indices into `points` (M, 3) spread by farthest-point sampling from point 0 (no
+    randomness: the same cloud always gives the same choice); all of them, repeated in order,
+    when M <= n."""
+    m = len(points)
+    if m <= n:
+        return np.arange(n) % m
+    xyz = [np.ascontiguousarray(points[:, k], np.float64) for k in range(3)]
+    idx = np.zeros(n, np.int64)
+    dist, d2, tmp = np.full(m, np.inf), np.empty(m), np.empty(m)
+    for i in range(1, n):  # a loop over the n samples; each step is vectorised over the M points
+        d2.fill(0.0)
+        for c in xyz:  # squared distance to the last pick, in preallocated buffers (~5x faster)
+            np.subtract(c, c[idx[i - 1]], out=tmp)
+            d2 += tmp * tmp
+        np.minimum(dist, d2, out=dist)
+        idx[i] = np.argmax(dist)
+    return idx
 
 
 def _principal_axis(points: np.ndarray) -> np.ndarray:

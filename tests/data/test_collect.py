@@ -19,6 +19,37 @@ def test_collect_writes_successful_episodes_in_seed_order(expert_store):
     # Demos end with the gripper closed on the handle, after starting open.
     assert ep["action"][0, 9] == 1.0 and ep["action"][-1, 9] == 0.0
     assert store.env_config["tasks"]["classes"] == [1]
+    index, instructions = store.episode_skills(0)  # one skill: grasp the handle
+    assert len(instructions) == 1 and "handle" in instructions[0]
+    assert index.tolist() == [0] * metas[0]["length"]
+
+
+def test_each_step_is_labelled_with_its_skill(mug_env, tmp_path):
+    """A grasp-then-move demo records where the move began; the state's skill goal jumps there
+    to 12 cm above the object, and the store gives back the per-step skill index."""
+    import json
+
+    from robopolicy.data.collect import run_expert_episode
+    from sims.partmanip.expert import ScriptedExpert
+    from sims.partmanip.tasks import make_task
+
+    task = make_task(3, "mug", "handle", "top", init_seed=3)
+    data, info = run_expert_episode(mug_env, ScriptedExpert(), task)
+    assert info["success"]
+    starts = info["skill_starts"]
+    assert len(starts) == 2 and starts[0] == 0 and 0 < starts[1] < len(data["action"])
+    goal, obj = data["state"][:, 15:18], data["state"][:, :3]
+    k = starts[1]
+    np.testing.assert_allclose(goal[k - 1], obj[0], atol=2e-3)  # grasp: stay where it was
+    np.testing.assert_allclose(goal[k], obj[k] + [0, 0, 0.12], atol=2e-3)  # move: 12 cm up
+    assert np.ptp(goal[k:], axis=0).max() < 1e-6  # fixed for the whole move
+
+    store = EpisodeStore.create(tmp_path / "s.zarr", mug_env.shape_meta())
+    store.add_episode(data, {"skill_starts": json.dumps(starts),
+                             "skill_instructions": json.dumps(list(task.skill_instructions))})
+    index, instructions = store.episode_skills(0)
+    assert index.tolist() == [0] * k + [1] * (len(data["action"]) - k)
+    assert instructions == list(task.skill_instructions) and len(instructions) == 2
 
 
 def test_replay_of_a_stored_episode_succeeds_again(expert_store):

@@ -53,7 +53,9 @@ def test_robomimic_export_loads_in_robomimics_sequence_dataset(expert_store, tmp
     item = ds[0]
     # robomimic 0.3 returns seq_length + frame_stack - 1 steps of both, the first one padded
     assert item["actions"].shape == (17, 10)
-    assert item["obs"]["proprio"].shape == (17, 17) and item["obs"]["state"].shape == (17, 17)
+    state_dim = store.shape_meta["obs"]["state"]["shape"][0]
+    assert item["obs"]["proprio"].shape == (17, 17)
+    assert item["obs"]["state"].shape == (17, state_dim)
     first = store.get_episode(0)
     np.testing.assert_allclose(item["actions"][1:], first["action"][:16], rtol=1e-6)
     np.testing.assert_allclose(item["obs"]["proprio"][1:], first["proprio"][:16], rtol=1e-6)

@@ -40,6 +40,8 @@ def test_observation_contract(mug_env):
     # The object starts inside the configured workspace, resting on the table.
     x, y, z = obs["state"][:3]
     assert 0.45 <= x <= 0.60 and -0.12 <= y <= 0.12 and abs(z) < 0.005
+    # Before the first skill ends its goal is where the object started (it settles by < 1 mm).
+    np.testing.assert_allclose(obs["state"][15:18], obs["state"][:3], atol=1e-3)
 
 
 def test_task_pool_is_a_pure_function_of_the_seed():
@@ -67,4 +69,29 @@ def test_delta_actions_move_relative_to_the_last_target():
     for _ in range(20):
         env.step(still)
     np.testing.assert_allclose(env.backend.tcp_pose()[0], start + [0.05, 0, 0], atol=5e-3)
+    env.close()
+
+
+def test_point_cloud_observation():
+    env = PartManipEnv(EnvConfig(obs_keys=("proprio", "state", "pcd")))
+    obs, _ = env.reset(seed=5)
+    pcd = obs["pcd"]
+    assert pcd.shape == (512, 4) and pcd.dtype == np.float32
+    assert env.observation_space.contains(obs)
+    assert env.shape_meta()["obs"]["pcd"] == {"shape": [512, 4], "type": "pcd"}
+    # Object points only, in the robot base frame: on the table, within 1 cm of its surface.
+    assert (pcd[:, 2] > -0.01).all()
+    snap = env.snapshot()
+
+    def gap(points, surface):  # distance from each point to the nearest surface sample
+        return np.sqrt(((points[:, None] - surface[None]) ** 2).sum(-1)).min(1)
+
+    assert gap(pcd[:, :3], snap.object_points()).max() < 0.01
+    # Flags mark the target part (the handle), and only it.
+    flagged = pcd[:, 3] == 1.0
+    assert set(np.unique(pcd[:, 3])) == {0.0, 1.0} and flagged.sum() > 10
+    assert gap(pcd[flagged, :3], snap.part_points(env.target_part())).max() < 0.01
+    # No randomness in the choice of points: the same episode start gives the same cloud.
+    again, _ = env.reset(seed=5)
+    np.testing.assert_array_equal(again["pcd"], pcd)
     env.close()

@@ -49,12 +49,14 @@ def test_chain_checks_skills_in_order():
     tracker = ChainTracker(task)
     start = snap()
     tracker.reset(start)
+    np.testing.assert_allclose(tracker.skill_goal(), [0.5, 0.0, 0.0])  # grasp: stay put
     lifted = snap([c("left", "handle", 8), c("right", "handle", 8)], pos=(0.5, 0.0, 0.12),
                   on_table=False)
     # Lifted already, but the grasp skill comes first: one skill per update, in order.
     assert tracker.update(lifted) and tracker.index == 1 and tracker.completion == 0.5
     # The move target is measured from where the object was when the move began.
     np.testing.assert_allclose(tracker.move_target(), [0.5, 0.0, 0.24])
+    np.testing.assert_allclose(tracker.skill_goal(), [0.5, 0.0, 0.24])
     higher = snap([c("left", "handle", 8), c("right", "handle", 8)], pos=(0.5, 0.0, 0.24))
     assert tracker.update(higher) and tracker.done and tracker.completion == 1.0
 

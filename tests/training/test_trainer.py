@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -22,7 +25,7 @@ def test_loss_falls_and_a_loadable_policy_is_saved(expert_store, tiny_policy_cfg
     policy = load_policy(r.policy_dir, expected="diffusion_unet")
     meta = json.loads((r.policy_dir / "meta.json").read_text())
     assert meta["step"] == 60 and meta["obs_keys"] == ["proprio", "state"]
-    obs = {"proprio": torch.zeros(3, 2, 17), "state": torch.zeros(3, 2, 17)}
+    obs = {k: torch.zeros(3, 2, *v["shape"]) for k, v in policy.shape_meta["obs"].items()}
     assert policy.predict_action(obs).shape == (3, 8, 10)
 
 
@@ -118,7 +121,7 @@ def test_a_text_conditioned_policy_trains_on_the_episode_instructions(expert_sto
     r = train({**tiny_policy_cfg, "text_encoder": "minilm"}, cfg, expert_store,
               ["proprio", "state"], tmp_path)
     policy = load_policy(r.policy_dir)
-    obs = {"proprio": torch.zeros(2, 2, 17), "state": torch.zeros(2, 2, 17)}
+    obs = {k: torch.zeros(2, 2, *v["shape"]) for k, v in policy.shape_meta["obs"].items()}
     assert policy.predict_action(obs, ["Grasp the mug by its handle."] * 2).shape == (2, 8, 10)
     with pytest.raises(RobopolicyError, match="conditioned on text"):
         policy.predict_action(obs)
@@ -134,3 +137,96 @@ def test_a_store_without_instructions_cannot_train_a_text_policy(tiny_policy_cfg
     with pytest.raises(RobopolicyError, match=r"episodes \[0\] have no instruction"):
         train({**tiny_policy_cfg, "text_encoder": "minilm"}, TRAINER, store.path, ["proprio"],
               tmp_path / "run")
+
+
+def test_metrics_go_to_tensorboard(expert_store, tiny_policy_cfg, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(tiny_policy_cfg, {**TRAINER, "steps": 20}, expert_store, ["proprio", "state"], tmp_path,
+          val_ratio=0.25)
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    losses = events.Scalars("train/loss")
+    assert [e.step for e in losses] == [10, 20]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [e.value for e in losses] == pytest.approx([r["loss"] for r in rows])
+    assert [e.step for e in events.Scalars("train/val_loss")] == [20]
+
+
+@pytest.mark.slow
+def test_rollouts_rank_the_top_k_checkpoints(expert_store, tiny_policy_cfg, tmp_path):
+    """Two rollout evaluations on held-out seeds; keep_top_k=1 keeps the better step folder."""
+    cfg = {**TRAINER, "steps": 40, "rollout_every": 20, "rollout_episodes": 2,
+           "rollout_workers": 1, "rollout_envs_per_worker": 2, "keep_top_k": 1}
+    train(tiny_policy_cfg, cfg, expert_store, ["proprio", "state"], tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rated = {r["step"]: r["rollout_success"] for r in rows if "rollout_success" in r}
+    assert set(rated) == {20, 40}
+    for step in (20, 40):
+        report = json.loads((tmp_path / "rollouts" / f"step_{step:07d}" / "report.json").read_text())
+        assert report["overall"]["episodes"] == 2
+    top = json.loads((tmp_path / "checkpoints" / "top_k.json").read_text())
+    best = max(rated, key=lambda s: (rated[s], s))
+    assert [e["step"] for e in top] == [best]
+    steps_kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*"))
+    assert steps_kept == [f"step_{best:07d}"]
+    load_policy(tmp_path / "checkpoints" / steps_kept[0], expected="diffusion_unet")
+
+
+@pytest.mark.slow
+def test_torchrun_gloo_trains_on_two_processes_and_saves_once(expert_store, tmp_path):
+    """`torchrun --nproc_per_node 2`: DDP over gloo on CPU; rank 0 alone logs and saves."""
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", str(29500 + os.getpid() % 1000), "-m", "robopolicy.cli", "train",
+           f"dataset.path={expert_store}", "trainer.steps=8", "trainer.batch_size=16",
+           "trainer.log_every=2", "trainer.ckpt_every=4", "trainer.device=cpu",
+           "policy.unet.down_dims=[16,32]", "policy.unet.diffusion_step_embed_dim=16",
+           "policy.unet.n_groups=4", f"hydra.run.dir={run}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [2, 4, 6, 8]  # one writer
+    assert "cpu x 2" in (run / "train.log").read_text()
+    assert r.stdout.count("policy:") == 1  # only rank 0 reports
+    policy = load_policy(run / "checkpoints" / "latest", expected="diffusion_unet")
+    assert json.loads((run / "checkpoints" / "latest" / "meta.json").read_text())["step"] == 8
+    assert all(torch.isfinite(p).all() for p in policy.parameters())
+
+
+def test_an_odd_batch_cannot_be_split_over_ranks():
+    from robopolicy.training.distributed import Dist
+
+    assert Dist(0, 2).local_batch(16) == 8
+    with pytest.raises(RobopolicyError, match="batch_size 15 must be divisible by the number of processes \\(2\\)"):
+        Dist(0, 2).local_batch(15)
+
+
+def test_a_nan_in_a_batch_stops_training_before_it_reaches_the_weights(expert_store, tiny_policy_cfg,
+                                                                        tmp_path, monkeypatch):
+    """Step 5's batch carries a NaN action: the run stops there in one line, before the
+    optimizer step, and the step-4 checkpoint it names loads with finite weights."""
+    from robopolicy.data.sampler import SequenceSampler
+
+    real = SequenceSampler.sample_batch
+    calls = []
+
+    def poisoned(self, idx):
+        batch = real(self, idx)
+        calls.append(1)
+        if len(calls) == 5:
+            batch["action"][0, 3, 0] = np.nan
+        return batch
+
+    monkeypatch.setattr(SequenceSampler, "sample_batch", poisoned)
+    cfg = {**TRAINER, "steps": 20, "ckpt_every": 2, "val_every": 1000}
+    with pytest.raises(RobopolicyError, match=r"non-finite loss \(nan\) at step 5; last good checkpoint: .*latest") as e:
+        train(tiny_policy_cfg, cfg, expert_store, ["proprio", "state"], tmp_path)
+    assert "\n" not in str(e.value)
+    latest = tmp_path / "checkpoints" / "latest"
+    assert json.loads((latest / "meta.json").read_text())["step"] == 4
+    policy = load_policy(latest, expected="diffusion_unet")
+    assert all(torch.isfinite(p).all() for p in policy.parameters())
+    state = torch.load(tmp_path / "checkpoints" / "train_state.pt", weights_only=False)
+    assert state["step"] == 4 and all(torch.isfinite(v).all() for v in state["model"].values())
