@@ -116,3 +116,18 @@ def test_assets_preview_writes_a_contact_sheet(tmp_path):
 def test_assets_unknown_category_is_one_line_error():
     r = run("assets", "list", "categories=[teapot]")
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "teapot" in r.stderr
+
+
+def test_eval_of_an_unknown_split_is_a_one_line_error(expert_store, tiny_policy_cfg, tmp_path):
+    from robopolicy.data.store import EpisodeStore
+    from robopolicy.policies.io import instantiate_policy, save_policy
+    from robopolicy.training.trainer import policy_shape_meta
+
+    store = EpisodeStore.open(expert_store)
+    policy = instantiate_policy(tiny_policy_cfg, policy_shape_meta(store, ["proprio", "state"]))
+    policy.fit_normalizer(store.load(["proprio", "state", "action"]))
+    path = save_policy(policy, tmp_path / "policy", tiny_policy_cfg)
+    r = run("eval", "suite=partmanip", "suite.tasks.split=test9", "episodes=2",
+            f"policy.path={path}", f"out={tmp_path / 'eval'}")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "unknown split 'test9'" in r.stderr and "test5" in r.stderr

@@ -37,7 +37,10 @@ def episode_list(task_config: dict, n: int, seed: int) -> list[EpisodeSpec]:
     """The fixed episode list of a run: the pool's tasks for seeds seed..seed+n-1."""
     from sims.partmanip.task_source import task_source
 
-    pool = task_source(task_config)
+    try:
+        pool = task_source(task_config)
+    except ValueError as e:  # an unknown split, class or parameter of the suite's tasks
+        raise RobopolicyError(f"eval: suite.tasks: {e}") from None
     if hasattr(pool, "episodes") and seed + n > len(pool):  # a catalog split: a fixed list
         raise RobopolicyError(f"split {pool.split} has {len(pool)} episodes; episodes={n} from "
                               f"seed={seed} runs past its end (use seed=0 episodes<={len(pool)})")
