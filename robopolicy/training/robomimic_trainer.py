@@ -16,7 +16,6 @@ Resuming is not supported: a robomimic run starts afresh.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -32,6 +31,7 @@ from robopolicy.errors import RobopolicyError
 from robopolicy.policies.io import instantiate_policy, save_policy
 from robopolicy.policies.robomimic_adapter import RobomimicPolicy, quiet_robomimic
 from robopolicy.progress import progress
+from robopolicy.training.loggers import MetricsLogger
 from robopolicy.training.trainer import TrainResult, policy_shape_meta, resolve_device
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,8 @@ def train_robomimic(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Pat
         batch = next(iter(torch.utils.data.DataLoader(val_set, batch_size=4 * batch_size)))
         return float(policy.train_on_batch(batch, epoch=0, validate=True)["losses"]["action_loss"])
 
-    metrics = open(out_dir / "metrics.jsonl", "a")
+    logger = MetricsLogger(out_dir, bool(cfg.get("tensorboard", True)), cfg.get("wandb"),
+                           {"policy": policy_cfg, "trainer": cfg, "dataset": str(store.path)})
     t0, mean_loss, window = time.perf_counter(), float("nan"), []
     policy.algo.set_train()
     batches = _batches(loader)
@@ -135,17 +136,16 @@ def train_robomimic(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Pat
             mean_loss = float(np.mean(window))
             window.clear()
             bar.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{rate:.0f}", refresh=False)
-            row = {"step": step, "epoch": epoch, "loss": mean_loss,
+            row = {"epoch": epoch, "loss": mean_loss,
                    "lr": policy.algo.optimizers["policy"].param_groups[0]["lr"],
                    "samples_per_s": rate}
             if val_set is not None and step % cfg["val_every"] == 0:
                 row["val_loss"] = val_loss()
-            metrics.write(json.dumps(row) + "\n")
-            metrics.flush()
+            logger.log(step, row)
         if step % cfg["ckpt_every"] == 0 and step != steps:
             save(step)
     save(steps)
-    metrics.close()
+    logger.close()
     policy.algo.set_eval()
     wall = time.perf_counter() - t0
     log.info("trained %d robomimic steps in %.1f s; policy saved to %s", steps, wall, ckpt_dir)

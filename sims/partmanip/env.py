@@ -288,10 +288,8 @@ class PartManipEnv(gym.Env):
         """(pcd_points, 4) float32: object pixels of the pcd camera back-projected to the robot
         base frame + target-part flag. Table, robot and background are dropped by their
         segmentation labels; fewer points than `pcd_points` are repeated, none gives zeros."""
-        labels = self.backend.segmentation_labels
-        obj_ids = [i for i, name in enumerate(labels) if name.startswith(f"{self.asset.name}/")]
         pts = self._pcd_origin + depth_m.reshape(-1, 1) * self._pcd_rays
-        keep = np.isin(seg.reshape(-1), obj_ids)
+        keep = np.isin(seg.reshape(-1), self._object_label_ids())
         for axis, (lo, hi) in enumerate(PCD_WORKSPACE):
             keep &= (pts[:, axis] >= lo) & (pts[:, axis] <= hi)
         cloud = np.concatenate([pts, part_mask.reshape(-1, 1)], axis=1)[keep]
@@ -300,14 +298,18 @@ class PartManipEnv(gym.Env):
             return np.zeros((n, 4), np.float32)
         return cloud[farthest_point_indices(cloud[:, :3], n)].astype(np.float32)
 
+    def _object_label_ids(self) -> list[int]:
+        """Segmentation ids of the object's geoms (every part)."""
+        prefix = f"{self.asset.name}/"
+        return [i for i, name in enumerate(self.backend.segmentation_labels) if name.startswith(prefix)]
+
     def _part_mask(self, seg: np.ndarray) -> np.ndarray:
         part = self.target_part()
         if part is None:
             return np.zeros(seg.shape, bool)
         labels = self.backend.segmentation_labels
         if part not in self.asset.parts:  # a spatial part: the whole object (no per-pixel split yet)
-            ids = [i for i, name in enumerate(labels) if name.startswith(f"{self.asset.name}/")]
-            return np.isin(seg, ids)
+            return np.isin(seg, self._object_label_ids())
         return seg == labels.index(f"{self.asset.name}/{part}")
 
     def _info(self) -> dict:
