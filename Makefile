@@ -48,6 +48,7 @@ bench: setup
 	$(PY) benchmarks/collect_throughput.py
 	$(PY) benchmarks/policy_speed.py
 	$(PY) benchmarks/dataloader.py
+	$(PY) benchmarks/eval_throughput.py
 
 lint: setup
 	$(VENV)/bin/ruff check robopolicy sims tests benchmarks

@@ -131,3 +131,15 @@ def test_eval_of_an_unknown_split_is_a_one_line_error(expert_store, tiny_policy_
             f"policy.path={path}", f"out={tmp_path / 'eval'}")
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
     assert "unknown split 'test9'" in r.stderr and "test5" in r.stderr
+
+
+def test_eval_of_an_unknown_split_in_splits_or_a_missing_policy_is_a_one_line_error(tmp_path):
+    r = run("eval", "suite=partmanip", "policy=expert", "splits=[test1,test9]",
+            f"out={tmp_path / 'a'}")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "unknown split 'test9'" in r.stderr
+    r = run("eval", f"policy.path={tmp_path / 'nowhere'}", "episodes=1", f"out={tmp_path / 'b'}")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "nowhere" in r.stderr and "no such directory" in r.stderr
+    r = run("eval", "policy=expert", "splits=[test1]", f"out={tmp_path / 'c'}")  # a pool suite
+    assert r.returncode == 2 and "suite=partmanip" in r.stderr, r.stderr

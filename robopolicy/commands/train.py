@@ -17,7 +17,12 @@ from robopolicy.commands.app import hydra_app, output_dir
 def main(cfg: DictConfig) -> None:
     from pathlib import Path
 
+    from robopolicy.errors import RobopolicyError
+
     policy_cfg = OmegaConf.to_container(cfg.policy, resolve=True)
+    if policy_cfg.get("name") == "expert":
+        raise RobopolicyError("policy=expert is the scripted expert, which is not trained: "
+                              "evaluate it with `robopolicy eval policy=expert`")
     if _trains_with_robomimic(policy_cfg):
         from robopolicy.training.robomimic_trainer import train_robomimic as train
     else:

@@ -1,4 +1,5 @@
-"""Evaluation reports: success rates with Wilson intervals, written as JSON and Markdown."""
+"""Evaluation reports: success rates with Wilson intervals, written as JSON and Markdown, and a
+success-rate bar chart per split."""
 
 from __future__ import annotations
 
@@ -33,17 +34,21 @@ def _cell(records: list[dict]) -> dict:
 
 
 def summarize(records: list[dict], meta: dict | None = None) -> dict:
-    """Overall and per-task-class / per-task results of finished episode records."""
-    by_class, by_task = defaultdict(list), defaultdict(list)
+    """Overall, per-task-class, per-category, per class x category and per-task results of
+    finished episode records."""
+    groups: dict[str, dict] = {"by_task_class": defaultdict(list), "by_category": defaultdict(list),
+                               "by_class_category": defaultdict(list), "by_task": defaultdict(list)}
     for r in records:
-        by_class[str(r["task_class"])].append(r)
-        by_task[r["task_id"]].append(r)
-    return {
-        **(meta or {}),
-        "overall": _cell(records),
-        "by_task_class": {k: _cell(v) for k, v in sorted(by_class.items())},
-        "by_task": {k: _cell(v) for k, v in sorted(by_task.items())},
-    }
+        groups["by_task_class"][str(r["task_class"])].append(r)
+        groups["by_category"][r["category"]].append(r)
+        groups["by_class_category"][f"{r['task_class']}/{r['category']}"].append(r)
+        groups["by_task"][r["task_id"]].append(r)
+    order = {"by_task_class": lambda k: int(k),
+             "by_class_category": lambda k: (int(k.split("/")[0]), k)}
+    out = {**(meta or {}), "overall": _cell(records)}
+    for name, g in groups.items():
+        out[name] = {k: _cell(g[k]) for k in sorted(g, key=order.get(name))}
+    return out
 
 
 def _row(name: str, c: dict) -> str:
@@ -52,18 +57,60 @@ def _row(name: str, c: dict) -> str:
             f"{c['completion']:.2f} | {c['mean_steps']:.1f} |")
 
 
-def to_markdown(report: dict) -> str:
-    """A human-readable report with one table per grouping."""
-    head = "| | episodes | success | 95% CI (Wilson) | completion | mean steps |\n|---|---|---|---|---|---|"
-    lines = ["# Evaluation report", ""]
-    for key in ("policy", "episodes_requested", "seed", "workers", "envs_per_worker", "wall_s"):
-        if key in report:
-            lines.append(f"- {key}: {report[key]}")
-    lines += ["", "## Overall", "", head, _row("all", report["overall"]), "",
-              "## By task class", "", head]
+HEAD = ("| | episodes | success | 95% CI (Wilson) | completion | mean steps |\n"
+        "|---|---|---|---|---|---|")
+META_KEYS = ("policy", "splits", "episodes_per_cell", "episodes_requested", "seed", "executor",
+             "workers", "envs_per_worker", "wall_s")
+
+
+def _meta_lines(report: dict) -> list[str]:
+    lines = [f"- {k}: {report[k]}" for k in META_KEYS if k in report]
+    t = report.get("timing")
+    if t:
+        share = ", ".join(f"{k} {v:.0%}" for k, v in t["share"].items())
+        lines.append(f"- throughput: {t['episodes_per_hour']:.0f} episodes/h, "
+                     f"{t['env_steps_per_s']:.0f} env steps/s; wall time in {share}")
+        lines.append(f"- worker restarts: {t['worker_restarts']} "
+                     f"(episodes rerun: {t['episodes_rerun']})")
+    return lines
+
+
+def _matrix(report: dict) -> list[str]:
+    """Successes / episodes per task class (rows) x category (columns)."""
+    cells = report["by_class_category"]
+    cats = sorted(report["by_category"])
+    lines = ["| class | " + " | ".join(cats) + " |", "|---|" + "---|" * len(cats)]
+    for c in report["by_task_class"]:
+        row = [cells.get(f"{c}/{cat}") for cat in cats]
+        lines.append(f"| {c} | " + " | ".join(
+            f"{x['successes']}/{x['episodes']}" if x else "" for x in row) + " |")
+    return lines
+
+
+def _tables(report: dict, level: str) -> list[str]:
+    lines = [f"{level} By task class", "", HEAD]
     lines += [_row(k, c) for k, c in report["by_task_class"].items()]
-    lines += ["", "## By task", "", head]
+    lines += ["", f"{level} By category", "", HEAD]
+    lines += [_row(k, c) for k, c in report["by_category"].items()]
+    lines += ["", f"{level} Successes per task class x category", "", *_matrix(report)]
+    return lines
+
+
+def to_markdown(report: dict) -> str:
+    """A human-readable report of one episode list, one table per grouping."""
+    lines = ["# Evaluation report", "", *_meta_lines(report), "", "## Overall", "", HEAD,
+             _row("all", report["overall"]), "", *_tables(report, "##"), "", "## By task", "", HEAD]
     lines += [_row(k, c) for k, c in report["by_task"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def split_markdown(report: dict) -> str:
+    """The report of a multi-split evaluation: one overview row per split, then each split."""
+    lines = ["# Evaluation report", "", *_meta_lines(report), "", "## Overview", "", HEAD]
+    lines += [_row(s, r["overall"]) for s, r in report["by_split"].items()]
+    for split, r in report["by_split"].items():
+        lines += ["", f"## {split}", "", f"![success by task class]({split}/success.png)", "",
+                  *_tables(r, "###")]
     return "\n".join(lines) + "\n"
 
 
@@ -73,3 +120,47 @@ def write_report(out_dir: Path, records: list[dict], meta: dict | None = None) -
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     (out_dir / "report.md").write_text(to_markdown(report))
     return report
+
+
+def write_split_report(out_dir: Path, records: list[dict], meta: dict) -> dict:
+    """Write report.json / report.md over all splits and <split>/success.png; returns the
+    report ({**meta, "overall", "by_split": {split: summary}})."""
+    by_split: dict[str, list] = defaultdict(list)
+    for r in records:
+        by_split[r["split"]].append(r)
+    report = {**meta, "overall": _cell(records),
+              "by_split": {s: summarize(by_split[s]) for s in meta["splits"] if s in by_split}}
+    for split, r in report["by_split"].items():
+        success_chart(r, f"{split}: success by task class", out_dir / split / "success.png")
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    (out_dir / "report.md").write_text(split_markdown(report))
+    return report
+
+
+def success_chart(report: dict, title: str, path: Path) -> Path:
+    """A bar chart of success rate per task class with 95% Wilson error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: never needs a display
+    import matplotlib.pyplot as plt
+
+    cells = report["by_task_class"]
+    names = list(cells)
+    rates = [cells[k]["success_rate"] for k in names]
+    lo = [r - cells[k]["ci95"][0] for k, r in zip(names, rates, strict=True)]
+    hi = [cells[k]["ci95"][1] - r for k, r in zip(names, rates, strict=True)]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(names) + 2), 3.2), dpi=100)
+    ax.bar(names, rates, yerr=[lo, hi], capsize=3, color="#4c72b0")
+    for i, k in enumerate(names):
+        ax.text(i, 0.02, f"{cells[k]['successes']}/{cells[k]['episodes']}", ha="center",
+                fontsize=7, color="white" if rates[i] > 0.1 else "black")
+    o = report["overall"]
+    ax.axhline(o["success_rate"], color="#c44e52", lw=1, ls="--",
+               label=f"all: {o['success_rate']:.0%} ({o['successes']}/{o['episodes']})")
+    ax.set(ylim=(0, 1.15), yticks=[0, 0.25, 0.5, 0.75, 1], xlabel="task class", ylabel="success rate", title=title)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

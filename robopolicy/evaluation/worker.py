@@ -1,50 +1,139 @@
-"""A rollout worker process: owns M envs, resets and steps them on the parent's command.
+"""A rollout worker: owns M envs and resets and steps them on the parent's command.
 
-Runs in a spawned process, so its simulator and renderer are created here, never inherited.
-Protocol (over a Pipe): ("reset", [(slot, task_dict, record)]) -> [(slot, obs, info)];
-("step", [(slot, action)]) -> [(slot, obs, reward, terminated, truncated, info, frames)];
-("close", None) -> exits. `frames` is the episode's video when it ended and was recorded.
+`EnvWorker` is the worker itself, built inside its own process (a spawned process or a Ray
+actor), so its simulator and renderer are never inherited. `worker_main` serves one over a
+Pipe. Requests and answers:
+
+- reset [(slot, task_dict, record)] -> [(slot, obs, info)]
+- step  [(slot, action)]            -> [(slot, obs, reward, terminated, truncated, info, extra)]
+
+An action of None asks the worker's scripted expert for it (the `policy=expert` oracle).
+`extra` carries the executed action, and, when the episode ended and was recorded, its video
+frames (agentview | wrist side by side) with the skill instruction shown at every frame.
+Every answer also reports the seconds spent in physics and in rendering since the last one.
 """
 
 from __future__ import annotations
 
+import time
 import traceback
+
+import numpy as np
+
+VIDEO_CAMERAS = ("agentview", "wrist")
+
+
+class EnvWorker:
+    """M PartManipEnvs (and an expert for each, built on first use)."""
+
+    def __init__(self, env_config: dict, task_config: dict, n_envs: int):
+        from sims.partmanip.env import EnvConfig, PartManipEnv
+        from sims.partmanip.task_source import task_source
+
+        self.envs = [PartManipEnv(EnvConfig.from_config(env_config), task_source(task_config))
+                     for _ in range(n_envs)]
+        self.experts: list = [None] * n_envs
+        self.frames: list[list | None] = [None] * n_envs
+        self.skills: list[list | None] = [None] * n_envs
+        self.failed: list[str | None] = [None] * n_envs
+        self._reset_s = 0.0  # resets: scene building and settling
+        self._policy_s = 0.0  # the expert's planning, when it is the policy
+
+    def _record(self, slot: int, info: dict) -> None:
+        env = self.envs[slot]
+        w, h = env.config.render_size
+        t0 = time.perf_counter()
+        views = [env.backend.render(cam, size=(w, h)).rgb for cam in VIDEO_CAMERAS]
+        env.timings["render"] += time.perf_counter() - t0
+        self.frames[slot].append(np.concatenate(views, axis=1))
+        self.skills[slot].append(f"skill {info['skill_index'] + 1}: {info['skill_instruction']}")
+
+    def reset(self, items: list[tuple]) -> list[tuple]:
+        out = []
+        for slot, task, record in items:
+            env = self.envs[slot]
+            t0 = time.perf_counter()
+            obs, info = env.reset(options={"task": task})
+            self._reset_s += time.perf_counter() - t0
+            self.failed[slot] = None
+            if self.experts[slot] is not None:
+                self.experts[slot].reset(env)
+            self.frames[slot] = [] if record else None
+            self.skills[slot] = [] if record else None
+            if record:
+                self._record(slot, info)
+            out.append((slot, obs, info))
+        return out
+
+    def _expert_action(self, slot: int) -> np.ndarray | None:
+        from sims.partmanip.expert import ExpertFailure, ScriptedExpert
+
+        env = self.envs[slot]
+        if self.experts[slot] is None:
+            self.experts[slot] = ScriptedExpert()
+            self.experts[slot].reset(env)  # built mid-episode only on its first step
+        try:
+            return self.experts[slot].act(env)
+        except ExpertFailure as e:  # no plan for this skill: the episode ends as a failure
+            self.failed[slot] = str(e)
+            return None
+
+    def step(self, items: list[tuple]) -> list[tuple]:
+        out = []
+        for slot, action in items:
+            env = self.envs[slot]
+            if action is None:
+                t0 = time.perf_counter()
+                action = self._expert_action(slot)
+                self._policy_s += time.perf_counter() - t0
+            if action is None:
+                obs, reward, term, trunc = {}, 0.0, False, True
+                info = {**env._info(), "success": False, "failure": self.failed[slot]}
+            else:
+                obs, reward, term, trunc, info = env.step(action)
+                if self.frames[slot] is not None:
+                    self._record(slot, info)
+            extra = {"action": None if action is None else np.asarray(action, np.float32)}
+            if (term or trunc) and self.frames[slot] is not None:
+                extra["frames"], extra["skills"] = self.frames[slot], self.skills[slot]
+                self.frames[slot] = self.skills[slot] = None
+            out.append((slot, obs, reward, term, trunc, info, extra))
+        return out
+
+    def timings(self) -> dict[str, float]:
+        """Seconds in physics, rendering, resets and the expert since the last call (then
+        restarted)."""
+        total = {"physics": 0.0, "render": 0.0, "reset": self._reset_s, "policy": self._policy_s}
+        self._reset_s = self._policy_s = 0.0
+        for env in self.envs:
+            for k in ("physics", "render"):
+                total[k] += env.timings[k]
+                env.timings[k] = 0.0
+        return total
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
 
 
 def worker_main(conn, env_config: dict, task_config: dict, n_envs: int) -> None:
-    from sims.partmanip.env import EnvConfig, PartManipEnv
-    from sims.partmanip.task_source import task_source
-
-    envs = [PartManipEnv(EnvConfig.from_config(env_config), task_source(task_config))
-            for _ in range(n_envs)]
-    frames: dict[int, list | None] = {i: None for i in range(n_envs)}
+    """Serve an EnvWorker over `conn` until "close" (or the parent goes away)."""
+    t0 = time.perf_counter()
+    worker = EnvWorker(env_config, task_config, n_envs)
+    worker._reset_s = time.perf_counter() - t0  # start-up counts as set-up work, like resets
     try:
         while True:
             cmd, payload = conn.recv()
             if cmd == "close":
                 break
             try:
-                if cmd == "reset":
-                    out = []
-                    for slot, task, record in payload:
-                        obs, info = envs[slot].reset(options={"task": task})
-                        frames[slot] = [envs[slot].render()] if record else None
-                        out.append((slot, obs, info))
-                elif cmd == "step":
-                    out = []
-                    for slot, action in payload:
-                        obs, reward, term, trunc, info = envs[slot].step(action)
-                        if frames[slot] is not None:
-                            frames[slot].append(envs[slot].render())
-                        video = frames[slot] if (term or trunc) else None
-                        out.append((slot, obs, reward, term, trunc, info, video))
-                else:
+                if cmd not in ("reset", "step"):
                     raise ValueError(f"unknown command {cmd!r}")
-                conn.send(("ok", out))
+                out = getattr(worker, cmd)(payload)
+                conn.send(("ok", (out, worker.timings())))
             except Exception:
                 conn.send(("error", traceback.format_exc()))
     except (EOFError, KeyboardInterrupt):
         pass
     finally:
-        for env in envs:
-            env.close()
+        worker.close()

@@ -130,5 +130,6 @@ class ChunkPolicy(Policy):
     def executed_actions(self, sample: torch.Tensor) -> torch.Tensor:
         """Normalized chunk -> the Ta actions in data units, from the last observed frame on."""
         actions = self.normalizer.unnormalize("action", sample)
+        self.last_chunk = actions.detach()  # the whole predicted horizon, for viewers
         start = self.n_obs_steps - 1
         return actions[:, start : start + self.n_action_steps]

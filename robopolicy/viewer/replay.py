@@ -1,47 +1,60 @@
-"""Frames of a stored episode: the recorded camera images if the store has them, otherwise a
-replay of the recorded actions in the simulator (the env is deterministic for a task + seed)."""
+"""Replaying an episode in the simulator from its recorded actions (the env is deterministic for a
+task + seed), and the episode's video frames (recorded images if stored, else replayed).
+
+Step convention: step 0 is the state after reset, step t+1 the state after executing action t,
+so an episode of T actions has T + 1 states (and video frames).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from robopolicy.data.store import EpisodeStore
-from robopolicy.errors import RobopolicyError
+from robopolicy.viewer.sources import Episode, from_store
+
+
+def replay_steps(episode: Episode,
+                 obs_keys: Sequence[str] = ()) -> Iterator[tuple[int, Any, dict, dict]]:
+    """Replay `episode`: yields (t, env, obs, info) for t = 0..T, the env after reset and after
+    each action. `obs_keys` chooses the observations rendered (whatever the episode recorded).
+    The env (a PartManipEnv) is closed when the iteration ends."""
+    import sims.mujoco  # noqa: F401  (picks a headless MUJOCO_GL before mujoco loads)
+    from sims.partmanip.env import EnvConfig, PartManipEnv
+
+    env_cfg = EnvConfig.from_config({**episode.env_config, "obs_keys": list(obs_keys)})
+    env = PartManipEnv(env_cfg)
+    try:
+        obs, info = env.reset(options={"task": episode.task})
+        yield 0, env, obs, info
+        for t, action in enumerate(episode.actions):
+            obs, _, _, _, info = env.step(action)
+            yield t + 1, env, obs, info
+    finally:
+        env.close()
 
 
 def replay_frames(store: EpisodeStore, episode: int, camera: str = "agentview",
                   size: tuple[int, int] = (256, 256)) -> tuple[list[np.ndarray], dict]:
-    """(frames, info): one frame per step (+ the final state) and the replay's final info."""
-    from sims.partmanip.env import EnvConfig, PartManipEnv
-    from sims.partmanip.task_source import task_source
+    """(frames, info) of a stored episode's replay: one frame per state, and the final info."""
+    return _render_replay(from_store(store, episode), camera, size)
 
-    meta = store.episode_meta(episode)
-    cfg = store.env_config
-    if "env" not in cfg or "tasks" not in cfg:
-        raise RobopolicyError(f"dataset {store.path}: no env config recorded, cannot replay")
-    env_cfg = EnvConfig.from_config({**cfg["env"], "obs_keys": [], "render_size": list(size)})
-    pool = task_source(cfg["tasks"])
-    task = pool.task(meta["seed"])
-    if task.task_id != meta["task_id"]:
-        raise RobopolicyError(f"dataset {store.path}: episode {episode} ({meta['task_id']}) does not "
-                              f"match the recorded task pool (seed {meta['seed']} gives {task.task_id})")
-    env = PartManipEnv(env_cfg, pool)
-    try:
-        env.reset(options={"task": task})
-        frames = [env.backend.render(camera, size=size).rgb]
-        info: dict = {}
-        for action in store.get_episode(episode, ["action"])["action"]:
-            *_, info = env.step(action)
-            frames.append(env.backend.render(camera, size=size).rgb)
-    finally:
-        env.close()
+
+def _render_replay(episode: Episode, camera: str,
+                   size: tuple[int, int]) -> tuple[list[np.ndarray], dict]:
+    frames, info = [], {}
+    for _, env, _, step_info in replay_steps(episode):
+        frames.append(env.backend.render(camera, size=size).rgb)
+        info = step_info
     return frames, info
 
 
-def episode_frames(store: EpisodeStore, episode: int, camera: str = "agentview",
+def episode_frames(episode: Episode, camera: str = "agentview",
                    size: tuple[int, int] = (256, 256)) -> list[np.ndarray]:
-    """The episode as video frames (recorded images if present, else replayed)."""
+    """The episode as video frames (recorded images if present, else replayed at `size`)."""
     key = f"rgb.{camera}"
-    if key in store.keys:
-        return list(store.get_episode(episode, [key])[key])
-    return replay_frames(store, episode, camera, size)[0]
+    if key in episode.recorded:
+        return list(episode.recorded[key])
+    return _render_replay(episode, camera, size)[0]

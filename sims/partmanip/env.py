@@ -14,6 +14,7 @@ completion, predicates, task_id.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -108,6 +109,8 @@ class PartManipEnv(gym.Env):
         self.task: TaskSpec | None = None
         self.asset = None
         self._target = np.zeros(ACTION_DIM)
+        # seconds spent in physics (with IK) and in rendering observations, for profiling
+        self.timings = {"physics": 0.0, "render": 0.0}
 
     @property
     def commanded_target(self) -> np.ndarray:
@@ -196,6 +199,7 @@ class PartManipEnv(gym.Env):
         self._axes = {n: _principal_axis(pts[idx == i]) for i, n in enumerate(names)}
 
     def step(self, action):
+        t0 = time.perf_counter()
         a = np.asarray(action, dtype=np.float64).reshape(ACTION_DIM)
         if self.config.action_mode == "delta":
             a = self._apply_delta(a)
@@ -208,7 +212,11 @@ class PartManipEnv(gym.Env):
         self.tracker.update(self.snapshot())
         success = self.tracker.done
         truncated = self._steps >= self.task.horizon and not success
-        return self._observation(), float(success), success, truncated, self._info()
+        t1 = time.perf_counter()
+        obs = self._observation()
+        self.timings["physics"] += t1 - t0
+        self.timings["render"] += time.perf_counter() - t1
+        return obs, float(success), success, truncated, self._info()
 
     def _apply_delta(self, a: np.ndarray) -> np.ndarray:
         prev_mat = rot6d_to_mat(self._target[3:9])

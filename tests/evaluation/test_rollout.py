@@ -86,3 +86,170 @@ def test_a_catalog_split_episode_list_must_fit_the_split():
     assert {s.task["task_class"] for s in specs} <= {1, 2, 3}
     with pytest.raises(RobopolicyError, match=r"runs past its end \(use seed=0 episodes<="):
         episode_list(tasks, 5, seed=100_000)
+
+
+def _strip(report):
+    """A report without its wall-clock parts."""
+    return {k: v for k, v in report.items() if k not in ("wall_s", "timing")}
+
+
+def _records(path):
+    return sorted(({k: v for k, v in json.loads(x).items() if k != "wall_s"} for x in _lines(path)),
+                  key=lambda r: r["episode"])
+
+
+def test_same_seed_and_policy_give_identical_reports(policy_dir, tmp_path):
+    reports = [evaluate_policy(policy_dir, ENV_CONFIG, TASKS, episodes=3, seed=7,
+                               out_dir=tmp_path / name, workers=w, envs_per_worker=e)
+               for name, w, e in (("a", 2, 2), ("b", 1, 1))]  # other batching, same episodes
+    assert _strip(reports[0]) == {**_strip(reports[1]), "workers": 2, "envs_per_worker": 2}
+    assert _records(tmp_path / "a" / "episodes.jsonl") == _records(tmp_path / "b" / "episodes.jsonl")
+    t = reports[0]["timing"]
+    assert t["env_steps"] == 3 * 12 and t["worker_restarts"] == 0
+    assert 0 < t["share"]["simulation"] < 1 and 0 < t["share"]["policy"] < 1
+
+
+def test_each_episode_leaves_its_rollout_for_the_viewer(policy_dir, tmp_path):
+    import numpy as np
+
+    evaluate_policy(policy_dir, ENV_CONFIG, TASKS, episodes=1, seed=3, out_dir=tmp_path,
+                    workers=1, envs_per_worker=1)
+    rec = json.loads(_lines(tmp_path / "episodes.jsonl")[0])
+    assert rec["task"]["task_id"] == rec["task_id"] and rec["task"]["init_seed"] == 3
+    z = np.load(tmp_path / rec["rollout"])
+    assert z["action"].shape == (12, 10)
+    assert z["pred_chunk"].shape == (12, 16, 10)  # the whole horizon of each call
+    assert list(z["pred_step"]) == [0] * 8 + [8] * 4  # Ta = 8
+    # the executed actions are the chunk's entries from the last observed frame on (To = 2)
+    np.testing.assert_allclose(z["action"][:8], z["pred_chunk"][0, 1:9], atol=1e-6)
+    assert json.loads((tmp_path / "run.json").read_text())["env"]["obs_keys"] == ["proprio", "state"]
+
+
+class _KillingRunner:
+    """Wraps a runner and kills worker 0's process at its `at`-th call."""
+
+    def __init__(self, runner, pool, at):
+        self.inner, self.pool, self.at, self.calls = runner, pool, at, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __call__(self, *args):
+        import os
+        import signal
+
+        self.calls += 1
+        if self.calls == self.at:
+            os.kill(self.pool.pids[0], signal.SIGKILL)
+        return self.inner(*args)
+
+
+def test_a_worker_killed_mid_episode_is_replaced_and_the_report_is_complete(policy_dir, tmp_path):
+    from robopolicy.evaluation.pool import ProcessRolloutPool
+    from robopolicy.evaluation.rollout import PolicyRunner, episode_list, run_episodes
+    from robopolicy.policies.io import load_policy
+
+    runner = PolicyRunner(load_policy(policy_dir), "cpu", seed=0)
+    specs = episode_list(TASKS, 4, seed=40)
+    with ProcessRolloutPool(ENV_CONFIG, TASKS, workers=2, envs_per_worker=1) as pool:
+        first = pool.pids[0]
+        killed = run_episodes(_KillingRunner(runner, pool, at=2), pool, specs, tmp_path / "killed")
+        assert pool.stats.restarts == 1 and pool.pids[0] != first
+        assert pool.stats.lost_slots == [0]
+    with ProcessRolloutPool(ENV_CONFIG, TASKS, workers=2, envs_per_worker=1) as pool:
+        clean = run_episodes(runner, pool, specs, tmp_path / "clean")
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "wall_s"} for r in rs]  # noqa: E731
+    assert strip(killed) == strip(clean)  # the rerun episode ends exactly as it does unharmed
+    assert len(_lines(tmp_path / "killed" / "episodes.jsonl")) == 4
+
+
+@pytest.mark.slow
+def test_ray_executor_runs_four_episodes_like_the_process_pool(policy_dir, tmp_path):
+    reports = {kind: evaluate_policy(policy_dir, ENV_CONFIG, TASKS, episodes=4, seed=11,
+                                     out_dir=tmp_path / kind, workers=2, envs_per_worker=1,
+                                     executor={"kind": kind})
+               for kind in ("ray", "process")}
+    assert reports["ray"]["overall"]["episodes"] == 4
+    assert _records(tmp_path / "ray" / "episodes.jsonl") == \
+        _records(tmp_path / "process" / "episodes.jsonl")
+
+
+@pytest.mark.slow
+def test_killing_an_evaluation_and_resuming_gives_the_uninterrupted_report(policy_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "-m", "robopolicy.cli", "eval", f"policy.path={policy_dir}",
+            "episodes=6", "seed=20", "executor.workers=1", "executor.envs_per_worker=1",
+            "videos=0", "suite.env.obs_keys=[proprio,state]", "suite.tasks.horizon=40"]
+    jsonl = tmp_path / "killed" / "episodes.jsonl"
+    proc = subprocess.Popen([*args, f"out={tmp_path / 'killed'}"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and (not jsonl.exists() or len(_lines(jsonl)) < 2):
+        time.sleep(0.2)
+    os_kill = __import__("os").killpg
+    os_kill(proc.pid, signal.SIGKILL)  # the parent and its workers, mid-run
+    proc.wait()
+    n_before = len(_lines(jsonl))
+    assert 2 <= n_before < 6
+    done = subprocess.run([*args, f"out={tmp_path / 'killed'}"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    subprocess.run([*args, f"out={tmp_path / 'clean'}"], check=True, capture_output=True)
+    clean = json.loads((tmp_path / "clean" / "report.json").read_text())
+    resumed = json.loads((tmp_path / "killed" / "report.json").read_text())
+    assert _strip(resumed)["overall"] == _strip(clean)["overall"]
+    assert resumed["by_task"] == clean["by_task"]
+    assert _records(jsonl) == _records(tmp_path / "clean" / "episodes.jsonl")
+
+
+def test_expert_as_a_policy_succeeds_and_records_a_captioned_two_camera_video(tmp_path):
+    import imageio.v2 as imageio
+    import numpy as np
+
+    from robopolicy.viewer.captions import BAR
+
+    tasks = {**TASKS, "horizon": 120}
+    report = evaluate_policy("expert", ENV_CONFIG, tasks, episodes=2, seed=0, out_dir=tmp_path,
+                             workers=2, envs_per_worker=1, videos=1)
+    assert report["overall"]["successes"] == 2 and report["policy"] == "expert"
+    recs = _records(tmp_path / "episodes.jsonl")
+    assert "video" in recs[0] and "video" not in recs[1]
+    with imageio.get_reader(tmp_path / recs[0]["video"]) as reader:
+        frames = np.stack([f for f in reader])  # noqa: C416 (len(reader) is inf)
+    assert frames.shape[0] == recs[0]["steps"] + 1  # the reset frame, then one per step
+    assert frames.shape[1:] == (256 + 2 * BAR, 2 * 256, 3)  # agentview | wrist, caption bars
+
+
+@pytest.mark.slow
+def test_catalog_splits_report_per_split_class_and_category(tmp_path):
+    from robopolicy.evaluation.rollout import evaluate_splits, split_episodes
+
+    tasks = {"source": "catalog", "split": "train", "train_episodes": 2000, "classes": [1, 2]}
+    specs = split_episodes(tasks, "test1", per_cell=1)
+    cats = [s.task["category"] for s in specs]
+    assert len(cats) == len(set(cats)) >= 10  # one episode per category
+    specs2 = split_episodes(tasks, "test2", per_cell=2)
+    assert {s.task["task_class"] for s in specs2} == {1, 2}  # spread over the classes
+    with pytest.raises(RobopolicyError, match="exceeds the catalog's 16"):
+        split_episodes(tasks, "test1", per_cell=17)
+    with pytest.raises(RobopolicyError, match="suite=partmanip"):
+        split_episodes(TASKS, "test1", per_cell=1)
+
+    tasks1 = {**tasks, "classes": [1]}
+    report = evaluate_splits("expert", ENV_CONFIG, tasks1, ["test1", "test5"], 1, seed=0,
+                             out_dir=tmp_path, executor={"kind": "process", "workers": 2,
+                                                         "envs_per_worker": 2})
+    assert list(report["by_split"]) == ["test1", "test5"]
+    t1, t5 = report["by_split"]["test1"], report["by_split"]["test5"]
+    assert set(t5["by_category"]).isdisjoint(t1["by_category"])  # unseen categories
+    assert report["overall"]["episodes"] == t1["overall"]["episodes"] + t5["overall"]["episodes"]
+    assert all(k.startswith("1/") for k in t1["by_class_category"])
+    assert report["overall"]["success_rate"] >= 0.7  # the expert is the suite's ceiling
+    for split in ("test1", "test5"):
+        assert (tmp_path / split / "success.png").stat().st_size > 5000
+        assert len(_lines(tmp_path / split / "episodes.jsonl")) == report["by_split"][split]["overall"]["episodes"]
+    md = (tmp_path / "report.md").read_text()
+    assert "## test5" in md and "Successes per task class x category" in md

@@ -149,7 +149,7 @@ class _FakePool:
             self.envs[s] = {"x": x, "t": 0, "episode": task["init_seed"]}
             self.actions[task["init_seed"]] = []
             out.append((s, self._obs(s), {"instruction": ""}))
-        return out
+        return out, []  # no worker lost
 
     def step(self, items):
         out = []
@@ -160,8 +160,9 @@ class _FakePool:
             env["t"] += 1
             done = env["t"] >= self.lengths[env["episode"]]
             info = {"success": False, "completion": 0.0}
-            out.append((s, self._obs(s), 0.0, done, False, info, None))
-        return out
+            out.append((s, self._obs(s), 0.0, done, False, info,
+                        {"action": np.asarray(action, np.float32)}))
+        return out, []
 
 
 @pytest.mark.parametrize("gmm", [False, True], ids=["l2", "gmm"])

@@ -1,0 +1,206 @@
+"""`robopolicy view` as a user runs it (real subprocesses): rerun recordings read back with
+rerun's own reader, videos read back with imageio, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from tests.viewer.conftest import CHUNK_EVERY, HORIZON, OFFSET
+
+
+def view(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "robopolicy.cli", "view", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def headless_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+
+
+def recording(path) -> tuple[object, Counter]:
+    """(schema, {entity: temporal rows}) of an .rrd file."""
+    from rerun.chunk import RrdReader
+
+    store = RrdReader(path).store()
+    rows: Counter = Counter()
+    for chunk in store.stream():
+        if not chunk.is_static:
+            rows[chunk.entity_path] += chunk.num_rows
+    return store.schema(), rows
+
+
+def strips_by_step(path, entity: str) -> dict[int, np.ndarray]:
+    """{step: the first line strip (N, 3)} logged at `entity` of an .rrd file."""
+    from rerun.chunk import RrdReader
+
+    out = {}
+    for chunk in RrdReader(path).store().stream():
+        if chunk.entity_path == entity and not chunk.is_static:
+            batch = chunk.to_record_batch()
+            for step, strips in zip(batch.column("step").to_pylist(),
+                                    batch.column("LineStrips3D:strips").to_pylist(), strict=True):
+                out[step] = np.asarray(strips[0])
+    return out
+
+
+def has(schema, entity: str, archetype: str) -> bool:
+    return bool(schema.column_names_for(entity_path=entity, archetype=archetype))
+
+
+def check_episode_recording(schema, rows: Counter, steps: int) -> None:
+    """What every viewed episode logs (see robopolicy/viewer/rerun_log.py)."""
+    for cam in ("agentview", "wrist"):
+        assert rows[f"/world/camera/{cam}/rgb"] == steps + 1  # every state, reset included
+        assert has(schema, f"/world/camera/{cam}/rgb", "Image")
+        assert has(schema, f"/world/camera/{cam}/part_mask", "SegmentationImage")
+        assert has(schema, f"/world/camera/{cam}", "Pinhole")
+    assert has(schema, "/world/pcd", "Points3D") and rows["/world/pcd"] == steps + 1
+    paths = schema.entity_paths()
+    link = "/world/robot/panda_link3/link3_8"
+    assert link in paths and has(schema, link, "Mesh3D") and rows[link] == steps + 1
+    parts = [p for p in paths if p.startswith("/world/object/handle/")]
+    assert parts and all(has(schema, p, "Mesh3D") and has(schema, p, "Transform3D") for p in parts)
+    assert has(schema, "/world/table", "Mesh3D")
+    for entity in ("/action/tcp_pos", "/action/rot6d", "/action/gripper"):
+        assert rows[entity] == steps
+    for entity in ("/proprio/joints", "/proprio/tcp_pos", "/skill/index", "/status/success",
+                   "/status/completion", "/predicates/grasping"):
+        assert has(schema, entity, "Scalars") and rows[entity] == steps + 1, entity
+    assert has(schema, "/skill/instruction", "TextLog") and has(schema, "/task", "TextDocument")
+    assert has(schema, "/world/action/tcp_target", "Points3D")
+    assert has(schema, "/world/action/tcp_path", "LineStrips3D")
+
+
+@pytest.mark.slow
+def test_save_writes_a_recording_of_a_dataset_episode(expert_store, tmp_path):
+    from robopolicy.data.store import EpisodeStore
+
+    out = tmp_path / "ep.rrd"
+    r = view(f"path={expert_store}", "episode=1", "--save", str(out),
+             f"hydra.run.dir={tmp_path / 'run'}")
+    assert r.returncode == 0, r.stderr
+    assert "replay success=True" in r.stdout
+    schema, rows = recording(out)
+    check_episode_recording(schema, rows, EpisodeStore.open(expert_store).episode_meta(1)["length"])
+    from rerun.chunk import RrdReader
+
+    assert RrdReader(out).blueprints()  # the default layout travels with the recording
+    assert "/world/policy/pred_chunk" not in schema.entity_paths()  # an expert demo: no chunks
+
+
+@pytest.mark.slow
+def test_save_writes_a_recording_of_an_eval_episode_with_its_chunks(eval_run, tmp_path):
+    root, record = eval_run
+    out = tmp_path / "ep.rrd"
+    r = view(f"path={root}", "episode=3", f"--save={out}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert r.returncode == 0, r.stderr
+    assert "replay success=True" in r.stdout
+    schema, rows = recording(out)
+    check_episode_recording(schema, rows, record["steps"])
+    n_chunks = -(-record["steps"] // CHUNK_EVERY)  # one line strip per predicted chunk
+    assert has(schema, "/world/policy/pred_chunk", "LineStrips3D")
+    assert rows["/world/policy/pred_chunk"] == rows["/world/policy/executed_chunk"] == n_chunks
+    # the predicted future (entries OFFSET.. of each chunk) lies 1 cm above the executed targets
+    pred = strips_by_step(out, "/world/policy/pred_chunk")
+    executed = strips_by_step(out, "/world/policy/executed_chunk")
+    assert sorted(pred) == list(range(0, record["steps"], CHUNK_EVERY))
+    assert len(pred[0]) == len(executed[0]) == HORIZON - OFFSET
+    np.testing.assert_allclose(pred[CHUNK_EVERY] - executed[CHUNK_EVERY], [[0, 0, 0.01]] *
+                               (HORIZON - OFFSET), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_video_of_an_eval_episode_has_a_frame_per_state(eval_run, tmp_path):
+    import imageio.v3 as iio
+
+    root, record = eval_run
+    out = tmp_path / "ep.mp4"
+    r = view(f"path={root / 'test1'}", "episode=3", "--video", str(out), "size=[64,48]",
+             f"hydra.run.dir={tmp_path / 'run'}")
+    assert r.returncode == 0, r.stderr
+    frames = iio.imread(out)
+    assert frames.shape == (record["steps"] + 1, 48, 64, 3)
+    assert not (tmp_path / "ep.rrd").exists()
+
+
+def one_line_error(r) -> str:
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    return lines[0]
+
+
+def test_bad_path_and_missing_episode_are_one_line_errors(expert_store, tmp_path):
+    run = f"hydra.run.dir={tmp_path / 'run'}"
+    line = one_line_error(view(f"path={tmp_path / 'nope'}", "--save", "x.rrd", run))
+    assert str(tmp_path / "nope") in line and "no such file" in line
+    (tmp_path / "stuff").mkdir()
+    line = one_line_error(view(f"path={tmp_path / 'stuff'}", "--save", "x.rrd", run))
+    assert "neither a dataset store" in line
+    line = one_line_error(view(f"path={expert_store}", "episode=4", "--save", "x.rrd", run))
+    assert line == f"error: dataset {expert_store}: no episode 4 (it has 4)"
+
+
+def test_eval_episode_out_of_range_is_a_one_line_error(tmp_path):
+    from tests.viewer.test_sources import _run
+
+    _run(tmp_path, episode=3)
+    line = one_line_error(view(f"path={tmp_path / 'run'}", "episode=4", "--save", "x.rrd",
+                               f"hydra.run.dir={tmp_path / 'hr'}"))
+    assert "eval run" in line and "test1: no episode 4 (1 finished: episodes 3..3)" in line
+
+
+def test_without_a_display_native_and_the_viewer_say_what_to_do(tmp_path):
+    from tests.viewer.test_sources import _run
+
+    _run(tmp_path, episode=0)  # a valid run: the display is checked before replaying it
+    run, path = f"hydra.run.dir={tmp_path / 'hr'}", f"path={tmp_path / 'run'}"
+    line = one_line_error(view(path, "episode=0", "--native", run, env=headless_env()))
+    assert "--native: no display" in line
+    line = one_line_error(view(path, "episode=0", run, env=headless_env()))
+    assert "no display" in line and all(f in line for f in ("--save", "--video", "--web"))
+
+
+def test_view_help_shows_the_flags():
+    r = view("--help")
+    assert r.returncode == 0, r.stderr
+    assert all(key in r.stdout for key in ("save: null", "web: false", "native: false", "split:"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_web_serves_the_viewer_until_interrupted(eval_run, tmp_path):
+    import signal
+    import time
+    import urllib.request
+
+    web_port, grpc_port = _free_port(), _free_port()
+    cmd = [sys.executable, "-m", "robopolicy.cli", "view", f"path={eval_run[0]}", "episode=3",
+           "--web", f"web_port={web_port}", f"grpc_port={grpc_port}",
+           f"hydra.run.dir={tmp_path / 'hr'}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, deadline = "", time.time() + 120
+        while "Ctrl-C" not in out and proc.poll() is None and time.time() < deadline:
+            out += proc.stdout.readline()
+        assert proc.poll() is None, out  # logged the episode, still serving
+        url = next(w for w in out.split() if w.startswith("http://localhost:"))
+        assert url.startswith(f"http://localhost:{web_port}/?url=rerun%2Bhttp"), out
+        assert urllib.request.urlopen(url, timeout=10).status == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
