@@ -68,8 +68,14 @@ def _meta_lines(report: dict) -> list[str]:
     t = report.get("timing")
     if t:
         share = ", ".join(f"{k} {v:.0%}" for k, v in t["share"].items())
-        lines.append(f"- throughput: {t['episodes_per_hour']:.0f} episodes/h, "
-                     f"{t['env_steps_per_s']:.0f} env steps/s; wall time in {share}")
+        resumed = t.get("episodes_resumed", 0)
+        if not t["env_steps"]:
+            lines.append(f"- throughput: nothing left to run ({resumed} episodes were finished)")
+        else:
+            lines.append(f"- throughput: {t['episodes_per_hour']:.0f} episodes/h, "
+                         f"{t['env_steps_per_s']:.0f} env steps/s; wall time in {share}"
+                         + (f" (this invocation, which resumed a run with {resumed} episodes "
+                            "finished: its wall_s counts only itself)" if resumed else ""))
         lines.append(f"- worker restarts: {t['worker_restarts']} "
                      f"(episodes rerun: {t['episodes_rerun']})")
     return lines
@@ -147,8 +153,9 @@ def success_chart(report: dict, title: str, path: Path) -> Path:
     cells = report["by_task_class"]
     names = list(cells)
     rates = [cells[k]["success_rate"] for k in names]
-    lo = [r - cells[k]["ci95"][0] for k, r in zip(names, rates, strict=True)]
-    hi = [cells[k]["ci95"][1] - r for k, r in zip(names, rates, strict=True)]
+    # clipped at 0: a Wilson bound can sit a rounding error past the rate itself
+    lo = [max(0.0, r - cells[k]["ci95"][0]) for k, r in zip(names, rates, strict=True)]
+    hi = [max(0.0, cells[k]["ci95"][1] - r) for k, r in zip(names, rates, strict=True)]
     fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(names) + 2), 3.2), dpi=100)
     ax.bar(names, rates, yerr=[lo, hi], capsize=3, color="#4c72b0")
     for i, k in enumerate(names):

@@ -281,10 +281,11 @@ class _Recorder:
 
 
 def run_episodes(runner, pool, episodes: list[EpisodeSpec], out_dir: Path, videos: int = 0,
-                 fps: int = 20) -> list[dict]:
+                 fps: int = 20, align: bool = True) -> list[dict]:
     """Run `episodes` (skipping those already in their group's episodes.jsonl) on `pool` with
     `runner` (a PolicyRunner, or ExpertRunner for the oracle); returns all records in order.
-    Episodes on a worker that died are run again from their start (`pool.stats` counts them)."""
+    Episodes on a worker that died are run again from their start (`pool.stats` counts them).
+    `align`: start episodes on chunk boundaries only (batched policy calls; same results)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     recorder = _Recorder(out_dir, fps)
     finished = recorder.finished(episodes)
@@ -335,10 +336,19 @@ def run_episodes(runner, pool, episodes: list[EpisodeSpec], out_dir: Path, video
             if not lost:
                 return
 
+    # Slots start episodes only on chunk boundaries of a shared clock (every Ta steps), so all
+    # envs run dry together and share one policy call; a freed slot idles < Ta steps for it.
+    every = max(1, int(runner.n_action_steps)) if align else 1
+    tick, waiting = 0, list(range(pool.n_slots))
     try:
-        start(list(range(pool.n_slots)))
-        while any(s.episode is not None for s in slots):
+        while True:
             active = [i for i, s in enumerate(slots) if s.episode is not None]
+            if waiting and (tick % every == 0 or not active):
+                start(waiting)
+                waiting = []
+                active = [i for i, s in enumerate(slots) if s.episode is not None]
+            if not active:
+                break
             need = [i for i in active if not slots[i].queue]
             if expert:
                 for i in need:
@@ -356,6 +366,7 @@ def run_episodes(runner, pool, episodes: list[EpisodeSpec], out_dir: Path, video
                     slot.chunk_offset = 0 if whole is None else runner.n_obs_steps - 1
                     slot.queue.extend(chunk)
             results, lost = pool.step([(i, slots[i].queue.popleft()) for i in active])
+            tick += 1
             ended = []
             for s, obs, _, term, trunc, info, extra in results:
                 slot = slots[s]
@@ -374,9 +385,9 @@ def run_episodes(runner, pool, episodes: list[EpisodeSpec], out_dir: Path, video
                 bar.update(1)
                 bar.set_postfix(success=f"{n_success / len(finished):.0%}", refresh=False)
                 ended.append(s)
+                slot.episode = None
             requeue(lost)
-            if ended or lost:
-                start(ended + lost)
+            waiting += ended + lost
     finally:
         recorder.close()
         bar.close()
@@ -427,7 +438,8 @@ def _claim_folder(out_dir: Path, run: dict) -> None:
 
 
 def rollouts(runner, specs: list[EpisodeSpec], env_config: dict, task_config: dict,
-             out_dir: Path, executor: dict, videos: int = 0) -> tuple[list[dict], dict]:
+             out_dir: Path, executor: dict, videos: int = 0,
+             align: bool = True) -> tuple[list[dict], dict]:
     """Run `specs` with `runner` on a rollout pool of the executor's kind (process | ray);
     returns (records, timing): the wall time, throughput, where the time went, restarts."""
     from robopolicy.evaluation.pool import make_pool
@@ -437,13 +449,17 @@ def rollouts(runner, specs: list[EpisodeSpec], env_config: dict, task_config: di
     envs_per_worker = max(1, -(-n_slots // workers))
     log.info("evaluating on %d episodes with %d %s workers x %d envs", len(specs), workers,
              executor.get("kind", "process"), envs_per_worker)
+    resumed = set(_Recorder(out_dir, 0).finished(specs)) if out_dir.exists() else set()
     t0 = time.perf_counter()
     timed = _TimedRunner(runner)
     with make_pool(executor.get("kind", "process"), env_config, task_config, workers,
                    envs_per_worker, executor.get("address")) as pool:
-        records = run_episodes(timed, pool, specs, out_dir, videos)
+        records = run_episodes(timed, pool, specs, out_dir, videos, align=align)
         stats = pool.stats
-    timing = _timing(stats, time.perf_counter() - t0, timed.seconds, records)
+    ran = [r for r, e in zip(records, specs, strict=True) if (e.group, e.index) not in resumed]
+    timing = _timing(stats, time.perf_counter() - t0, timed.seconds, ran)
+    timing["episodes_resumed"] = len(resumed)
+    timing["policy_calls"] = timed.calls
     return records, {**timing, "workers": workers, "envs_per_worker": envs_per_worker}
 
 
@@ -451,12 +467,13 @@ class _TimedRunner:
     """A runner that adds up the seconds spent in the policy."""
 
     def __init__(self, runner):
-        self.inner, self.seconds = runner, 0.0
+        self.inner, self.seconds, self.calls = runner, 0.0, 0
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
     def __call__(self, *args):
+        self.calls += 1
         t0 = time.perf_counter()
         out = self.inner(*args)
         self.seconds += time.perf_counter() - t0
@@ -464,6 +481,7 @@ class _TimedRunner:
 
 
 def _timing(stats, wall: float, policy_s: float, records: list[dict]) -> dict:
+    """Throughput and time shares of this invocation (`records`: the episodes it ran)."""
     steps = sum(r["steps"] for r in records)
     share = lambda x: round(x / wall, 3) if wall else 0.0  # noqa: E731
     return {"wall_s": round(wall, 1), "env_steps": steps,

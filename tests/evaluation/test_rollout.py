@@ -253,3 +253,23 @@ def test_catalog_splits_report_per_split_class_and_category(tmp_path):
         assert len(_lines(tmp_path / split / "episodes.jsonl")) == report["by_split"][split]["overall"]["episodes"]
     md = (tmp_path / "report.md").read_text()
     assert "## test5" in md and "Successes per task class x category" in md
+
+
+def test_aligned_chunk_boundaries_batch_the_policy_calls_without_changing_results(policy_dir, tmp_path):
+    from dataclasses import replace
+
+    from robopolicy.evaluation.rollout import PolicyRunner, episode_list, rollouts
+    from robopolicy.policies.io import load_policy
+
+    tasks = {**TASKS, "horizon": 20}
+    # episodes of other lengths (off chunk boundaries) desynchronize unaligned slots
+    specs = [replace(s, task={**s.task, "horizon": h})
+             for s, h in zip(episode_list(tasks, 5, seed=60), (20, 13, 20, 9, 20), strict=True)]
+    runner = PolicyRunner(load_policy(policy_dir), "cpu", seed=0)
+    executor = {"kind": "process", "workers": 1, "envs_per_worker": 2}
+    out = {align: rollouts(runner, specs, ENV_CONFIG, tasks, tmp_path / str(align), executor,
+                           align=align) for align in (True, False)}
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "wall_s"} for r in rs]  # noqa: E731
+    assert strip(out[True][0]) == strip(out[False][0])
+    assert [r["steps"] for r in out[True][0]] == [20, 13, 20, 9, 20]
+    assert out[False][1]["policy_calls"] > out[True][1]["policy_calls"]
