@@ -24,6 +24,8 @@ from robopolicy.progress import progress
 
 log = logging.getLogger(__name__)
 
+ACTION_DIM = 10  # the suite's action: TCP position 3, rot6d 6, gripper 1
+
 
 @dataclass(frozen=True)
 class EpisodeSpec:
@@ -185,7 +187,9 @@ class _Slot:
     def rollout_arrays(self) -> dict[str, np.ndarray]:
         """What the viewer needs to replay the episode: executed actions and, per step, the
         chunk the policy predicted at its latest call and the step it predicted it at."""
-        out = {"action": np.asarray(self.actions, np.float32).reshape(len(self.actions), -1)}
+        # an episode the expert gave up on at its first step executed no action at all
+        out = {"action": np.stack(self.actions).astype(np.float32) if self.actions
+               else np.zeros((0, ACTION_DIM), np.float32)}
         if self.chunks and self.chunk_of_step:
             out["pred_chunk"] = np.stack([self.chunks[c] for c in self.chunk_of_step]).astype(np.float32)
             out["pred_step"] = np.asarray([self.chunk_steps[c] for c in self.chunk_of_step], np.int32)

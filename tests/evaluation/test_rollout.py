@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from robopolicy.errors import RobopolicyError
@@ -273,3 +274,12 @@ def test_aligned_chunk_boundaries_batch_the_policy_calls_without_changing_result
     assert strip(out[True][0]) == strip(out[False][0])
     assert [r["steps"] for r in out[True][0]] == [20, 13, 20, 9, 20]
     assert out[False][1]["policy_calls"] > out[True][1]["policy_calls"]
+
+
+def test_an_episode_ended_before_any_action_still_saves_its_rollout():
+    from robopolicy.evaluation.rollout import _Slot
+
+    slot = _Slot(2)
+    assert slot.rollout_arrays()["action"].shape == (0, 10)  # e.g. the expert gave up at once
+    slot.actions.append(np.ones(10, np.float32))
+    assert slot.rollout_arrays()["action"].shape == (1, 10)
