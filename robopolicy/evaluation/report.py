@@ -157,7 +157,9 @@ def success_chart(report: dict, title: str, path: Path) -> Path:
     lo = [max(0.0, r - cells[k]["ci95"][0]) for k, r in zip(names, rates, strict=True)]
     hi = [max(0.0, cells[k]["ci95"][1] - r) for k, r in zip(names, rates, strict=True)]
     fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(names) + 2), 3.2), dpi=100)
-    ax.bar(names, rates, yerr=[lo, hi], capsize=3, color="#4c72b0")
+    x = list(range(len(names)))
+    ax.bar(x, rates, yerr=[lo, hi], capsize=3, color="#4c72b0")
+    ax.set_xticks(x, names)
     for i, k in enumerate(names):
         ax.text(i, 0.02, f"{cells[k]['successes']}/{cells[k]['episodes']}", ha="center",
                 fontsize=7, color="white" if rates[i] > 0.1 else "black")

@@ -15,9 +15,12 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from sims.core.directions import DIRECTIONS
 from sims.core.rotations import mat_to_rot6d, rot6d_to_mat
+from sims.objects.spatial import spatial_part_masks
 from sims.partmanip.chain import held_part
+from sims.partmanip.classes import MOVE_DISTANCE
 from sims.partmanip.grasp import PAD_BELOW_TCP, plan_topdown_grasp, topdown_rotation
-from sims.partmanip.push import FINGER_LANE, TOUCH_MIN_Z, push_contact
+from sims.partmanip.predicates import POSITION_TOL
+from sims.partmanip.push import FINGER_LANE, FINGER_LENGTH, PUSH_HEIGHT, TOUCH_MIN_Z, push_contact
 
 CONTROL_HZ = 20.0
 FINGER_HALF = 0.011  # closed finger pair, half its thickness along the push direction
@@ -34,7 +37,17 @@ TILT_SPARE = 0.1  # rad of elevation left after a tilt (within the facing tolera
 ROTATE_CLEARANCE = 0.03  # m: a turned object's lowest point stays this far above the table
 WRIST_LIMIT = 2.75  # rad: |joint 7| the expert plans within (Franka: 2.8973)
 APPROACH_CLEARANCE = 0.06  # m: hand travels this far above the object's top to an approach
+SIDE_TOUCH_ORDER = ("left", "right", "back", "front")  # sides tried to touch a part with no top
+FAR_PUSH_X = 0.62  # m: a push back ending beyond this keeps the wrist in range (see _plan_touch)
+HOME_CLOSING_AXIS = np.array([0.0, -1.0, 0.0])  # the fingers' closing axis at the home pose
 MAX_ROT_STEP = np.pi / 3  # rad per waypoint, so interpolation never takes the short way round
+# steps without any finger contact on the held (grasped / pushed) object before a carry is
+# replanned; a pushed object may run a little ahead of the fingers and be caught up
+LOST_STEPS = {"grasp": 4, "touch": 10}
+DOWN_MARGIN = 0.02  # m: a turn followed by a move down ends this much higher than that needs
+SETTLE_SPEED = 0.03  # m/s: a held object moving faster than this is let come to rest ...
+SETTLE_MAX = 20  # ... for at most this many steps before the next move or turn is planned
+PRESS_DOWN = 0.03  # m: a move down stops with the object's lowest point this far into the table
 
 
 @dataclass
@@ -82,16 +95,40 @@ class ScriptedExpert:
         self._push_dir: np.ndarray | None = None  # set while the fingers push the object
         self._idle = 0  # steps waited with an empty queue on the current skill
         self._replans = 0
+        self._lost = 0  # consecutive steps the held object has been out of the fingers
+        self._recovering = False  # a dropped object is being taken again: no drop checks
+        self._last_obj: np.ndarray | None = None  # the object's position one step ago
+        self._settle = 0  # steps waited for a held object to stop swinging before a skill
+        self._grasp_tries: dict[str, int] = {}  # part -> grasps planned on it (next rank)
 
     def act(self, env) -> np.ndarray:
         """The next action (10,) for `env` in its current state."""
         idx = env.tracker.index
-        if idx != self._skill and idx < len(env.task.chain) and not self._queue:
+        obj = env.snapshot().object_pos
+        moving = self._last_obj is not None and np.linalg.norm(obj - self._last_obj) > SETTLE_SPEED / CONTROL_HZ
+        self._last_obj = obj.copy()
+        if (idx != self._skill and idx < len(env.task.chain) and not self._queue and moving
+                and self._settle < SETTLE_MAX and held_part(env.task.chain, idx)[0] == "grasp"
+                and env.task.chain[idx].skill in ("move", "rotate")):
+            # a held object still swings from the last skill (an object hanging from its frame
+            # after a turn): wait for it to come to rest, else the next move carries the swing
+            self._settle += 1
+        elif idx != self._skill and idx < len(env.task.chain) and not self._queue:
             # A skill's goal can hold before its waypoints end (the grasp holds while the
             # fingers still close); finishing them first keeps every transition visible in the
             # observations (fingers settled, then lift), which a learned policy needs.
-            self._skill, self._idle, self._replans = idx, 0, 0
+            self._skill, self._idle, self._replans, self._lost = idx, 0, 0, 0
+            self._recovering, self._settle = False, 0
             self._plan(env, env.task.chain[idx])
+        elif self._queue and idx < len(env.task.chain) and self._dropped(env):
+            # The held object fell out of the fingers (or the pushing fingers slid off) in the
+            # middle of a carry: finishing the waypoints would move an empty hand, so take it
+            # again from where it lies now.
+            if self._replans < MAX_REPLANS:
+                self._queue.clear()
+                self._lost, self._idle, self._replans = 0, 0, self._replans + 1
+                self._recovering = True
+                self._replan(env, env.task.chain[idx])
         elif not self._queue and idx < len(env.task.chain):
             # The goal is still unmet with every waypoint done (a grasp slipped, a push fell
             # short, the object lagged): plan the skill again from the state it is in now.
@@ -143,20 +180,47 @@ class ScriptedExpert:
                 how == "touch" and not preds.get("touching", True))
             if lost and how == "grasp":
                 self._back_off()
-                self._plan_grasp(env, part)
+                self._plan_grasp(env, part, attempt=self._next_grasp(part))
             elif lost:
                 self._back_off()
                 self._plan_touch(env, part, call.params["direction"])
             self._plan_move(env, call.params["direction"], how == "touch")
         elif call.skill == "grasp":
             self._back_off()
-            self._plan_grasp(env, call.params["part"], attempt=self._replans)
+            self._plan_grasp(env, call.params["part"], attempt=self._next_grasp(call.params["part"]))
+        elif call.skill == "rotate" and not preds.get("grasping", True) and not any(
+                v > 0 for v in env.snapshot().finger_forces().values()):
+            # the object fell while turning: pick it up again (the next-best grasp), then turn
+            part = held_part(chain, idx)[1]
+            self._back_off()
+            self._plan_grasp(env, part, attempt=self._next_grasp(part))
+            # back up to where the turn began: a move down may follow
+            rise = float(env.tracker.skill_goal()[2] - env.snapshot().object_pos[2])
+            end, mat = self._planned_end()
+            if rise > 0.0:
+                self._go(end + [0.0, 0.0, rise], mat, 0.0, speed=self.carry_speed)
+            self._plan_rotate(env, call.params["part"], call.params["direction"])
         elif call.skill == "touch" and self._push_dir is not None:
             self._go(self._pos + self._push_dir * 0.015, self._mat, 0.0, speed=self.slow_speed)
         elif call.skill == "touch":
             self._go(self._pos - [0.0, 0.0, 0.006], self._mat, 0.0, speed=self.slow_speed)
         else:
             self._plan(env, call)
+
+    def _dropped(self, env) -> bool:
+        """True once a move or rotate has had no finger contact with the object it holds (or
+        pushes) for LOST_STEPS steps in a row."""
+        chain, idx = env.task.chain, env.tracker.index
+        how = held_part(chain, idx)[0]
+        if chain[idx].skill not in ("move", "rotate") or how is None:
+            self._lost = 0
+            return False
+        f = env.snapshot().finger_forces()
+        if self._recovering:  # until the fingers hold (or press on) the object again
+            self._recovering = min(f.values()) <= 0.0 if how == "grasp" else max(f.values()) <= 0.0
+            return False
+        self._lost = self._lost + 1 if max(f.values()) <= 0.0 else 0
+        return self._lost >= LOST_STEPS[how]
 
     def _back_off(self) -> None:
         """Open the fingers and rise clear (backing away from a pushed side first)."""
@@ -174,11 +238,18 @@ class ScriptedExpert:
         else down onto the part's highest upward-facing surface."""
         snap = env.snapshot()
         pts, nrm = snap.part_points(part), snap.part_normals(part)
-        self._go(self._pos, self._mat, 0.0, steps=self.close_steps)
+        end, end_mat = self._planned_end()
+        self._go(end, end_mat, 0.0, steps=self.close_steps)
         if push is None:
             up = nrm[:, 2] > 0.7
-            if not up.any():
-                raise ExpertFailure(f"no upward-facing surface on the {part} of {env.asset.name}")
+            if not up.any():  # (a bottle's neck) touch it from a side, as a push would
+                side = next((s for s in SIDE_TOUCH_ORDER if _push_point(snap, part, DIRECTIONS[s]) is not None),
+                            None)
+                if side is None:
+                    raise ExpertFailure(f"no upward-facing or free side surface on the {part} of "
+                                        f"{env.asset.name}")
+                push = side
+        if push is None:
             top = pts[up]
             # fingers come straight down: skip points under another part (a kettle's top handle)
             cloud = snap.object_points()[::4]
@@ -193,12 +264,21 @@ class ScriptedExpert:
             self._push_dir = None
             return
         d = DIRECTIONS[push]
-        p = push_contact(snap, part, d)
+        p = _push_point(snap, part, d)
         if p is None:
             raise ExpertFailure(f"no free side of the {part} of {env.asset.name} to push {push} from")
         lateral = np.cross([0.0, 0.0, 1.0], d)
+        # Closed fingers push alike either way round. A push back turns the hand half a turn
+        # from home, past joint 7's range, and the IK flips the wrist instead; the push works
+        # so, but a grasp after it cannot reach an object pushed far out from that wrist pose.
+        # Then (a grasp follows, the object ends far out) the closing axis nearer home's is
+        # used; measured: near the robot, that pose makes the push itself fail more often.
+        chain, idx = env.task.chain, env.tracker.index
+        grasp_after = any(c.skill == "grasp" for c in chain[idx + 1:])
+        far = float(snap.object_pos[0] + d[0] * MOVE_DISTANCE) > FAR_PUSH_X
+        closing = -lateral if grasp_after and far and lateral @ HOME_CLOSING_AXIS < 0 else lateral
         # fingertips lead, the hand trails above and behind: it stays clear of tall objects
-        mat = Rotation.from_rotvec(-PUSH_TILT * lateral).as_matrix() @ topdown_rotation(lateral)
+        mat = Rotation.from_rotvec(-PUSH_TILT * lateral).as_matrix() @ topdown_rotation(closing)
         tcp = np.array([p[0], p[1], max(p[2], TOUCH_MIN_Z) + PAD_BELOW_TCP - 0.005]) - d * FINGER_HALF
         self._approach(snap, tcp - d * PRE_TOUCH, mat, 0.0)
         # press on until the contact registers: a light object yields, so aim past the surface
@@ -219,7 +299,13 @@ class ScriptedExpert:
         self._go(above, mat, gripper)
         self._go(pos, mat, gripper, speed=final_speed)
 
+    def _next_grasp(self, part: str) -> int:
+        """The rank of the grasp to try on `part` after one slipped: the next-best one each
+        time (the same grasp would slip the same way)."""
+        return self._grasp_tries.get(part, 1)
+
     def _plan_grasp(self, env, part: str, attempt: int = 0) -> None:
+        self._grasp_tries[part] = attempt + 1
         snap = env.snapshot()
         names = list(env.asset.parts)
         clouds = [snap.part_points(n) for n in names]
@@ -242,18 +328,24 @@ class ScriptedExpert:
         snap = env.snapshot()
         target = env.tracker.move_target()
         remaining = target - snap.object_pos if target is not None else d * 0.12
-        start, _ = self._planned_end()
+        # from where the queued waypoints end (a re-grasp may come first), holding as they do
+        start, mat = self._planned_end()
+        grip = self._planned_grip()
         if pushing:  # slide along the table, a little further: the object lags the fingers
             along = max(0.0, float(remaining @ d) + PUSH_OVERSHOOT)
-            self._go(start + d * along, self._mat, self._grip, speed=self.push_speed)
+            self._go(start + d * along, mat, grip, speed=self.push_speed)
             return
         pos = start.copy()
         low = float(snap.object_points()[:, 2].min()) < self.lift
         if d[2] == 0 and low:  # horizontal, object on the table: lift first, no dragging
             pos = pos + [0.0, 0.0, self.lift]
-            self._go(pos, self._mat, self._grip)
+            self._go(pos, mat, grip)
         step = remaining if d[2] != 0 else remaining * [1.0, 1.0, 0.0]
-        self._go(pos + step, self._mat, self._grip, speed=self.carry_speed)
+        if d[2] < 0:  # down: press the object at most PRESS_DOWN into the table (its target
+            # may lie below it after a re-grasp from the table): enough to close a stapler that
+            # hangs open, not so much that the grasp gives
+            step[2] = max(step[2], min(0.0, -PRESS_DOWN - float(snap.object_points()[:, 2].min())))
+        self._go(pos + step, mat, grip, speed=self.carry_speed)
 
     def _plan_rotate(self, env, part: str, facing: str) -> None:
         """Turn the held object so the vector from its centre to `part` points `facing`: a yaw
@@ -280,12 +372,20 @@ class ScriptedExpert:
             return Rotation.from_rotvec(axis * tilt * frac) * Rotation.from_rotvec([0, 0, yaw * frac])
 
         start, start_mat = self._planned_end()
+        grip = self._planned_grip()
         turned = start + turn(1.0).apply(obj - start)
-        rise = max(0.0, ROTATE_CLEARANCE - float(turned[:, 2].min()), ROTATE_CLEARANCE - float(obj[:, 2].min()))
+        chain, idx = env.task.chain, env.tracker.index
+        clearance = ROTATE_CLEARANCE
+        if idx + 1 < len(chain) and chain[idx + 1].skill == "move" and chain[idx + 1].params["direction"] == "bottom":
+            # the move down that follows starts where the turn ends: high enough that its
+            # target (12 cm down) lies within reach of the table, not under it
+            dist = chain[idx + 1].params.get("distance", 0.12)
+            clearance = max(clearance, dist - POSITION_TOL + DOWN_MARGIN)
+        rise = max(0.0, clearance - float(turned[:, 2].min()), clearance - float(obj[:, 2].min()))
         n = max(1, int(np.ceil(max(abs(yaw), abs(tilt)) / MAX_ROT_STEP)))
         for k in range(1, n + 1):
             mat = turn(k / n).as_matrix() @ start_mat
-            self._go(start + [0.0, 0.0, rise * k / n], mat, self._grip, speed=self.slow_speed,
+            self._go(start + [0.0, 0.0, rise * k / n], mat, grip, speed=self.slow_speed,
                      rot_speed=self.carry_rot_speed)
 
     def _planned_end(self) -> tuple[np.ndarray, np.ndarray]:
@@ -293,6 +393,10 @@ class ScriptedExpert:
         if self._queue:
             return self._queue[-1][0].pos, self._queue[-1][0].mat
         return self._pos, self._mat
+
+    def _planned_grip(self) -> float:
+        """The gripper command the queued waypoints end with; the current one if none."""
+        return float(self._queue[-1][0].gripper) if self._queue else self._grip
 
     def _go(self, pos, mat, gripper: float, speed: float | None = None, steps: int | None = None,
             rot_speed: float | None = None):
@@ -315,3 +419,37 @@ class ScriptedExpert:
     @staticmethod
     def _action(pos, mat, grip) -> np.ndarray:
         return np.concatenate([pos, mat_to_rot6d(mat), [grip]]).astype(np.float32)
+
+
+def _push_point(snap, part: str, d: np.ndarray) -> np.ndarray | None:
+    """Where closed fingers moving along `d` can push `part`: `push_contact`'s choice, except
+    that only *other* parts block the fingers' lane. Meeting the touched part itself earlier
+    than the aimed-at point still touches it, so this finds a low, central contact on a part
+    whose side is slanted to the push (a yawed stapler's lid, where the top edge is the only
+    strictly free point and pushing there tips the object over) and after the object has
+    moved or tipped, where the strict test finds none."""
+    pts, nrm = snap.part_points(part), snap.part_normals(part)
+    cloud = snap.object_points()
+    if part in snap.asset.parts:
+        mine = np.concatenate([np.full(len(snap.part_points(n)), n == part) for n in snap.asset.parts])
+    else:  # a spatial part: its share of the object's cloud
+        mine = spatial_part_masks(cloud)[part]
+    others = cloud[~mine]
+    centre = cloud.mean(axis=0)
+    lateral = np.cross([0.0, 0.0, 1.0], d)
+    ok = (nrm @ -d > 0.5) & (pts[:, 2] > TOUCH_MIN_Z)
+    cand = pts[ok][:: max(1, int(ok.sum()) // 200)]
+    if len(cand) == 0:
+        return push_contact(snap, part, d)
+    free = np.ones(len(cand), bool)
+    if len(others):
+        tip = np.maximum(cand[:, 2], TOUCH_MIN_Z) - 0.005
+        across = np.abs((others @ lateral)[None, :] - (cand @ lateral)[:, None]) < FINGER_LANE
+        height = (others[None, :, 2] > tip[:, None]) & (others[None, :, 2] < tip[:, None] + FINGER_LENGTH)
+        before = (others @ d)[None, :] - (cand @ d)[:, None] < -0.004
+        free = ~np.any(across & height & before, axis=1)
+    if not free.any():
+        return None
+    score = np.abs((cand - centre) @ lateral) + np.abs(cand[:, 2] - PUSH_HEIGHT)
+    score[~free] = np.inf
+    return cand[int(np.argmin(score))]

@@ -23,7 +23,9 @@ HAND_ABOVE_TCP = 0.045  # hand body starts this far above the TCP
 HAND_HALF = (0.105, 0.032)  # hand half-extents along closing / lateral axes
 MAX_WIDTH = 0.07  # widest closing region we accept (8 cm opening minus margins)
 GRASP_DEPTH = 0.012  # TCP this far below the top of the grasped region
-TABLE_CLEARANCE = 0.012  # fingertips stay this far above the table
+# fingertips stay this far above the table: low enough that the pads reach below the widest
+# point of a low, rounded part (a scissors ring 2 cm tall), else the squeeze pops it out
+TABLE_CLEARANCE = 0.004
 FRICTION_CONE = np.cos(np.radians(35.0))  # contact normals within 35 deg of the closing axis
 COM_WEIGHT = 1.0  # score per metre of centre-of-mass offset across the closing axis
 CONTACT_BAND = 0.003  # points this close to the outermost ones count as finger contacts
