@@ -2,9 +2,12 @@
 
 Each env keeps its own observation window (To frames, the first repeated at reset) and action
 queue (Ta actions per policy call); at every control step the parent calls the policy once on
-all envs whose queue ran dry. The initial noise of each call is drawn from a generator seeded
-by the episode, so an episode's outcome does not depend on which envs share its batch.
-Finished episodes are appended to episodes.jsonl at once, so a stopped run resumes.
+all envs whose queue ran dry, and episodes start on shared chunk boundaries so those calls
+batch all envs. The initial noise of each call is drawn from a generator seeded by the
+episode, so an episode's outcome does not depend on which envs share its batch, on the worker
+count, or on a rerun after a worker died. Finished episodes are appended to episodes.jsonl at
+once (with their rollout beside it), so a stopped run resumes. `evaluate_policy` runs one
+episode list; `evaluate_splits` runs catalog splits by PartInstruct's protocol.
 """
 
 from __future__ import annotations
