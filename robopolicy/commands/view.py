@@ -87,4 +87,4 @@ def _show_in_rerun(episode, cfg: DictConfig) -> None:
             while True:
                 time.sleep(1.0)
         except KeyboardInterrupt:
-            pass
+            rec.disconnect()  # stop serving now: nothing is left to deliver

@@ -198,9 +198,10 @@ def test_web_serves_the_viewer_until_interrupted(eval_run, tmp_path):
         assert proc.poll() is None, out  # logged the episode, still serving
         url = next(w for w in out.split() if w.startswith("http://localhost:"))
         assert url.startswith(f"http://localhost:{web_port}/?url=rerun%2Bhttp"), out
-        assert urllib.request.urlopen(url, timeout=10).status == 200
+        with urllib.request.urlopen(url, timeout=10) as page:  # closed before the SIGINT
+            assert page.status == 200
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
