@@ -180,6 +180,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _sigint_as_from_a_terminal() -> None:
+    """In the child before exec: SIGINT neither ignored nor blocked. Within the whole suite the
+    test process may have either state (left by an earlier test's libraries), and a child
+    inherits both, so it would never see the test's SIGINT."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 @pytest.mark.slow
 def test_web_serves_the_viewer_until_interrupted(eval_run, tmp_path):
     import signal
@@ -190,7 +200,8 @@ def test_web_serves_the_viewer_until_interrupted(eval_run, tmp_path):
     cmd = [sys.executable, "-m", "robopolicy.cli", "view", f"path={eval_run[0]}", "episode=3",
            "--web", f"web_port={web_port}", f"grpc_port={grpc_port}",
            f"hydra.run.dir={tmp_path / 'hr'}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_sigint_as_from_a_terminal)
     try:
         out, deadline = "", time.time() + 120
         while "Ctrl-C" not in out and proc.poll() is None and time.time() < deadline:
