@@ -200,14 +200,15 @@ class _Slot:
         return out
 
 
-def read_finished(path: Path) -> dict[int, dict]:
+def read_finished(path: Path, repair: bool = True) -> dict[int, dict]:
     """Finished episode records of an episodes.jsonl. A torn last line (a write cut short) is
-    cut off the file so new records start on a line of their own; complete lines are kept."""
+    skipped and, with `repair`, cut off the file so new records start on a line of their own
+    (readers that must not write, like the viewer, pass repair=False)."""
     done: dict[int, dict] = {}
     if not path.exists():
         return done
     text = path.read_text()
-    if text and not text.endswith("\n"):
+    if repair and text and not text.endswith("\n"):
         keep = text.rfind("\n") + 1
         log.warning("%s: dropping a torn last line (interrupted write)", path)
         with open(path, "r+") as f:

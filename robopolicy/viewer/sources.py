@@ -116,20 +116,11 @@ def _eval_folder(path: Path, split: str | None) -> Path:
                           f"({EPISODES_FILE})")
 
 
-def read_records(jsonl: Path) -> list[dict]:
-    """The episode records of an episodes.jsonl (a torn last line is skipped)."""
-    records = []
-    for line in jsonl.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
-
-
 def _from_eval_run(folder: Path, episode: int) -> Episode:
     where = f"eval run {folder}"
-    records = {int(r["episode"]): r for r in read_records(folder / EPISODES_FILE) if "episode" in r}
+    from robopolicy.evaluation.rollout import read_finished
+
+    records = read_finished(folder / EPISODES_FILE, repair=False)  # the run may still be writing
     if episode not in records:
         have = f"episodes {min(records)}..{max(records)}" if records else "no episodes"
         raise RobopolicyError(f"{where}: no episode {episode} ({len(records)} finished: {have})")

@@ -20,7 +20,7 @@ from sims.partmanip.chain import held_part
 from sims.partmanip.classes import MOVE_DISTANCE
 from sims.partmanip.grasp import PAD_BELOW_TCP, plan_topdown_grasp, topdown_rotation
 from sims.partmanip.predicates import POSITION_TOL
-from sims.partmanip.push import FINGER_LANE, FINGER_LENGTH, PUSH_HEIGHT, TOUCH_MIN_Z, push_contact
+from sims.partmanip.push import FINGER_LANE, TOUCH_MIN_Z, push_contact
 
 CONTROL_HZ = 20.0
 FINGER_HALF = 0.011  # closed finger pair, half its thickness along the push direction
@@ -428,28 +428,9 @@ def _push_point(snap, part: str, d: np.ndarray) -> np.ndarray | None:
     whose side is slanted to the push (a yawed stapler's lid, where the top edge is the only
     strictly free point and pushing there tips the object over) and after the object has
     moved or tipped, where the strict test finds none."""
-    pts, nrm = snap.part_points(part), snap.part_normals(part)
     cloud = snap.object_points()
     if part in snap.asset.parts:
         mine = np.concatenate([np.full(len(snap.part_points(n)), n == part) for n in snap.asset.parts])
     else:  # a spatial part: its share of the object's cloud
         mine = spatial_part_masks(cloud)[part]
-    others = cloud[~mine]
-    centre = cloud.mean(axis=0)
-    lateral = np.cross([0.0, 0.0, 1.0], d)
-    ok = (nrm @ -d > 0.5) & (pts[:, 2] > TOUCH_MIN_Z)
-    cand = pts[ok][:: max(1, int(ok.sum()) // 200)]
-    if len(cand) == 0:
-        return push_contact(snap, part, d)
-    free = np.ones(len(cand), bool)
-    if len(others):
-        tip = np.maximum(cand[:, 2], TOUCH_MIN_Z) - 0.005
-        across = np.abs((others @ lateral)[None, :] - (cand @ lateral)[:, None]) < FINGER_LANE
-        height = (others[None, :, 2] > tip[:, None]) & (others[None, :, 2] < tip[:, None] + FINGER_LENGTH)
-        before = (others @ d)[None, :] - (cand @ d)[:, None] < -0.004
-        free = ~np.any(across & height & before, axis=1)
-    if not free.any():
-        return None
-    score = np.abs((cand - centre) @ lateral) + np.abs(cand[:, 2] - PUSH_HEIGHT)
-    score[~free] = np.inf
-    return cand[int(np.argmin(score))]
+    return push_contact(snap, part, d, blockers=cloud[~mine])
