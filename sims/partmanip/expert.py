@@ -20,26 +20,32 @@ from sims.partmanip.chain import held_part
 from sims.partmanip.classes import MOVE_DISTANCE
 from sims.partmanip.grasp import PAD_BELOW_TCP, plan_topdown_grasp, topdown_rotation
 from sims.partmanip.predicates import POSITION_TOL
-from sims.partmanip.push import FINGER_LANE, TOUCH_MIN_Z, push_contact
+from sims.partmanip.push import FINGER_LANE, FINGER_LENGTH, TOUCH_MIN_Z, push_contact
 
 CONTROL_HZ = 20.0
 FINGER_HALF = 0.011  # closed finger pair, half its thickness along the push direction
 PRE_TOUCH = 0.05  # start a push this far behind the contact point
 TOUCH_DEPTH = 0.004  # press this far into the surface so the contact registers
 PUSH_OVERSHOOT = 0.02
+PUSH_STOP = 0.025  # m: a push whose goal holds ends once the object is this near its target
 PUSH_PRESS = 0.015  # a push's touch aims this far past the contact point
 RETREAT = 0.06
 PUSH_TILT = np.radians(35.0)  # fingertips lead a push: the hand trails, clear of tall objects
-IDLE_REPLAN = 10  # steps with nothing queued and the skill's goal unmet before replanning
-MAX_REPLANS = 3  # per skill
+IDLE_REPLAN = 5  # steps with nothing queued and the skill's goal unmet before replanning
+MAX_REPLANS = 8  # per skill
 TILT_MIN = 0.25  # rad: a part this far above/below the horizontal is tilted level as it turns
 TILT_SPARE = 0.1  # rad of elevation left after a tilt (within the facing tolerance)
 ROTATE_CLEARANCE = 0.03  # m: a turned object's lowest point stays this far above the table
 WRIST_LIMIT = 2.75  # rad: |joint 7| the expert plans within (Franka: 2.8973)
+SLOW_LAST = 0.03  # m: the last stretch of a grasp's or top touch's descent, at slow speed
 APPROACH_CLEARANCE = 0.06  # m: hand travels this far above the object's top to an approach
 SIDE_TOUCH_ORDER = ("left", "right", "back", "front")  # sides tried to touch a part with no top
+WRIST_BEHIND_TCP = 0.2  # m from the TCP back to the wrist
+WRIST_REACH = 0.78  # m: measured, the Panda holds a TCP 3 cm up with its wrist <= ~0.8 m out
 FAR_PUSH_X = 0.62  # m: a push back ending beyond this keeps the wrist in range (see _plan_touch)
 HOME_CLOSING_AXIS = np.array([0.0, -1.0, 0.0])  # the fingers' closing axis at the home pose
+HAND_HALF = (0.105, 0.035)  # m: the hand's half extent along / across its closing axis
+OWN_SLACK = 0.03  # m: a pushed part's own points this far before a contact do not block it
 MAX_ROT_STEP = np.pi / 3  # rad per waypoint, so interpolation never takes the short way round
 # steps without any finger contact on the held (grasped / pushed) object before a carry is
 # replanned; a pushed object may run a little ahead of the fingers and be caught up
@@ -76,7 +82,7 @@ class ScriptedExpert:
     would show a learner identical observations followed first by "wait", then by "lift".
     """
 
-    def __init__(self, speed: float = 0.25, slow_speed: float = 0.12, carry_speed: float = 0.15,
+    def __init__(self, speed: float = 0.4, slow_speed: float = 0.12, carry_speed: float = 0.15,
                  push_speed: float = 0.06,
                  rot_speed: float = 1.5, carry_rot_speed: float = 1.5, approach_height: float = 0.10,
                  lift: float = 0.02, close_steps: int = 4):
@@ -100,6 +106,7 @@ class ScriptedExpert:
         self._last_obj: np.ndarray | None = None  # the object's position one step ago
         self._settle = 0  # steps waited for a held object to stop swinging before a skill
         self._grasp_tries: dict[str, int] = {}  # part -> grasps planned on it (next rank)
+        self._push_target: np.ndarray | None = None  # where the current push brings the object
 
     def act(self, env) -> np.ndarray:
         """The next action (10,) for `env` in its current state."""
@@ -107,6 +114,11 @@ class ScriptedExpert:
         obj = env.snapshot().object_pos
         moving = self._last_obj is not None and np.linalg.norm(obj - self._last_obj) > SETTLE_SPEED / CONTROL_HZ
         self._last_obj = obj.copy()
+        if (idx != self._skill and self._push_target is not None and self._queue
+                and np.linalg.norm(obj - self._push_target) < PUSH_STOP):
+            # the push's goal holds and the object is nearly at its target: stop pushing (the
+            # overshoot only makes up for an object lagging behind the fingers)
+            self._queue.clear()
         if (idx != self._skill and idx < len(env.task.chain) and not self._queue and moving
                 and self._settle < SETTLE_MAX and held_part(env.task.chain, idx)[0] == "grasp"
                 and env.task.chain[idx].skill in ("move", "rotate")):
@@ -118,8 +130,8 @@ class ScriptedExpert:
             # fingers still close); finishing them first keeps every transition visible in the
             # observations (fingers settled, then lift), which a learned policy needs.
             self._skill, self._idle, self._replans, self._lost = idx, 0, 0, 0
-            self._recovering, self._settle = False, 0
-            self._plan(env, env.task.chain[idx])
+            self._recovering, self._settle, self._push_target = False, 0, None
+            self._plan_or_wait(self._plan, env, env.task.chain[idx])
         elif self._queue and idx < len(env.task.chain) and self._dropped(env):
             # The held object fell out of the fingers (or the pushing fingers slid off) in the
             # middle of a carry: finishing the waypoints would move an empty hand, so take it
@@ -128,14 +140,14 @@ class ScriptedExpert:
                 self._queue.clear()
                 self._lost, self._idle, self._replans = 0, 0, self._replans + 1
                 self._recovering = True
-                self._replan(env, env.task.chain[idx])
+                self._plan_or_wait(self._replan, env, env.task.chain[idx])
         elif not self._queue and idx < len(env.task.chain):
             # The goal is still unmet with every waypoint done (a grasp slipped, a push fell
             # short, the object lagged): plan the skill again from the state it is in now.
             self._idle += 1
             if self._idle >= IDLE_REPLAN and self._replans < MAX_REPLANS:
                 self._idle, self._replans = 0, self._replans + 1
-                self._replan(env, env.task.chain[idx])
+                self._plan_or_wait(self._replan, env, env.task.chain[idx])
         if self._queue:
             seg, frac = self._queue[0]
             self._queue[0] = (seg, frac[1:])
@@ -160,14 +172,29 @@ class ScriptedExpert:
             self._plan_rotate(env, call.params["part"], call.params["direction"])
         elif call.skill == "release":
             back = self._pos.copy()
-            self._go(back, self._mat, 1.0, steps=self.close_steps)
-            if self._push_dir is not None:  # back away from the pushed side before rising
+            if self._push_dir is not None:
+                # back away from the pushed side before opening: fingers opening against a
+                # tall, light object (a bottle) knock it over
                 back = back - self._push_dir * RETREAT
-                self._go(back, self._mat, 1.0)
+                self._go(back, self._mat, self._grip)
                 self._push_dir = None
+            self._go(back, self._mat, 1.0, steps=self.close_steps)
             self._go(back + [0, 0, self.approach_height], self._mat, 1.0)
         else:
             raise ExpertFailure(f"the expert cannot do skill {call.skill!r} yet")
+
+    def _plan_or_wait(self, plan, env, call) -> None:
+        """`plan(env, call)`; if it finds no way (no grasp, no free side: the object still
+        rocks or lies oddly after a push or a drop), rise clear instead and plan again once
+        IDLE_REPLAN steps have passed, at most MAX_REPLANS times per skill."""
+        try:
+            plan(env, call)
+        except ExpertFailure:
+            if self._replans >= MAX_REPLANS:
+                raise
+            self._replans += 1
+            self._back_off()
+            self._recovering = True  # no drop checks until the fingers are on the object again
 
     def _replan(self, env, call) -> None:
         """Plan `call` again after its waypoints ended without its goal: re-grasp or re-touch
@@ -235,34 +262,24 @@ class ScriptedExpert:
     def _plan_touch(self, env, part: str, push: str | None) -> None:
         """Close the fingers, then bring them against the part: from the side opposite `push`
         (at the part's mid height, aimed through the object's centre) when a push follows,
-        else down onto the part's highest upward-facing surface."""
+        else down onto an upward-facing surface of the part (see `_top_touch`), or from a side
+        when there is none."""
         snap = env.snapshot()
-        pts, nrm = snap.part_points(part), snap.part_normals(part)
         end, end_mat = self._planned_end()
         self._go(end, end_mat, 0.0, steps=self.close_steps)
         if push is None:
-            up = nrm[:, 2] > 0.7
-            if not up.any():  # (a bottle's neck) touch it from a side, as a push would
-                side = next((s for s in SIDE_TOUCH_ORDER if _push_point(snap, part, DIRECTIONS[s]) is not None),
+            top = _top_touch(snap, part)
+            if top is None:  # (a bottle's neck, a base under a screen) touch it from a side
+                push = next((s for s in SIDE_TOUCH_ORDER if _push_point(snap, part, DIRECTIONS[s]) is not None),
                             None)
-                if side is None:
-                    raise ExpertFailure(f"no upward-facing or free side surface on the {part} of "
-                                        f"{env.asset.name}")
-                push = side
-        if push is None:
-            top = pts[up]
-            # fingers come straight down: skip points under another part (a kettle's top handle)
-            cloud = snap.object_points()[::4]
-            near = np.linalg.norm(top[:, None, :2] - cloud[None, :, :2], axis=2) < FINGER_LANE
-            free = ~np.any(near & (cloud[None, :, 2] > top[:, None, 2] + 0.01), axis=1)
-            if free.any():
-                top = top[free]
-            p = top[np.argmin(np.linalg.norm((top - top.mean(axis=0))[:, :2], axis=1))]
-            mat = topdown_rotation(np.array([0.0, -1.0, 0.0]))
-            tcp = p + [0.0, 0.0, PAD_BELOW_TCP - TOUCH_DEPTH]
-            self._approach(snap, tcp, mat, 0.0, final_speed=self.slow_speed)
-            self._push_dir = None
-            return
+                if push is None:
+                    raise ExpertFailure(f"no free top or side surface on the {part} of {env.asset.name}")
+            else:
+                p, closing = top
+                tcp = p + [0.0, 0.0, PAD_BELOW_TCP - TOUCH_DEPTH]
+                self._approach(snap, tcp, topdown_rotation(closing), 0.0, final_speed=self.slow_speed)
+                self._push_dir = None
+                return
         d = DIRECTIONS[push]
         p = _push_point(snap, part, d)
         if p is None:
@@ -277,9 +294,10 @@ class ScriptedExpert:
         grasp_after = any(c.skill == "grasp" for c in chain[idx + 1:])
         far = float(snap.object_pos[0] + d[0] * MOVE_DISTANCE) > FAR_PUSH_X
         closing = -lateral if grasp_after and far and lateral @ HOME_CLOSING_AXIS < 0 else lateral
-        # fingertips lead, the hand trails above and behind: it stays clear of tall objects
-        mat = Rotation.from_rotvec(-PUSH_TILT * lateral).as_matrix() @ topdown_rotation(closing)
         tcp = np.array([p[0], p[1], max(p[2], TOUCH_MIN_Z) + PAD_BELOW_TCP - 0.005]) - d * FINGER_HALF
+        # fingertips lead, the hand trails above and behind: it stays clear of tall objects
+        tilt = _push_tilt(tcp, d)
+        mat = Rotation.from_rotvec(-tilt * lateral).as_matrix() @ topdown_rotation(closing)
         self._approach(snap, tcp - d * PRE_TOUCH, mat, 0.0)
         # press on until the contact registers: a light object yields, so aim past the surface
         self._go(tcp + d * PUSH_PRESS, mat, 0.0, speed=self.slow_speed)
@@ -297,6 +315,8 @@ class ScriptedExpert:
                 self._go([start[0], start[1], high], start_mat, gripper)
             self._go([above[0], above[1], high], mat, gripper)
         self._go(above, mat, gripper)
+        if final_speed is not None:  # fast down to just above, slow for the last bit
+            self._go(np.asarray(pos, float) + [0.0, 0.0, SLOW_LAST], mat, gripper)
         self._go(pos, mat, gripper, speed=final_speed)
 
     def _next_grasp(self, part: str) -> int:
@@ -333,6 +353,7 @@ class ScriptedExpert:
         grip = self._planned_grip()
         if pushing:  # slide along the table, a little further: the object lags the fingers
             along = max(0.0, float(remaining @ d) + PUSH_OVERSHOOT)
+            self._push_target = target
             self._go(start + d * along, mat, grip, speed=self.push_speed)
             return
         pos = start.copy()
@@ -421,16 +442,61 @@ class ScriptedExpert:
         return np.concatenate([pos, mat_to_rot6d(mat), [grip]]).astype(np.float32)
 
 
+def _push_tilt(tcp: np.ndarray, d: np.ndarray) -> float:
+    """The push's tilt: PUSH_TILT, less where the wrist trailing behind the fingertips would
+    pass out of the arm's reach at the push's start or end (a far object pushed towards the
+    robot), down to upright."""
+    ends = np.stack([tcp - d * PRE_TOUCH, tcp + d * (MOVE_DISTANCE + PUSH_OVERSHOOT)])[:, :2]
+    for tilt in np.linspace(PUSH_TILT, 0.0, 8):
+        wrist = ends - d[:2] * WRIST_BEHIND_TCP * np.sin(tilt)
+        if np.linalg.norm(wrist, axis=1).max() <= WRIST_REACH:
+            return float(tilt)
+    return 0.0
+
+
+def _top_touch(snap, part: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where closed fingers coming straight down can touch `part`, and the closing axis of the
+    hand doing it: the upward-facing point of the part nearest its middle with nothing above
+    it in the fingers' lane (a kettle's top handle) nor in the hand's footprint higher up (a
+    display's screen above its base). Home's closing axis is tried first, then across it."""
+    pts, nrm = snap.part_points(part), snap.part_normals(part)
+    top = pts[nrm[:, 2] > 0.7]
+    if len(top) == 0:
+        return None
+    top = top[:: max(1, len(top) // 300)]
+    cloud = snap.object_points()[::2]
+    rel = cloud[None, :, :] - top[:, None, :]  # (top points, cloud, 3)
+    fingers = (np.linalg.norm(rel[..., :2], axis=2) < FINGER_LANE) & (rel[..., 2] > 0.01)
+    for closing in (HOME_CLOSING_AXIS, np.array([1.0, 0.0, 0.0]), None):
+        if closing is None:  # nothing clear of the hand: the fingers' lane alone (the hand may graze)
+            closing, hand = HOME_CLOSING_AXIS, False
+        else:
+            along, across = np.abs(rel[..., :2] @ closing[:2]), np.abs(rel[..., :2] @ closing[[1, 0]])
+            hand = (along < HAND_HALF[0]) & (across < HAND_HALF[1]) & (rel[..., 2] > FINGER_LENGTH - 0.01)
+        free = ~np.any(fingers | hand, axis=1)
+        if free.any():
+            cand = top[free]
+            return cand[np.argmin(np.linalg.norm((cand - top.mean(axis=0))[:, :2], axis=1))], closing
+    return None
+
+
 def _push_point(snap, part: str, d: np.ndarray) -> np.ndarray | None:
     """Where closed fingers moving along `d` can push `part`: `push_contact`'s choice, except
-    that only *other* parts block the fingers' lane. Meeting the touched part itself earlier
-    than the aimed-at point still touches it, so this finds a low, central contact on a part
-    whose side is slanted to the push (a yawed stapler's lid, where the top edge is the only
-    strictly free point and pushing there tips the object over) and after the object has
-    moved or tipped, where the strict test finds none."""
+    that points of the touched part itself block the fingers' lane only when they lie more
+    than OWN_SLACK before the contact. Meeting the part a little earlier than the aimed-at
+    point still touches it, so this finds a low, central contact on a part whose side is
+    slanted to the push (a yawed stapler's lid, where the top edge is the only strictly free
+    point and pushing there tips the object over) and after the object has moved or tipped,
+    where the strict test finds none. A hollow part's inner wall, behind its own far wall,
+    stays out of reach (a pot pushed from inside would bring the hand down onto its rim)
+    unless no other contact is left."""
     cloud = snap.object_points()
     if part in snap.asset.parts:
         mine = np.concatenate([np.full(len(snap.part_points(n)), n == part) for n in snap.asset.parts])
     else:  # a spatial part: its share of the object's cloud
         mine = spatial_part_masks(cloud)[part]
-    return push_contact(snap, part, d, blockers=cloud[~mine])
+    for own in (OWN_SLACK, np.inf):  # then the part's own points never block
+        p = push_contact(snap, part, d, slack=np.where(mine, own, 0.004))
+        if p is not None:
+            return p
+    return None

@@ -19,13 +19,14 @@ FINGER_LENGTH = 0.05  # m from the fingertips to the hand
 PUSH_HEIGHT = 0.03  # preferred contact height for a push (low: the object does not tip)
 
 
-def push_contact(snap, part: str, d: np.ndarray,
-                 blockers: np.ndarray | None = None) -> np.ndarray | None:
+def push_contact(snap, part: str, d: np.ndarray, blockers: np.ndarray | None = None,
+                 slack: np.ndarray | float = 0.004) -> np.ndarray | None:
     """Where closed fingers moving along `d` can first touch `part`: a point of the part whose
     surface faces them, with no other point of the object in the fingers' lane before it (else
     they would hit that first). Prefers low points (the object does not tip) near the line
     through the object's centre (it does not turn). `blockers`: the points that may block the
-    fingers' lane (default: the whole object)."""
+    fingers' lane (default: the whole object); `slack`: how far (m, per blocker or one for
+    all) a blocker may lie before the contact without blocking it."""
     pts, nrm = snap.part_points(part), snap.part_normals(part)
     cloud = snap.object_points()
     blockers = cloud if blockers is None else blockers
@@ -39,7 +40,7 @@ def push_contact(snap, part: str, d: np.ndarray,
     tip = np.maximum(cand[:, 2], TOUCH_MIN_Z) - 0.005
     across = np.abs((blockers @ lateral)[None, :] - (cand @ lateral)[:, None]) < FINGER_LANE
     height = (blockers[None, :, 2] > tip[:, None]) & (blockers[None, :, 2] < tip[:, None] + FINGER_LENGTH)
-    before = (blockers @ d)[None, :] - (cand @ d)[:, None] < -0.004
+    before = (blockers @ d)[None, :] - (cand @ d)[:, None] < -np.broadcast_to(slack, len(blockers))[None, :]
     free = ~np.any(across & height & before, axis=1)
     if not free.any():
         return None
