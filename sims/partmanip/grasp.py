@@ -22,9 +22,7 @@ FINGER_THICK = 0.02
 HAND_ABOVE_TCP = 0.045  # hand body starts this far above the TCP
 HAND_HALF = (0.105, 0.032)  # hand half-extents along closing / lateral axes
 MAX_WIDTH = 0.07  # widest closing region we accept (8 cm opening minus margins)
-# TCP this far below the top of the grasped region: the deepest at which the pads still land
-# on the part alone (deeper grasps slip less when the object turns or swings)
-GRASP_DEPTHS = (0.024, 0.018, 0.012)
+GRASP_DEPTH = 0.012  # TCP this far below the top of the grasped region
 # fingertips stay this far above the table: low enough that the pads reach below the widest
 # point of a low, rounded part (a scissors ring 2 cm tall), else the squeeze pops it out
 TABLE_CLEARANCE = 0.004
@@ -106,22 +104,13 @@ def plan_topdown_grasp(points: np.ndarray, normals: np.ndarray, is_part: np.ndar
 
 
 def _evaluate(points, normals, is_part, centre, u, v, table_z, body=None):
-    """A grasp at `centre` closing along `u`, at the deepest of GRASP_DEPTHS that is feasible."""
-    for depth in GRASP_DEPTHS:
-        g = _evaluate_at(points, normals, is_part, centre, u, v, table_z, body, depth)
-        if g is not None:
-            return g
-    return None
-
-
-def _evaluate_at(points, normals, is_part, centre, u, v, table_z, body, depth):
     rel = points - centre
     a, b, z = rel @ u, rel @ v, points[:, 2]
     column = (np.abs(b) < PAD_HALF_WIDTH + 0.002) & (np.abs(a) < OPEN_HALF)
     if not np.any(column & is_part):
         return None
     top = z[column].max()
-    tcp_z = max(top - depth, table_z + TABLE_CLEARANCE + PAD_BELOW_TCP)
+    tcp_z = max(top - GRASP_DEPTH, table_z + TABLE_CLEARANCE + PAD_BELOW_TCP)
     tip_z = tcp_z - PAD_BELOW_TCP
     between = column & (z > tip_z)
     if not between.any():  # everything under this centre is below the fingertips
