@@ -18,9 +18,9 @@ from sims.core.rotations import mat_to_rot6d, rot6d_to_mat
 from sims.objects.spatial import spatial_part_masks
 from sims.partmanip.chain import held_part
 from sims.partmanip.classes import MOVE_DISTANCE
-from sims.partmanip.grasp import PAD_BELOW_TCP, plan_topdown_grasp, topdown_rotation
+from sims.partmanip.grasp import HAND_HALF, PAD_BELOW_TCP, plan_topdown_grasp, topdown_rotation
 from sims.partmanip.predicates import POSITION_TOL
-from sims.partmanip.push import FINGER_LANE, FINGER_LENGTH, TOUCH_MIN_Z, push_contact
+from sims.partmanip.push import BLOCK_SLACK, FINGER_LANE, FINGER_LENGTH, TOUCH_MIN_Z, push_contact
 
 CONTROL_HZ = 20.0
 FINGER_HALF = 0.011  # closed finger pair, half its thickness along the push direction
@@ -44,7 +44,6 @@ WRIST_BEHIND_TCP = 0.2  # m from the TCP back to the wrist
 WRIST_REACH = 0.78  # m: measured, the Panda holds a TCP 3 cm up with its wrist <= ~0.8 m out
 FAR_PUSH_X = 0.62  # m: a push back ending beyond this keeps the wrist in range (see _plan_touch)
 HOME_CLOSING_AXIS = np.array([0.0, -1.0, 0.0])  # the fingers' closing axis at the home pose
-HAND_HALF = (0.105, 0.035)  # m: the hand's half extent along / across its closing axis
 OWN_SLACK = 0.03  # m: a pushed part's own points this far before a contact do not block it
 MAX_ROT_STEP = np.pi / 3  # rad per waypoint, so interpolation never takes the short way round
 # steps without any finger contact on the held (grasped / pushed) object before a carry is
@@ -496,7 +495,7 @@ def _push_point(snap, part: str, d: np.ndarray) -> np.ndarray | None:
     else:  # a spatial part: its share of the object's cloud
         mine = spatial_part_masks(cloud)[part]
     for own in (OWN_SLACK, np.inf):  # then the part's own points never block
-        p = push_contact(snap, part, d, slack=np.where(mine, own, 0.004))
+        p = push_contact(snap, part, d, slack=np.where(mine, own, BLOCK_SLACK))
         if p is not None:
             return p
     return None

@@ -16,20 +16,19 @@ from sims.partmanip.predicates import Snapshot
 TOUCH_MIN_Z = 0.015  # fingertips stay above the table when pushing low parts
 FINGER_LANE = 0.014  # m: half-width of the closed finger pair across a push
 FINGER_LENGTH = 0.05  # m from the fingertips to the hand
+BLOCK_SLACK = 0.004  # m: a point of the object this little before a contact does not block it
 PUSH_HEIGHT = 0.03  # preferred contact height for a push (low: the object does not tip)
 
 
-def push_contact(snap, part: str, d: np.ndarray, blockers: np.ndarray | None = None,
-                 slack: np.ndarray | float = 0.004) -> np.ndarray | None:
+def push_contact(snap, part: str, d: np.ndarray,
+                 slack: np.ndarray | float = BLOCK_SLACK) -> np.ndarray | None:
     """Where closed fingers moving along `d` can first touch `part`: a point of the part whose
     surface faces them, with no other point of the object in the fingers' lane before it (else
     they would hit that first). Prefers low points (the object does not tip) near the line
-    through the object's centre (it does not turn). `blockers`: the points that may block the
-    fingers' lane (default: the whole object); `slack`: how far (m, per blocker or one for
-    all) a blocker may lie before the contact without blocking it."""
+    through the object's centre (it does not turn). `slack`: how far (m, one for every point of
+    the object, or per point) a point may lie before the contact without blocking it."""
     pts, nrm = snap.part_points(part), snap.part_normals(part)
     cloud = snap.object_points()
-    blockers = cloud if blockers is None else blockers
     centre = cloud.mean(axis=0)
     lateral = np.cross([0.0, 0.0, 1.0], d)
     ok = (nrm @ -d > 0.5) & (pts[:, 2] > TOUCH_MIN_Z)
@@ -38,9 +37,9 @@ def push_contact(snap, part: str, d: np.ndarray, blockers: np.ndarray | None = N
         return None
     # every candidate at once: (candidates, cloud) lane and behind-the-contact tests
     tip = np.maximum(cand[:, 2], TOUCH_MIN_Z) - 0.005
-    across = np.abs((blockers @ lateral)[None, :] - (cand @ lateral)[:, None]) < FINGER_LANE
-    height = (blockers[None, :, 2] > tip[:, None]) & (blockers[None, :, 2] < tip[:, None] + FINGER_LENGTH)
-    before = (blockers @ d)[None, :] - (cand @ d)[:, None] < -np.broadcast_to(slack, len(blockers))[None, :]
+    across = np.abs((cloud @ lateral)[None, :] - (cand @ lateral)[:, None]) < FINGER_LANE
+    height = (cloud[None, :, 2] > tip[:, None]) & (cloud[None, :, 2] < tip[:, None] + FINGER_LENGTH)
+    before = (cloud @ d)[None, :] - (cand @ d)[:, None] < -np.broadcast_to(slack, len(cloud))[None, :]
     free = ~np.any(across & height & before, axis=1)
     if not free.any():
         return None
