@@ -20,10 +20,16 @@ from sims.partmanip.chain import held_part
 from sims.partmanip.classes import MOVE_DISTANCE
 from sims.partmanip.grasp import HAND_HALF, PAD_BELOW_TCP, plan_topdown_grasp, topdown_rotation
 from sims.partmanip.predicates import POSITION_TOL
-from sims.partmanip.push import BLOCK_SLACK, FINGER_LANE, FINGER_LENGTH, TOUCH_MIN_Z, push_contact
+from sims.partmanip.push import (
+    BLOCK_SLACK,
+    FINGER_HALF,
+    FINGER_LANE,
+    FINGER_LENGTH,
+    TOUCH_MIN_Z,
+    push_contact,
+)
 
 CONTROL_HZ = 20.0
-FINGER_HALF = 0.011  # closed finger pair, half its thickness along the push direction
 PRE_TOUCH = 0.05  # start a push this far behind the contact point
 TOUCH_DEPTH = 0.004  # press this far into the surface so the contact registers
 PUSH_OVERSHOOT = 0.02
@@ -53,6 +59,7 @@ DOWN_MARGIN = 0.02  # m: a turn followed by a move down ends this much higher th
 SETTLE_SPEED = 0.03  # m/s: a held object moving faster than this is let come to rest ...
 SETTLE_MAX = 20  # ... for at most this many steps before the next move or turn is planned
 PRESS_DOWN = 0.03  # m: a move down stops with the object's lowest point this far into the table
+TOUCH_BLOCKED = 0.01  # m: fingers held this far above a top touch's target rest on something else
 
 
 @dataclass
@@ -207,6 +214,13 @@ class ScriptedExpert:
             if lost and how == "grasp":
                 self._back_off()
                 self._plan_grasp(env, part, attempt=self._next_grasp(part))
+            elif lost and preds.get("at_position", False):
+                # the object is where it should be, but the touched part is another one now
+                # (a spatial part such as "back" moves to another tip as the object turns):
+                # touch it again, from above, without pushing any further
+                self._back_off()
+                self._plan_touch(env, part, None)
+                return
             elif lost:
                 self._back_off()
                 self._plan_touch(env, part, call.params["direction"])
@@ -228,6 +242,11 @@ class ScriptedExpert:
             self._plan_rotate(env, call.params["part"], call.params["direction"])
         elif call.skill == "touch" and self._push_dir is not None:
             self._go(self._pos + self._push_dir * 0.015, self._mat, 0.0, speed=self.slow_speed)
+        elif call.skill == "touch" and env.snapshot().tcp_pos[2] - self._pos[2] > TOUCH_BLOCKED:
+            # the fingers came down on something above the part (a box's lid over the rim of
+            # its body): touch the part from a side instead
+            self._back_off()
+            self._plan_touch(env, call.params["part"], None, from_side=True)
         elif call.skill == "touch":
             self._go(self._pos - [0.0, 0.0, 0.006], self._mat, 0.0, speed=self.slow_speed)
         else:
@@ -258,16 +277,16 @@ class ScriptedExpert:
             self._push_dir = None
         self._go(pos + [0.0, 0.0, 0.06], self._mat, 1.0)
 
-    def _plan_touch(self, env, part: str, push: str | None) -> None:
+    def _plan_touch(self, env, part: str, push: str | None, from_side: bool = False) -> None:
         """Close the fingers, then bring them against the part: from the side opposite `push`
         (at the part's mid height, aimed through the object's centre) when a push follows,
         else down onto an upward-facing surface of the part (see `_top_touch`), or from a side
-        when there is none."""
+        when there is none (or `from_side`)."""
         snap = env.snapshot()
         end, end_mat = self._planned_end()
         self._go(end, end_mat, 0.0, steps=self.close_steps)
         if push is None:
-            top = _top_touch(snap, part)
+            top = None if from_side else _top_touch(snap, part)
             if top is None:  # (a bottle's neck, a base under a screen) touch it from a side
                 push = next((s for s in SIDE_TOUCH_ORDER if _push_point(snap, part, DIRECTIONS[s]) is not None),
                             None)
@@ -488,14 +507,17 @@ def _push_point(snap, part: str, d: np.ndarray) -> np.ndarray | None:
     point and pushing there tips the object over) and after the object has moved or tipped,
     where the strict test finds none. A hollow part's inner wall, behind its own far wall,
     stays out of reach (a pot pushed from inside would bring the hand down onto its rim)
-    unless no other contact is left."""
+    unless no other contact is left. Contacts the hand reaches without meeting the object (see
+    `push_contact`'s `hand_tilt`) come first: a pot's overhanging rim stops the hand short."""
     cloud = snap.object_points()
     if part in snap.asset.parts:
         mine = np.concatenate([np.full(len(snap.part_points(n)), n == part) for n in snap.asset.parts])
     else:  # a spatial part: its share of the object's cloud
         mine = spatial_part_masks(cloud)[part]
+    tilt = _push_tilt(cloud.mean(axis=0), d)
     for own in (OWN_SLACK, np.inf):  # then the part's own points never block
-        p = push_contact(snap, part, d, slack=np.where(mine, own, BLOCK_SLACK))
-        if p is not None:
-            return p
+        for hand in (tilt, None):  # the hand clear of the object too, if it can be
+            p = push_contact(snap, part, d, slack=np.where(mine, own, BLOCK_SLACK), hand_tilt=hand)
+            if p is not None:
+                return p
     return None

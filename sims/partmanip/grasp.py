@@ -22,12 +22,15 @@ FINGER_THICK = 0.02
 HAND_ABOVE_TCP = 0.045  # hand body starts this far above the TCP
 HAND_HALF = (0.105, 0.032)  # hand half-extents along closing / lateral axes
 MAX_WIDTH = 0.07  # widest closing region we accept (8 cm opening minus margins)
-GRASP_DEPTH = 0.012  # TCP this far below the top of the grasped region
+# TCP this far below the top of the grasped region: the deepest at which the pads still land
+# on the part alone (deeper grasps slip less when the object turns or swings)
+GRASP_DEPTHS = (0.024, 0.018, 0.012)
 # fingertips stay this far above the table: low enough that the pads reach below the widest
 # point of a low, rounded part (a scissors ring 2 cm tall), else the squeeze pops it out
 TABLE_CLEARANCE = 0.004
 FRICTION_CONE = np.cos(np.radians(35.0))  # contact normals within 35 deg of the closing axis
 COM_WEIGHT = 1.0  # score per metre of centre-of-mass offset across the closing axis
+COM_SLIDE = 0.03  # m: a part centred this near the centre of mass is also grasped through it
 CONTACT_BAND = 0.003  # points this close to the outermost ones count as finger contacts
 
 
@@ -76,14 +79,21 @@ def plan_topdown_grasp(points: np.ndarray, normals: np.ndarray, is_part: np.ndar
     centres = part[:: max(1, len(part) // max_centres)]
     centroid = part.mean(axis=0)
     home = np.asarray(home_closing_axis, float)
+    # only for a part around the centre of mass (a mug's body, not a laptop's upright screen)
+    slide = centre_of_mass is not None and np.linalg.norm((centroid - centre_of_mass)[:2]) < COM_SLIDE
     found: list[Grasp] = []
     for theta in np.linspace(0.0, np.pi, n_yaw, endpoint=False):
         u = np.array([np.cos(theta), np.sin(theta), 0.0])
         if u @ home < 0:
             u = -u
         v = np.array([-u[1], u[0], 0.0])
-        for c in centres:
-            g = _evaluate(points, normals, is_part, c, u, v, table_z, body)
+        # and the centre of mass itself: a round body is then squeezed across its diameter,
+        # not on a chord whose slanted contacts let it slip out as it turns (the candidate
+        # centres are surface points, none of them on the axis)
+        tries = np.concatenate([centres, centre_of_mass[None]]) if slide else centres
+        along, across = points @ u, points @ v
+        for c in tries:
+            g = _evaluate(points, normals, is_part, c, u, along - c @ u, across - c @ v, table_z, body)
             if g is None:
                 continue
             pos, width, alignment = g
@@ -103,14 +113,29 @@ def plan_topdown_grasp(points: np.ndarray, normals: np.ndarray, is_part: np.ndar
     return distinct[min(rank, len(distinct) - 1)] if distinct else None
 
 
-def _evaluate(points, normals, is_part, centre, u, v, table_z, body=None):
-    rel = points - centre
-    a, b, z = rel @ u, rel @ v, points[:, 2]
+def _evaluate(points, normals, is_part, centre, u, a, b, table_z, body=None):
+    """A grasp at `centre` closing along `u` (`a`, `b`: each point's offset from `centre` along
+    and across `u`), at the deepest of GRASP_DEPTHS that is feasible."""
+    # every test looks at points under the hand's footprint only (it may shift by up to
+    # OPEN_HALF along `u` to centre on the closing region): keep just those
+    near = (np.abs(a) < HAND_HALF[0] + OPEN_HALF) & (np.abs(b) < HAND_HALF[1])
+    sub = (a[near], b[near], points[near, 2], normals[near], is_part[near],
+           None if body is None else body[near])
+    if not np.any(sub[4] & (np.abs(sub[1]) < PAD_HALF_WIDTH + 0.002) & (np.abs(sub[0]) < OPEN_HALF)):
+        return None  # no point of the part between the fingers, at any depth
+    for depth in GRASP_DEPTHS:
+        g = _evaluate_at(*sub, centre, u, table_z, depth)
+        if g is not None:
+            return g
+    return None
+
+
+def _evaluate_at(a, b, z, normals, is_part, body, centre, u, table_z, depth):
     column = (np.abs(b) < PAD_HALF_WIDTH + 0.002) & (np.abs(a) < OPEN_HALF)
     if not np.any(column & is_part):
         return None
     top = z[column].max()
-    tcp_z = max(top - GRASP_DEPTH, table_z + TABLE_CLEARANCE + PAD_BELOW_TCP)
+    tcp_z = max(top - depth, table_z + TABLE_CLEARANCE + PAD_BELOW_TCP)
     tip_z = tcp_z - PAD_BELOW_TCP
     between = column & (z > tip_z)
     if not between.any():  # everything under this centre is below the fingertips

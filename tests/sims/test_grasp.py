@@ -85,3 +85,37 @@ def test_the_closing_axis_points_at_the_centre_of_mass():
     g = plan_topdown_grasp(post, normals, np.ones(len(post), bool),
                            centre_of_mass=np.array([0.5, 0.1, 0.02]))
     assert abs(g.mat[1, 1]) > 0.95
+
+
+def test_a_grasp_goes_as_deep_as_the_part_allows():
+    # on a tall bar the pads land 2.4 cm down; on a low lid sitting on a wider body the
+    # deepest depths would put the pads on the body, so the grasp stays shallower
+    from sims.partmanip.grasp import GRASP_DEPTHS
+
+    bar, normals = _box_cloud(np.array([0.12, 0.02, 0.08]), np.array([0.5, 0.0, 0.04]))
+    g = plan_topdown_grasp(bar, normals, np.ones(len(bar), bool))
+    assert abs(g.pos[2] - (0.08 - GRASP_DEPTHS[0])) < 2e-3
+    body, body_n = _box_cloud(np.array([0.06, 0.06, 0.08]), np.array([0.5, 0.0, 0.04]), seed=1)
+    lid, lid_n = _box_cloud(np.array([0.03, 0.03, 0.025]), np.array([0.5, 0.0, 0.0925]), n=1500, seed=2)
+    pts, nrm = np.concatenate([body, lid]), np.concatenate([body_n, lid_n])
+    is_lid = np.r_[np.zeros(len(body), bool), np.ones(len(lid), bool)]
+    g = plan_topdown_grasp(pts, nrm, is_lid)
+    assert g is not None
+    assert 0.105 - g.pos[2] < GRASP_DEPTHS[0] - 1e-3
+
+
+def test_a_round_body_is_squeezed_across_its_diameter():
+    # candidate centres are surface points; without sliding them onto the line through the
+    # centre of mass the best grasp closed on a chord 1.2 cm off a mug's axis and the mug
+    # slipped out of it as it turned (train episode 3116)
+    rng = np.random.default_rng(0)
+    n, radius, height = 3000, 0.032, 0.09
+    angle, z = rng.uniform(0, 2 * np.pi, n), rng.uniform(0, height, n)
+    normals = np.stack([np.cos(angle), np.sin(angle), np.zeros(n)], axis=1)
+    axis = np.array([0.55, 0.02, 0.0])
+    pts = axis + normals * radius + np.stack([np.zeros(n), np.zeros(n), z], axis=1)
+    com = axis + [0.0, 0.0, height / 2]
+    g = plan_topdown_grasp(pts, normals, np.ones(n, bool), centre_of_mass=com)
+    across = np.cross([0.0, 0.0, 1.0], g.mat[:, 1])
+    assert abs((g.pos - axis) @ across) < 0.002
+    assert g.width > 2 * radius - 0.004
