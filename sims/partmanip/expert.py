@@ -25,12 +25,12 @@ from sims.partmanip.push import (
     FINGER_HALF,
     FINGER_LANE,
     FINGER_LENGTH,
+    PRE_TOUCH,
     TOUCH_MIN_Z,
     push_contact,
 )
 
 CONTROL_HZ = 20.0
-PRE_TOUCH = 0.05  # start a push this far behind the contact point
 TOUCH_DEPTH = 0.004  # press this far into the surface so the contact registers
 PUSH_OVERSHOOT = 0.02
 PUSH_STOP = 0.025  # m: a push whose goal holds ends once the object is this near its target

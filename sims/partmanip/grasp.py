@@ -119,21 +119,19 @@ def _evaluate(points, normals, is_part, centre, u, a, b, table_z, body=None):
     # every test looks at points under the hand's footprint only (it may shift by up to
     # OPEN_HALF along `u` to centre on the closing region): keep just those
     near = (np.abs(a) < HAND_HALF[0] + OPEN_HALF) & (np.abs(b) < HAND_HALF[1])
-    sub = (a[near], b[near], points[near, 2], normals[near], is_part[near],
-           None if body is None else body[near])
-    if not np.any(sub[4] & (np.abs(sub[1]) < PAD_HALF_WIDTH + 0.002) & (np.abs(sub[0]) < OPEN_HALF)):
+    a, b, z, normals, is_part = a[near], b[near], points[near, 2], normals[near], is_part[near]
+    body = None if body is None else body[near]
+    column = (np.abs(b) < PAD_HALF_WIDTH + 0.002) & (np.abs(a) < OPEN_HALF)  # between the fingers
+    if not np.any(column & is_part):
         return None  # no point of the part between the fingers, at any depth
     for depth in GRASP_DEPTHS:
-        g = _evaluate_at(*sub, centre, u, table_z, depth)
+        g = _evaluate_at(a, b, z, normals, is_part, body, column, centre, u, table_z, depth)
         if g is not None:
             return g
     return None
 
 
-def _evaluate_at(a, b, z, normals, is_part, body, centre, u, table_z, depth):
-    column = (np.abs(b) < PAD_HALF_WIDTH + 0.002) & (np.abs(a) < OPEN_HALF)
-    if not np.any(column & is_part):
-        return None
+def _evaluate_at(a, b, z, normals, is_part, body, column, centre, u, table_z, depth):
     top = z[column].max()
     tcp_z = max(top - depth, table_z + TABLE_CLEARANCE + PAD_BELOW_TCP)
     tip_z = tcp_z - PAD_BELOW_TCP

@@ -21,7 +21,7 @@ BLOCK_SLACK = 0.004  # m: a point of the object this little before a contact doe
 PUSH_HEIGHT = 0.03  # preferred contact height for a push (low: the object does not tip)
 HAND_LENGTH = 0.06  # m: the hand's body above HAND_ABOVE_TCP, up to the wrist flange
 FINGER_HALF = 0.011  # m: closed finger pair, half its thickness along the push direction
-HAND_TRAVEL = 0.05  # m: the hand comes from this far behind the contact (the expert's PRE_TOUCH)
+PRE_TOUCH = 0.05  # m: a push starts this far behind its contact point
 
 
 def push_contact(snap, part: str, d: np.ndarray, slack: np.ndarray | float = BLOCK_SLACK,
@@ -68,7 +68,7 @@ def _hits_hand(cloud, cand, d, lateral, tip, tilt: float) -> np.ndarray:
     up, ahead, side = ((cloud @ e)[None, :] - (base @ e)[:, None] for e in (axis, front, lateral))
     bottom = PAD_BELOW_TCP + HAND_ABOVE_TCP
     return ((up > bottom) & (up < bottom + HAND_LENGTH) & (np.abs(side) < HAND_HALF[0])
-            & (ahead < HAND_HALF[1]) & (ahead > -HAND_HALF[1] - HAND_TRAVEL))
+            & (ahead < HAND_HALF[1]) & (ahead > -HAND_HALF[1] - PRE_TOUCH))
 
 
 def resting_snapshot(asset: ObjectAsset, pos, yaw: float) -> Snapshot:
