@@ -14,7 +14,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 from sims.core.directions import DIRECTIONS
-from sims.core.rotations import mat_to_rot6d, rot6d_to_mat
+from sims.core.rotations import mat_to_rot6d, quat_to_mat, rot6d_to_mat
 from sims.objects.spatial import spatial_part_masks
 from sims.partmanip.chain import held_part
 from sims.partmanip.classes import MOVE_DISTANCE
@@ -51,6 +51,11 @@ WRIST_REACH = 0.78  # m: measured, the Panda holds a TCP 3 cm up with its wrist 
 FAR_PUSH_X = 0.62  # m: a push back ending beyond this keeps the wrist in range (see _plan_touch)
 HOME_CLOSING_AXIS = np.array([0.0, -1.0, 0.0])  # the fingers' closing axis at the home pose
 OWN_SLACK = 0.03  # m: a pushed part's own points this far before a contact do not block it
+# m: a re-aimed push keeps its lane this far from where the fingers met the wrong part (they
+# brush parts up to ~1.5 cm beside their lane: eyeglasses' legs beside the frame)
+AVOID_LANE = 0.02
+HAND_PUSHED = 0.01  # m the object moves along a push with no finger on it: the hand pushes it
+MAX_REAIMED = 2  # pushes re-aimed per skill (the fingers met the wrong part, or passed the object)
 MAX_ROT_STEP = np.pi / 3  # rad per waypoint, so interpolation never takes the short way round
 # steps without any finger contact on the held (grasped / pushed) object before a carry is
 # replanned; a pushed object may run a little ahead of the fingers and be caught up
@@ -113,6 +118,11 @@ class ScriptedExpert:
         self._settle = 0  # steps waited for a held object to stop swinging before a skill
         self._grasp_tries: dict[str, int] = {}  # part -> grasps planned on it (next rank)
         self._push_target: np.ndarray | None = None  # where the current push brings the object
+        self._avoid: list[np.ndarray] = []  # object-frame points a re-aimed push keeps clear of
+        self._reaims = 0  # pushes re-aimed on the current skill
+        self._reaim: str | None = None  # push direction to re-aim once the hand has backed off
+        self._hand_clear = False  # the hand pushed the object: a re-aimed push keeps it clear
+        self._push_from: np.ndarray | None = None  # the object's position as the push began
 
     def act(self, env) -> np.ndarray:
         """The next action (10,) for `env` in its current state."""
@@ -137,6 +147,7 @@ class ScriptedExpert:
             # observations (fingers settled, then lift), which a learned policy needs.
             self._skill, self._idle, self._replans, self._lost = idx, 0, 0, 0
             self._recovering, self._settle, self._push_target = False, 0, None
+            self._avoid, self._reaims, self._reaim, self._hand_clear = [], 0, None, False
             self._plan_or_wait(self._plan, env, env.task.chain[idx])
         elif self._queue and idx < len(env.task.chain) and self._dropped(env):
             # The held object fell out of the fingers (or the pushing fingers slid off) in the
@@ -240,6 +251,18 @@ class ScriptedExpert:
             if rise > 0.0:
                 self._go(end + [0.0, 0.0, rise], mat, 0.0, speed=self.carry_speed)
             self._plan_rotate(env, call.params["part"], call.params["direction"])
+        elif call.skill == "touch" and self._reaim is not None:
+            # backed off, the pushed object at rest again: aim the push afresh
+            self._plan_touch(env, call.params["part"], self._reaim)  # (kept if it finds no way)
+            self._reaim = None
+        elif call.skill == "touch" and self._push_dir is not None and self._reaims < MAX_REAIMED and (
+                self._wrong_contact(env) or self._passed_object(env) or self._hand_pushes(env)):
+            # the fingers met another part of the object first (a leg beside a frame, a handle
+            # beside a flat blade), slid past it, or the hand pushes it: back off, then push
+            # again along a lane clear of where they met it, the hand clear of the object
+            self._reaims += 1
+            self._reaim = next(k for k, v in DIRECTIONS.items() if v @ self._push_dir > 0.99)
+            self._back_off()
         elif call.skill == "touch" and self._push_dir is not None:
             self._go(self._pos + self._push_dir * 0.015, self._mat, 0.0, speed=self.slow_speed)
         elif call.skill == "touch" and env.snapshot().tcp_pos[2] - self._pos[2] > TOUCH_BLOCKED:
@@ -251,6 +274,31 @@ class ScriptedExpert:
             self._go(self._pos - [0.0, 0.0, 0.006], self._mat, 0.0, speed=self.slow_speed)
         else:
             self._plan(env, call)
+
+    def _wrong_contact(self, env) -> bool:
+        """True if the fingers touch the object (not the part to touch: the caller knows its
+        goal is unmet); the contacts are kept, in the object's frame, for the push to avoid."""
+        snap = env.snapshot()
+        mine = [np.asarray(c.pos) for c in snap.contacts if c.object == snap.asset.name]
+        if not mine:
+            return False
+        pos, rot = snap.body_poses["base"][0], quat_to_mat(snap.body_poses["base"][1])
+        self._avoid.append((np.array(mine) - pos) @ rot)
+        return True
+
+    def _hand_pushes(self, env) -> bool:
+        """True if the object moved along the push with no finger on it: the hand pushes it
+        (a kettle's lid under the hand as the fingers reach for its body)."""
+        snap = env.snapshot()
+        if any(v > 0 for v in snap.finger_forces().values()) or self._push_from is None:
+            return False
+        self._hand_clear = float((snap.object_pos - self._push_from) @ self._push_dir) > HAND_PUSHED
+        return self._hand_clear
+
+    def _passed_object(self, env) -> bool:
+        """True once the pushing fingers are beyond the object's far side."""
+        snap = env.snapshot()
+        return float(snap.tcp_pos @ self._push_dir) > float((snap.object_points() @ self._push_dir).max())
 
     def _dropped(self, env) -> bool:
         """True once a move or rotate has had no finger contact with the object it holds (or
@@ -299,19 +347,24 @@ class ScriptedExpert:
                 self._push_dir = None
                 return
         d = DIRECTIONS[push]
-        p = _push_point(snap, part, d)
+        avoid = None
+        if self._avoid:
+            pos, rot = snap.body_poses["base"][0], quat_to_mat(snap.body_poses["base"][1])
+            avoid = np.concatenate(self._avoid) @ rot.T + pos
+        p = _push_point(snap, part, d, avoid, self._hand_clear)
         if p is None:
             raise ExpertFailure(f"no free side of the {part} of {env.asset.name} to push {push} from")
         lateral = np.cross([0.0, 0.0, 1.0], d)
         # Closed fingers push alike either way round. A push back turns the hand half a turn
         # from home, past joint 7's range, and the IK flips the wrist instead; the push works
-        # so, but a grasp after it cannot reach an object pushed far out from that wrist pose.
-        # Then (a grasp follows, the object ends far out) the closing axis nearer home's is
-        # used; measured: near the robot, that pose makes the push itself fail more often.
+        # so, but a grasp or a second push after it cannot reach an object pushed far out from
+        # that wrist pose. Then (one follows, the object ends far out) the closing axis nearer
+        # home's is used; measured: elsewhere, that pose makes the push itself fail more often
+        # (on the test splits, 17 pushes failed and 8 were mended with it used for every push).
         chain, idx = env.task.chain, env.tracker.index
-        grasp_after = any(c.skill == "grasp" for c in chain[idx + 1:])
+        reach_after = any(c.skill in ("grasp", "touch") for c in chain[idx + 1:])
         far = float(snap.object_pos[0] + d[0] * MOVE_DISTANCE) > FAR_PUSH_X
-        closing = -lateral if grasp_after and far and lateral @ HOME_CLOSING_AXIS < 0 else lateral
+        closing = -lateral if reach_after and far and lateral @ HOME_CLOSING_AXIS < 0 else lateral
         tcp = np.array([p[0], p[1], max(p[2], TOUCH_MIN_Z) + PAD_BELOW_TCP - 0.005]) - d * FINGER_HALF
         # fingertips lead, the hand trails above and behind: it stays clear of tall objects
         tilt = _push_tilt(tcp, d)
@@ -319,7 +372,7 @@ class ScriptedExpert:
         self._approach(snap, tcp - d * PRE_TOUCH, mat, 0.0)
         # press on until the contact registers: a light object yields, so aim past the surface
         self._go(tcp + d * PUSH_PRESS, mat, 0.0, speed=self.slow_speed)
-        self._push_dir = d
+        self._push_dir, self._push_from = d, snap.object_pos.copy()
 
     def _approach(self, snap, pos, mat, gripper: float, final_speed: float | None = None) -> None:
         """Come down onto `pos` from `approach_height` above it, travelling there above the
@@ -498,7 +551,8 @@ def _top_touch(snap, part: str) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
-def _push_point(snap, part: str, d: np.ndarray) -> np.ndarray | None:
+def _push_point(snap, part: str, d: np.ndarray, avoid: np.ndarray | None = None,
+                hand_clear: bool = False) -> np.ndarray | None:
     """Where closed fingers moving along `d` can push `part`: `push_contact`'s choice, except
     that points of the touched part itself block the fingers' lane only when they lie more
     than OWN_SLACK before the contact. Meeting the part a little earlier than the aimed-at
@@ -508,16 +562,29 @@ def _push_point(snap, part: str, d: np.ndarray) -> np.ndarray | None:
     where the strict test finds none. A hollow part's inner wall, behind its own far wall,
     stays out of reach (a pot pushed from inside would bring the hand down onto its rim)
     unless no other contact is left. Contacts the hand reaches without meeting the object (see
-    `push_contact`'s `hand_tilt`) come first: a pot's overhanging rim stops the hand short."""
+    `push_contact`'s `hand_tilt`) come first: a pot's overhanging rim stops the hand short.
+    `avoid` (world points, where earlier fingers met the wrong part): a contact whose lane
+    passes within AVOID_LANE of none, if there is one; `hand_clear`: contacts the hand reaches
+    clear of the object before any other."""
     cloud = snap.object_points()
     if part in snap.asset.parts:
         mine = np.concatenate([np.full(len(snap.part_points(n)), n == part) for n in snap.asset.parts])
     else:  # a spatial part: its share of the object's cloud
         mine = spatial_part_masks(cloud)[part]
     tilt = _push_tilt(cloud.mean(axis=0), d)
-    for own in (OWN_SLACK, np.inf):  # then the part's own points never block
-        for hand in (tilt, None):  # the hand clear of the object too, if it can be
-            p = push_contact(snap, part, d, slack=np.where(mine, own, BLOCK_SLACK), hand_tilt=hand)
-            if p is not None:
-                return p
+    passes = [None]
+    if avoid is not None and len(avoid):  # clear of them if it can be, else as before
+        lateral = np.cross([0.0, 0.0, 1.0], d)
+        pts = snap.part_points(part)
+        passes.insert(0, np.all(np.abs((pts @ lateral)[:, None] - (avoid @ lateral)[None, :]) >= AVOID_LANE,
+                                axis=1))
+    # then the part's own points never block; the hand clear of the object too, if it can be
+    hands = (tilt,) if hand_clear else (tilt, None)
+    tries = [(keep, own, hand) for keep in passes for own in (OWN_SLACK, np.inf) for hand in hands]
+    if hand_clear:
+        tries += [(keep, own, None) for keep in passes for own in (OWN_SLACK, np.inf)]
+    for keep, own, hand in tries:
+        p = push_contact(snap, part, d, slack=np.where(mine, own, BLOCK_SLACK), hand_tilt=hand, keep=keep)
+        if p is not None:
+            return p
     return None

@@ -25,7 +25,7 @@ PRE_TOUCH = 0.05  # m: a push starts this far behind its contact point
 
 
 def push_contact(snap, part: str, d: np.ndarray, slack: np.ndarray | float = BLOCK_SLACK,
-                 hand_tilt: float | None = None) -> np.ndarray | None:
+                 hand_tilt: float | None = None, keep: np.ndarray | None = None) -> np.ndarray | None:
     """Where closed fingers moving along `d` can first touch `part`: a point of the part whose
     surface faces them, with no other point of the object in the fingers' lane before it (else
     they would hit that first). Prefers low points (the object does not tip) near the line
@@ -33,12 +33,15 @@ def push_contact(snap, part: str, d: np.ndarray, slack: np.ndarray | float = BLO
     the object, or per point) a point may lie before the contact without blocking it.
     With `hand_tilt` (rad, fingertips leading), the hand above the fingers must not meet the
     object either on its way to the contact: it is far wider than the fingers (a pot's rim
-    overhanging its low side stops the hand short of the wall)."""
+    overhanging its low side stops the hand short of the wall). `keep`: a mask over the part's
+    points, those that may be the contact."""
     pts, nrm = snap.part_points(part), snap.part_normals(part)
     cloud = snap.object_points()
     centre = cloud.mean(axis=0)
     lateral = np.cross([0.0, 0.0, 1.0], d)
     ok = (nrm @ -d > 0.5) & (pts[:, 2] > TOUCH_MIN_Z)
+    if keep is not None:
+        ok &= keep
     cand = pts[ok][:: max(1, int(ok.sum()) // 200)]
     if len(cand) == 0:
         return None
