@@ -282,7 +282,7 @@ class ScriptedExpert:
         mine = [np.asarray(c.pos) for c in snap.contacts if c.object == snap.asset.name]
         if not mine:
             return False
-        pos, rot = snap.body_poses["base"][0], quat_to_mat(snap.body_poses["base"][1])
+        pos, rot = _base_frame(snap)
         self._avoid.append((np.array(mine) - pos) @ rot)
         return True
 
@@ -349,7 +349,7 @@ class ScriptedExpert:
         d = DIRECTIONS[push]
         avoid = None
         if self._avoid:
-            pos, rot = snap.body_poses["base"][0], quat_to_mat(snap.body_poses["base"][1])
+            pos, rot = _base_frame(snap)
             avoid = np.concatenate(self._avoid) @ rot.T + pos
         p = _push_point(snap, part, d, avoid, self._hand_clear)
         if p is None:
@@ -511,6 +511,12 @@ class ScriptedExpert:
     @staticmethod
     def _action(pos, mat, grip) -> np.ndarray:
         return np.concatenate([pos, mat_to_rot6d(mat), [grip]]).astype(np.float32)
+
+
+def _base_frame(snap) -> tuple[np.ndarray, np.ndarray]:
+    """The object's base body pose in the world: position and rotation matrix."""
+    pos, quat = snap.body_poses["base"]
+    return pos, quat_to_mat(quat)
 
 
 def _push_tilt(tcp: np.ndarray, d: np.ndarray) -> float:
