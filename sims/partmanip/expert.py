@@ -56,6 +56,8 @@ OWN_SLACK = 0.03  # m: a pushed part's own points this far before a contact do n
 AVOID_LANE = 0.02
 HAND_PUSHED = 0.01  # m the object moves along a push with no finger on it: the hand pushes it
 MAX_REAIMED = 2  # pushes re-aimed per skill (the fingers met the wrong part, or passed the object)
+LATE_PUSH_SPEED = 0.12  # m/s: the fastest a last push goes to finish within the horizon
+RELEASE_STEPS = 15  # steps a release after a push takes (back away, open, rise)
 MAX_ROT_STEP = np.pi / 3  # rad per waypoint, so interpolation never takes the short way round
 # steps without any finger contact on the held (grasped / pushed) object before a carry is
 # replanned; a pushed object may run a little ahead of the fingers and be caught up
@@ -123,9 +125,11 @@ class ScriptedExpert:
         self._reaim: str | None = None  # push direction to re-aim once the hand has backed off
         self._hand_clear = False  # the hand pushed the object: a re-aimed push keeps it clear
         self._push_from: np.ndarray | None = None  # the object's position as the push began
+        self._t = 0  # steps acted since the reset
 
     def act(self, env) -> np.ndarray:
         """The next action (10,) for `env` in its current state."""
+        self._t += 1
         idx = env.tracker.index
         obj = env.snapshot().object_pos
         moving = self._last_obj is not None and np.linalg.norm(obj - self._last_obj) > SETTLE_SPEED / CONTROL_HZ
@@ -425,7 +429,7 @@ class ScriptedExpert:
         if pushing:  # slide along the table, a little further: the object lags the fingers
             along = max(0.0, float(remaining @ d) + PUSH_OVERSHOOT)
             self._push_target = target
-            self._go(start + d * along, mat, grip, speed=self.push_speed)
+            self._go(start + d * along, mat, grip, speed=self._push_speed(env, along))
             return
         pos = start.copy()
         low = float(snap.object_points()[:, 2].min()) < self.lift
@@ -438,6 +442,19 @@ class ScriptedExpert:
             # hangs open, not so much that the grasp gives
             step[2] = max(step[2], min(0.0, -PRESS_DOWN - float(snap.object_points()[:, 2].min())))
         self._go(pos + step, mat, grip, speed=self.carry_speed)
+
+    def _push_speed(self, env, along: float) -> float:
+        """The push's speed: `push_speed`, unless this is the task's last move and the push
+        (after any waypoints still queued, and with its release) would not end within the
+        horizon; then as fast as that needs, up to LATE_PUSH_SPEED."""
+        chain, idx = env.task.chain, env.tracker.index
+        if any(c.skill != "release" for c in chain[idx + 1:]):
+            return self.push_speed
+        queued = sum(len(frac) for _, frac in self._queue)  # (a re-touch may come first)
+        left = (env.task.horizon - self._t - queued - RELEASE_STEPS) / CONTROL_HZ
+        if left <= 0 or along <= self.push_speed * left:
+            return self.push_speed
+        return min(LATE_PUSH_SPEED, along / left)
 
     def _plan_rotate(self, env, part: str, facing: str) -> None:
         """Turn the held object so the vector from its centre to `part` points `facing`: a yaw

@@ -283,3 +283,49 @@ def test_a_far_push_back_followed_by_another_push_keeps_the_wrist_as_at_home(mug
     task = make_task(13, "knife", "front", directions=("back", "right"), part2="handle",
                      instance_id=2, init_seed=7000039)
     assert _success(mug_env, task)
+
+
+def test_a_last_push_running_late_goes_faster_to_end_within_the_horizon(mug_env):
+    from sims.partmanip.expert import LATE_PUSH_SPEED
+
+    task = make_task(6, "bottle", "right", directions=("left",), instance_id=1, init_seed=1)
+    expert = ScriptedExpert()
+    mug_env.reset(options={"task": task})
+    expert.reset(mug_env)
+    while mug_env.tracker.index == 0:  # touch the bottle: the push is the chain's last move
+        mug_env.step(expert.act(mug_env))
+    expert._queue.clear()  # the touch's last waypoints done
+    along = 0.14
+    assert expert._push_speed(mug_env, along) == expert.push_speed  # time enough
+    # 60 steps left, 15 of them for the release: 45 steps (2.25 s) for 14 cm
+    expert._t = task.horizon - 60
+    assert expert._push_speed(mug_env, along) == pytest.approx(along / 2.25)
+    expert._t = task.horizon - 30  # too late to make it: as fast as pushes go
+    assert expert._push_speed(mug_env, along) == LATE_PUSH_SPEED
+
+
+@pytest.fixture(scope="module")
+def suite_env():
+    """The env as the suite configures it (configs/env/partmanip.yaml): a catalog episode
+    starts here exactly as in `robopolicy eval` (its yaw range differs from EnvConfig's by
+    1e-5 rad, and a different start can end otherwise)."""
+    from pathlib import Path
+
+    import yaml
+
+    from sims.partmanip.env import EnvConfig, PartManipEnv
+
+    cfg = yaml.safe_load((Path(__file__).parents[2] / "configs/env/partmanip.yaml").read_text())
+    env = PartManipEnv(EnvConfig.from_config({**cfg, "obs_keys": ["proprio"]}))
+    yield env
+    env.close()
+
+
+@pytest.mark.slow
+def test_a_late_last_push_ends_within_the_horizon(suite_env):
+    # test1 episode 124: a re-aimed push reached its target 12 steps before the horizon, too
+    # late for the release after it
+    task = make_task(14, "mug", "body", rotate_part="handle", facing="right", part2="right",
+                     directions=("left",), instance_id=9, init_seed=3000124)
+    assert [c.skill for c in task.chain][5:] == ["touch", "move", "release"]
+    assert _success(suite_env, task)
