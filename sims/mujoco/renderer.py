@@ -7,27 +7,15 @@ not survive a fork.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 
 import mujoco
 import numpy as np
 
 
-def _load_triton_first() -> None:
-    """Mesa's software rasterizer (EGL or OSMesa on a CPU) and Triton (imported by torch
-    compile paths, e.g. via diffusers) each carry their own LLVM; importing Triton *after*
-    Mesa has loaded its LLVM segfaults the process, the other order is safe. So when Triton is
-    installed, load it before the first GL context of this process (~0.3 s, once)."""
-    if "triton" not in sys.modules and importlib.util.find_spec("triton") is not None:
-        import triton  # noqa: F401
-
-
 def _gl_context(width: int, height: int):
     """A GL context for the backend named by MUJOCO_GL, chosen now rather than when mujoco was
     imported (so `import mujoco` before `import sims.mujoco` still renders headless)."""
-    _load_triton_first()
     backend = os.environ.get("MUJOCO_GL", "").lower()
     if backend == "egl":
         from mujoco.egl import GLContext

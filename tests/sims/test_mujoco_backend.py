@@ -98,3 +98,28 @@ def test_mujoco_backend_implements_the_protocol(mug_env):
 
     mug_env.reset(seed=0)  # a built backend: every protocol member is there
     assert isinstance(mug_env.backend, Backend)
+
+
+@pytest.mark.parametrize("gl", ["osmesa", "egl"])
+def test_a_process_that_renders_can_still_import_triton(gl):
+    # Mesa (OSMesa, or EGL on a CPU) and Triton each carry an LLVM: Triton imported after Mesa
+    # segfaults. mujoco loads Mesa as it is imported, so sims.mujoco loads Triton before it; a
+    # policy (torch.compile, diffusers) may import Triton after the scene has rendered.
+    import ctypes.util
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("triton") is None:
+        pytest.skip("triton is not installed: nothing to load in the wrong order")
+    if ctypes.util.find_library({"osmesa": "OSMesa", "egl": "EGL"}[gl]) is None:
+        pytest.skip(f"no {gl} library on this machine")
+    code = ("from sims.partmanip.env import EnvConfig, PartManipEnv\n"
+            "env = PartManipEnv(EnvConfig(obs_keys=('proprio', 'rgb.agentview'), image_size=(32, 32)))\n"
+            "obs, _ = env.reset(seed=0)\n"
+            "assert obs['rgb.agentview'].std() > 0\n"
+            "import triton\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "MUJOCO_GL": gl, "PYOPENGL_PLATFORM": gl})
+    assert run.returncode == 0, run.stderr[-2000:]
