@@ -58,7 +58,7 @@ class EnvConfig(ConfigMixin):
     articulation_dim: int = 2
     x_range: tuple[float, float] = (0.45, 0.60)  # object placement, metres
     y_range: tuple[float, float] = (-0.12, 0.12)
-    yaw_range: tuple[float, float] = (-np.pi, np.pi)  # object yaw, radians
+    yaw_range: tuple[float, float] = (-3.1416, 3.1416)  # object yaw, radians (as the yaml writes pi)
     settle_steps: int = 50  # physics steps to let the object come to rest after placement
     render_size: tuple[int, int] = (256, 256)  # env.render() frames (videos)
     pcd_points: int = 512  # points in the `pcd` observation (subsampled or repeated to this)

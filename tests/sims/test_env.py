@@ -95,3 +95,14 @@ def test_point_cloud_observation():
     again, _ = env.reset(seed=5)
     np.testing.assert_array_equal(again["pcd"], pcd)
     env.close()
+
+
+def test_env_config_defaults_are_the_suites_yaml():
+    # a catalog episode must start alike from Python (EnvConfig()) and from the CLI (the
+    # yaml): a start 1e-5 rad apart can end otherwise
+    from pathlib import Path
+
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).parents[2] / "configs/env/partmanip.yaml").read_text())
+    assert EnvConfig.from_config(cfg) == EnvConfig()
