@@ -534,9 +534,13 @@ def evaluate_splits(policy_path: str | Path, env_config: dict, task_config: dict
     pool; writes <split>/episodes.jsonl, rollouts/, videos/, success.png, and report.json/.md
     over every split into `out_dir` (resuming if present)."""
     from robopolicy.evaluation.report import write_split_report
+    from sims.partmanip.catalog import SPLITS
 
     if not splits:
         raise RobopolicyError("eval: splits is empty; e.g. splits=[test1,test2,test3,test4,test5]")
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown:  # said now, not after minutes of building the catalog for the known ones
+        raise RobopolicyError(f"eval: splits: unknown split {unknown[0]!r} (known: {', '.join(SPLITS)})")
     runner, env_config, name = make_runner(policy_path, env_config, task_config, seed, device)
     specs = [s for split in splits for s in split_episodes(task_config, split, episodes_per_cell)]
     _claim_folder(out_dir, {"policy": name, "splits": list(splits),
