@@ -118,6 +118,11 @@ class PartManipEnv(gym.Env):
         the gripper open (so stepping it holds the robot still)."""
         return self._target.copy()
 
+    @property
+    def elapsed_steps(self) -> int:
+        """Control steps taken since the last reset (the episode ends at `task.horizon`)."""
+        return self._steps
+
     # -- spaces --------------------------------------------------------------------------
     def _check_obs_key(self, key: str) -> None:
         kind, _, cam = key.partition(".")

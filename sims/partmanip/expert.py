@@ -125,11 +125,9 @@ class ScriptedExpert:
         self._reaim: str | None = None  # push direction to re-aim once the hand has backed off
         self._hand_clear = False  # the hand pushed the object: a re-aimed push keeps it clear
         self._push_from: np.ndarray | None = None  # the object's position as the push began
-        self._t = 0  # steps acted since the reset
 
     def act(self, env) -> np.ndarray:
         """The next action (10,) for `env` in its current state."""
-        self._t += 1
         idx = env.tracker.index
         obj = env.snapshot().object_pos
         moving = self._last_obj is not None and np.linalg.norm(obj - self._last_obj) > SETTLE_SPEED / CONTROL_HZ
@@ -451,7 +449,8 @@ class ScriptedExpert:
         if any(c.skill != "release" for c in chain[idx + 1:]):
             return self.push_speed
         queued = sum(len(frac) for _, frac in self._queue)  # (a re-touch may come first)
-        left = (env.task.horizon - self._t - queued - RELEASE_STEPS) / CONTROL_HZ
+        after_this = env.task.horizon - env.elapsed_steps - 1  # steps after the one planned now
+        left = (after_this - queued - RELEASE_STEPS) / CONTROL_HZ
         if left <= 0 or along <= self.push_speed * left:
             return self.push_speed
         return min(LATE_PUSH_SPEED, along / left)
@@ -602,10 +601,9 @@ def _push_point(snap, part: str, d: np.ndarray, avoid: np.ndarray | None = None,
         passes.insert(0, np.all(np.abs((pts @ lateral)[:, None] - (avoid @ lateral)[None, :]) >= AVOID_LANE,
                                 axis=1))
     # then the part's own points never block; the hand clear of the object too, if it can be
-    hands = (tilt,) if hand_clear else (tilt, None)
-    tries = [(keep, own, hand) for keep in passes for own in (OWN_SLACK, np.inf) for hand in hands]
-    if hand_clear:
-        tries += [(keep, own, None) for keep in passes for own in (OWN_SLACK, np.inf)]
+    tries = [(keep, own, hand) for keep in passes for own in (OWN_SLACK, np.inf) for hand in (tilt, None)]
+    if hand_clear:  # every try with the hand clear before any without (a stable sort)
+        tries.sort(key=lambda t: t[2] is None)
     for keep, own, hand in tries:
         p = push_contact(snap, part, d, slack=np.where(mine, own, BLOCK_SLACK), hand_tilt=hand, keep=keep)
         if p is not None:

@@ -297,10 +297,10 @@ def test_a_last_push_running_late_goes_faster_to_end_within_the_horizon(mug_env)
     expert._queue.clear()  # the touch's last waypoints done
     along = 0.14
     assert expert._push_speed(mug_env, along) == expert.push_speed  # time enough
-    # 60 steps left, 15 of them for the release: 45 steps (2.25 s) for 14 cm
-    expert._t = task.horizon - 60
+    # 60 steps after this one, 15 of them for the release: 45 steps (2.25 s) for 14 cm
+    mug_env._steps = task.horizon - 61
     assert expert._push_speed(mug_env, along) == pytest.approx(along / 2.25)
-    expert._t = task.horizon - 30  # too late to make it: as fast as pushes go
+    mug_env._steps = task.horizon - 31  # too late to make it: as fast as pushes go
     assert expert._push_speed(mug_env, along) == LATE_PUSH_SPEED
 
 
