@@ -17,7 +17,7 @@ from sims.core.directions import DIRECTIONS
 from sims.core.rotations import mat_to_rot6d, quat_to_mat, rot6d_to_mat
 from sims.objects.spatial import spatial_part_masks
 from sims.partmanip.chain import held_part
-from sims.partmanip.classes import MOVE_DISTANCE
+from sims.partmanip.classes import HORIZONTAL, MOVE_DISTANCE
 from sims.partmanip.grasp import HAND_HALF, PAD_BELOW_TCP, plan_topdown_grasp, topdown_rotation
 from sims.partmanip.predicates import POSITION_TOL
 from sims.partmanip.push import (
@@ -55,7 +55,9 @@ OWN_SLACK = 0.03  # m: a pushed part's own points this far before a contact do n
 # brush parts up to ~1.5 cm beside their lane: eyeglasses' legs beside the frame)
 AVOID_LANE = 0.02
 HAND_PUSHED = 0.01  # m the object moves along a push with no finger on it: the hand pushes it
+DESCENT_BEHIND = 0.06  # m: a tilted hand's footprint reaches this much further back than upright
 MAX_REAIMED = 2  # pushes re-aimed per skill (the fingers met the wrong part, or passed the object)
+PUSH_DRIFT = 0.03  # m off a push's line (across it) before a push back onto the line is planned
 LATE_PUSH_SPEED = 0.12  # m/s: the fastest a last push goes to finish within the horizon
 RELEASE_STEPS = 15  # steps a release after a push takes (back away, open, rise)
 MAX_ROT_STEP = np.pi / 3  # rad per waypoint, so interpolation never takes the short way round
@@ -224,6 +226,10 @@ class ScriptedExpert:
             how, part = held_part(chain, idx)
             lost = (how == "grasp" and not preds.get("grasping", True)) or (
                 how == "touch" and not preds.get("touching", True))
+            direction = call.params["direction"]
+            if how == "touch" and not (lost and preds.get("at_position", False)):
+                direction = self._push_direction(env, part, direction)
+            turned = how == "touch" and self._push_dir is not None and DIRECTIONS[direction] @ self._push_dir < 0.99
             if lost and how == "grasp":
                 self._back_off()
                 self._plan_grasp(env, part, attempt=self._next_grasp(part))
@@ -234,10 +240,10 @@ class ScriptedExpert:
                 self._back_off()
                 self._plan_touch(env, part, None)
                 return
-            elif lost:
+            elif lost or turned:  # (turned: the push goes back onto its line, see _push_direction)
                 self._back_off()
-                self._plan_touch(env, part, call.params["direction"])
-            self._plan_move(env, call.params["direction"], how == "touch")
+                self._plan_touch(env, part, direction)
+            self._plan_move(env, direction, how == "touch")
         elif call.skill == "grasp":
             self._back_off()
             self._plan_grasp(env, call.params["part"], attempt=self._next_grasp(call.params["part"]))
@@ -276,6 +282,20 @@ class ScriptedExpert:
             self._go(self._pos - [0.0, 0.0, 0.006], self._mat, 0.0, speed=self.slow_speed)
         else:
             self._plan(env, call)
+
+    def _push_direction(self, env, part: str, direction: str) -> str:
+        """The direction to push on in: the move's own, unless the pushed object has drifted
+        off its line (an off-centre contact turns it as it slides) more than PUSH_DRIFT and
+        further than it is from the target along the line; then the horizontal direction that
+        brings it back, if the part can be pushed that way."""
+        d = DIRECTIONS[direction]
+        snap = env.snapshot()
+        remaining = (env.tracker.move_target() - snap.object_pos) * [1.0, 1.0, 0.0]
+        across = remaining - (remaining @ d) * d
+        if np.linalg.norm(across) <= max(PUSH_DRIFT, abs(float(remaining @ d))):
+            return direction
+        onto = max(HORIZONTAL, key=lambda k: float(DIRECTIONS[k] @ across))
+        return onto if _push_point(snap, part, DIRECTIONS[onto]) is not None else direction
 
     def _wrong_contact(self, env) -> bool:
         """True if the fingers touch the object (not the part to touch: the caller knows its
@@ -407,12 +427,19 @@ class ScriptedExpert:
         is_part = np.concatenate([np.full(len(c), n == part) for n, c in zip(names, clouds, strict=True)])
         parts = env.asset.parts
         body = np.concatenate([np.asarray(parts[n].bodies)[parts[n].body_index()] for n in names])
-        grasp = plan_topdown_grasp(points, normals, is_part, rank=attempt,
+        # a re-grasp closes as near as it can to the way the hand is turned now (a turn may have
+        # left it half a turn from home): turning back first would cost seconds
+        _, hand_mat = self._planned_end()
+        ref = hand_mat[:, 1] if attempt > 0 else HOME_CLOSING_AXIS
+        grasp = plan_topdown_grasp(points, normals, is_part, rank=attempt, home_closing_axis=ref,
                                    centre_of_mass=env.backend.object_com(env.asset.name), body=body)
         if grasp is None:
             raise ExpertFailure(f"no feasible grasp on the {part} of {env.asset.name}")
-        self._approach(snap, grasp.pos, grasp.mat, 1.0, final_speed=self.slow_speed)
-        self._go(grasp.pos, grasp.mat, 0.0, steps=self.close_steps)
+        mat = grasp.mat
+        if attempt > 0:
+            mat = _within_wrist(mat, hand_mat, float(env.backend.arm_joint_positions()[6]))
+        self._approach(snap, grasp.pos, mat, 1.0, final_speed=self.slow_speed)
+        self._go(grasp.pos, mat, 0.0, steps=self.close_steps)
 
     def _plan_move(self, env, direction: str, pushing: bool = False) -> None:
         """Move the held (or pushed) object to the move's target: the TCP shifts by the
@@ -535,6 +562,22 @@ def _base_frame(snap) -> tuple[np.ndarray, np.ndarray]:
     return pos, quat_to_mat(quat)
 
 
+def _within_wrist(mat: np.ndarray, hand_mat: np.ndarray, q7: float) -> np.ndarray:
+    """A top-down hand rotation `mat`, unless turning there the short way from `hand_mat` takes
+    joint 7 (now at `q7`) past WRIST_LIMIT: then whichever of it and the same grasp closing
+    the other way round (the fingers swapped) leaves joint 7 nearer the middle of its range."""
+    flipped = mat @ np.diag([-1.0, -1.0, 1.0])
+
+    def q7_after(m: np.ndarray) -> float:
+        a, b = hand_mat[:2, 1], m[:2, 1]
+        yaw = float(np.arctan2(a[0] * b[1] - a[1] * b[0], a @ b))
+        return q7 - yaw  # turning the hand by +yaw about world z turns joint 7 by about -yaw
+
+    if abs(q7_after(mat)) <= WRIST_LIMIT:
+        return mat
+    return min((mat, flipped), key=lambda m: abs(q7_after(m)))
+
+
 def _push_tilt(tcp: np.ndarray, d: np.ndarray) -> float:
     """The push's tilt: PUSH_TILT, less where the wrist trailing behind the fingertips would
     pass out of the arm's reach at the push's start or end (a far object pushed towards the
@@ -573,6 +616,29 @@ def _top_touch(snap, part: str) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
+def _descent_clear(cloud: np.ndarray, pts: np.ndarray, d: np.ndarray, lateral: np.ndarray) -> np.ndarray:
+    """A mask over contact points `pts` (n, 3): a push on the point begins where the hand, coming straight down
+    (fingertips to the push's height), meets no point of the object `cloud` on its way: none
+    above the fingertips under the closed fingers, none above the fingers under the hand,
+    whose footprint reaches DESCENT_BEHIND further back when it trails tilted."""
+    cloud = cloud[::2].astype(np.float32)
+    a, b, z = cloud @ d.astype(np.float32), cloud @ lateral.astype(np.float32), cloud[:, 2]
+    tip = np.maximum(pts[:, 2], TOUCH_MIN_Z) - 0.005
+    start = pts @ d - (FINGER_HALF + PRE_TOUCH)
+    side = pts @ lateral
+    out = np.empty(len(pts), bool)
+    for i in range(0, len(pts), 256):  # in chunks: (points, cloud) pairs run into the millions
+        k = slice(i, i + 256)
+        ahead = a[None, :] - start[k, None]
+        across = np.abs(b[None, :] - side[k, None])
+        above = z[None, :] - tip[k, None]
+        fingers = (across < FINGER_LANE) & (np.abs(ahead) < FINGER_HALF) & (above > 0.0)
+        hand = ((across < HAND_HALF[0]) & (ahead < HAND_HALF[1])
+                & (ahead > -HAND_HALF[1] - DESCENT_BEHIND) & (above > FINGER_LENGTH))
+        out[k] = ~np.any(fingers | hand, axis=1)
+    return out
+
+
 def _push_point(snap, part: str, d: np.ndarray, avoid: np.ndarray | None = None,
                 hand_clear: bool = False) -> np.ndarray | None:
     """Where closed fingers moving along `d` can push `part`: `push_contact`'s choice, except
@@ -594,9 +660,9 @@ def _push_point(snap, part: str, d: np.ndarray, avoid: np.ndarray | None = None,
     else:  # a spatial part: its share of the object's cloud
         mine = spatial_part_masks(cloud)[part]
     tilt = _push_tilt(cloud.mean(axis=0), d)
+    lateral = np.cross([0.0, 0.0, 1.0], d)
     passes = [None]
     if avoid is not None and len(avoid):  # clear of them if it can be, else as before
-        lateral = np.cross([0.0, 0.0, 1.0], d)
         pts = snap.part_points(part)
         passes.insert(0, np.all(np.abs((pts @ lateral)[:, None] - (avoid @ lateral)[None, :]) >= AVOID_LANE,
                                 axis=1))
@@ -604,8 +670,22 @@ def _push_point(snap, part: str, d: np.ndarray, avoid: np.ndarray | None = None,
     tries = [(keep, own, hand) for keep in passes for own in (OWN_SLACK, np.inf) for hand in (tilt, None)]
     if hand_clear:  # every try with the hand clear before any without (a stable sort)
         tries.sort(key=lambda t: t[2] is None)
+    found = None
     for keep, own, hand in tries:
-        p = push_contact(snap, part, d, slack=np.where(mine, own, BLOCK_SLACK), hand_tilt=hand, keep=keep)
+        found = push_contact(snap, part, d, slack=np.where(mine, own, BLOCK_SLACK), hand_tilt=hand, keep=keep)
+        if found is not None:
+            break
+    if found is None or _descent_clear(cloud, found[None], d, lateral)[0]:
+        return found
+    # the hand coming down to where that push starts would land on the object (a pot's handle
+    # over the wall below it): a contact it reaches clear, if there is one
+    pts, nrm = snap.part_points(part), snap.part_normals(part)
+    clear = np.zeros(len(pts), bool)
+    facing = (nrm @ -d > 0.5) & (pts[:, 2] > TOUCH_MIN_Z)  # the only points push_contact may take
+    clear[facing] = _descent_clear(cloud, pts[facing], d, lateral)
+    for keep, own, hand in tries:
+        p = push_contact(snap, part, d, slack=np.where(mine, own, BLOCK_SLACK), hand_tilt=hand,
+                         keep=clear if keep is None else keep & clear)
         if p is not None:
             return p
-    return None
+    return found
