@@ -359,7 +359,7 @@ def test_a_push_that_drifted_off_its_line_is_pushed_back_onto_it(mug_env):
         mug_env.backend.set_object_pose(name, target + np.asarray(offset), quat)
         return expert._push_direction(mug_env, "right", "left")
 
-    # short of the target along the push: on along it, even if a little off the line
+    # short of the target along the push: keep pushing along it, even a little off the line
     assert direction_with_object_at([0.0, -0.08, 0.0]) == "left"
     assert direction_with_object_at([PUSH_DRIFT / 2, -0.04, 0.0]) == "left"
     # there along the push but off the line (away from the robot: +x): back onto it, frontwards
