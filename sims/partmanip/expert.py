@@ -229,7 +229,8 @@ class ScriptedExpert:
             direction = call.params["direction"]
             if how == "touch" and not (lost and preds.get("at_position", False)):
                 direction = self._push_direction(env, part, direction)
-            turned = how == "touch" and self._push_dir is not None and DIRECTIONS[direction] @ self._push_dir < 0.99
+            turned = (how == "touch" and self._push_dir is not None
+                      and DIRECTIONS[direction] @ self._push_dir < 0.99)
             if lost and how == "grasp":
                 self._back_off()
                 self._plan_grasp(env, part, attempt=self._next_grasp(part))
@@ -617,10 +618,11 @@ def _top_touch(snap, part: str) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _descent_clear(cloud: np.ndarray, pts: np.ndarray, d: np.ndarray, lateral: np.ndarray) -> np.ndarray:
-    """A mask over contact points `pts` (n, 3): a push on the point begins where the hand, coming straight down
-    (fingertips to the push's height), meets no point of the object `cloud` on its way: none
-    above the fingertips under the closed fingers, none above the fingers under the hand,
-    whose footprint reaches DESCENT_BEHIND further back when it trails tilted."""
+    """A mask over contact points `pts` (n, 3): a push on the point begins where the hand,
+    coming straight down (fingertips to the push's height), meets no point of the object
+    `cloud` on its way: none above the fingertips under the closed fingers, none above the
+    fingers under the hand, whose footprint reaches DESCENT_BEHIND further back when it trails
+    tilted."""
     cloud = cloud[::2].astype(np.float32)
     a, b, z = cloud @ d.astype(np.float32), cloud @ lateral.astype(np.float32), cloud[:, 2]
     tip = np.maximum(pts[:, 2], TOUCH_MIN_Z) - 0.005
@@ -670,11 +672,18 @@ def _push_point(snap, part: str, d: np.ndarray, avoid: np.ndarray | None = None,
     tries = [(keep, own, hand) for keep in passes for own in (OWN_SLACK, np.inf) for hand in (tilt, None)]
     if hand_clear:  # every try with the hand clear before any without (a stable sort)
         tries.sort(key=lambda t: t[2] is None)
-    found = None
-    for keep, own, hand in tries:
-        found = push_contact(snap, part, d, slack=np.where(mine, own, BLOCK_SLACK), hand_tilt=hand, keep=keep)
-        if found is not None:
-            break
+
+    def first(only: np.ndarray | None = None) -> np.ndarray | None:
+        """The first try's contact, among the part's points flagged `only` if given."""
+        for keep, own, hand in tries:
+            if only is not None:
+                keep = only if keep is None else keep & only
+            p = push_contact(snap, part, d, slack=np.where(mine, own, BLOCK_SLACK), hand_tilt=hand, keep=keep)
+            if p is not None:
+                return p
+        return None
+
+    found = first()
     if found is None or _descent_clear(cloud, found[None], d, lateral)[0]:
         return found
     # the hand coming down to where that push starts would land on the object (a pot's handle
@@ -683,9 +692,5 @@ def _push_point(snap, part: str, d: np.ndarray, avoid: np.ndarray | None = None,
     clear = np.zeros(len(pts), bool)
     facing = (nrm @ -d > 0.5) & (pts[:, 2] > TOUCH_MIN_Z)  # the only points push_contact may take
     clear[facing] = _descent_clear(cloud, pts[facing], d, lateral)
-    for keep, own, hand in tries:
-        p = push_contact(snap, part, d, slack=np.where(mine, own, BLOCK_SLACK), hand_tilt=hand,
-                         keep=clear if keep is None else keep & clear)
-        if p is not None:
-            return p
-    return found
+    better = first(clear)
+    return found if better is None else better
