@@ -60,6 +60,7 @@ MAX_REAIMED = 2  # pushes re-aimed per skill (the fingers met the wrong part, or
 PUSH_DRIFT = 0.03  # m off a push's line (across it) before a push back onto the line is planned
 LATE_PUSH_SPEED = 0.12  # m/s: the fastest a last push goes to finish within the horizon
 RELEASE_STEPS = 15  # steps a release after a push takes (back away, open, rise)
+HALF_TURN_SLACK = 0.3  # rad: a turn this near a half turn may go either way round (_within_wrist)
 MAX_ROT_STEP = np.pi / 3  # rad per waypoint, so interpolation never takes the short way round
 # steps without any finger contact on the held (grasped / pushed) object before a carry is
 # replanned; a pushed object may run a little ahead of the fingers and be caught up
@@ -366,7 +367,9 @@ class ScriptedExpert:
             else:
                 p, closing = top
                 tcp = p + [0.0, 0.0, PAD_BELOW_TCP - TOUCH_DEPTH]
-                self._approach(snap, tcp, topdown_rotation(closing), 0.0, final_speed=self.slow_speed)
+                mat = _within_wrist(topdown_rotation(closing), end_mat,
+                                    float(env.backend.arm_joint_positions()[6]), either_way=True)
+                self._approach(snap, tcp, mat, 0.0, final_speed=self.slow_speed)
                 self._push_dir = None
                 return
         d = DIRECTIONS[push]
@@ -392,6 +395,12 @@ class ScriptedExpert:
         # fingertips lead, the hand trails above and behind: it stays clear of tall objects
         tilt = _push_tilt(tcp, d)
         mat = Rotation.from_rotvec(-tilt * lateral).as_matrix() @ topdown_rotation(closing)
+        if push != "back":
+            # closed fingers push alike either way round: after a turn has wound the wrist up,
+            # the way round joint 7 can reach (else the IK swings the arm at the joint's limit).
+            # Not for a push back: its hand leans back towards the robot, and there the IK does
+            # better at joint 7's limit than the other way round (measured)
+            mat = _within_wrist(mat, end_mat, float(env.backend.arm_joint_positions()[6]), either_way=True)
         self._approach(snap, tcp - d * PRE_TOUCH, mat, 0.0)
         # press on until the contact registers: a light object yields, so aim past the surface
         self._go(tcp + d * PUSH_PRESS, mat, 0.0, speed=self.slow_speed)
@@ -563,15 +572,20 @@ def _base_frame(snap) -> tuple[np.ndarray, np.ndarray]:
     return pos, quat_to_mat(quat)
 
 
-def _within_wrist(mat: np.ndarray, hand_mat: np.ndarray, q7: float) -> np.ndarray:
-    """A top-down hand rotation `mat`, unless turning there the short way from `hand_mat` takes
-    joint 7 (now at `q7`) past WRIST_LIMIT: then whichever of it and the same grasp closing
-    the other way round (the fingers swapped) leaves joint 7 nearer the middle of its range."""
+def _within_wrist(mat: np.ndarray, hand_mat: np.ndarray, q7: float, either_way: bool = False) -> np.ndarray:
+    """A hand rotation `mat` (top-down, or a push's tilted one), unless turning there the short
+    way from `hand_mat` takes joint 7 (now at `q7`) past WRIST_LIMIT: then whichever of it and
+    the same hand closing the other way round (the fingers swapped) leaves joint 7 nearer the
+    middle of its range. `either_way`: a turn within HALF_TURN_SLACK of a half turn may go
+    either way round, so `mat` is kept if one way stays in range (a push back from home's pose:
+    which way is shorter is down to rounding there)."""
     flipped = mat @ np.diag([-1.0, -1.0, 1.0])
 
     def q7_after(m: np.ndarray) -> float:
         a, b = hand_mat[:2, 1], m[:2, 1]
         yaw = float(np.arctan2(a[0] * b[1] - a[1] * b[0], a @ b))
+        if either_way and abs(yaw) > np.pi - HALF_TURN_SLACK:
+            return min(q7 - yaw, q7 - yaw + np.copysign(2 * np.pi, yaw), key=abs)
         return q7 - yaw  # turning the hand by +yaw about world z turns joint 7 by about -yaw
 
     if abs(q7_after(mat)) <= WRIST_LIMIT:

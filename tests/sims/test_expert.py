@@ -385,3 +385,39 @@ def test_a_regrasp_closes_the_way_the_hand_is_turned(mug_env, closing):
     expert._queue.clear()
     expert._plan_grasp(mug_env, "body", attempt=1)
     assert expert._queue[-1][0].mat[:, 1] @ hand[:, 1] > 0
+
+
+def test_a_touch_after_a_turn_closes_the_way_joint_7_can_reach():
+    from sims.partmanip.expert import WRIST_LIMIT, _within_wrist
+    from sims.partmanip.grasp import topdown_rotation
+
+    def q7_after(q7, hand, mat):  # turning the hand by +yaw about z turns joint 7 by -yaw
+        a, b = hand[:2, 1], mat[:2, 1]
+        return q7 - np.arctan2(a[0] * b[1] - a[1] * b[0], a @ b)
+
+    # the hand as at home (joint 7 at pi/4): a push to the right (closing along +x) is kept
+    home = topdown_rotation(np.array([0.0, -1.0, 0.0]))
+    right = topdown_rotation(np.array([1.0, 0.0, 0.0]))
+    assert np.allclose(_within_wrist(right, home, np.pi / 4, either_way=True), right)
+    # a turn wound joint 7 to -1.7: the same push closing that way would need -3.3, past the
+    # joint's range; the fingers swapped need about 0
+    assert q7_after(-1.7, home, right) < -WRIST_LIMIT
+    out = _within_wrist(right, home, -1.7, either_way=True)
+    assert out[:, 1] @ right[:, 1] < -0.99
+    assert abs(q7_after(-1.7, home, out)) < 0.2
+    # half a turn away (a push back from home's pose): either way round is a half turn, and
+    # the choice is kept whichever way the rounding goes
+    back = topdown_rotation(np.array([1e-3, 1.0, 0.0]))
+    assert np.allclose(_within_wrist(back, home, np.pi / 4, either_way=True), back)
+    back = topdown_rotation(np.array([-1e-3, 1.0, 0.0]))
+    assert np.allclose(_within_wrist(back, home, np.pi / 4, either_way=True), back)
+
+
+# Train-split episode 221 (class 14): the turn before the push had left joint 7 wound up; the arm
+# swung at the joint's limit as the hand turned to touch the mug for the push, and knocked the
+# mug away.
+@pytest.mark.slow
+def test_a_push_after_a_turn_that_wound_the_wrist_up_succeeds(mug_env):
+    task = make_task(14, "mug", "body", directions=("left",), rotate_part="handle", facing="back",
+                     part2="right", instance_id=18, init_seed=1000221)
+    assert _success(mug_env, task)
