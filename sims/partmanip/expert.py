@@ -356,6 +356,7 @@ class ScriptedExpert:
         when there is none (or `from_side`)."""
         snap = env.snapshot()
         end, end_mat = self._planned_end()
+        q7 = float(env.backend.arm_joint_positions()[6])
         self._go(end, end_mat, 0.0, steps=self.close_steps)
         if push is None:
             top = None if from_side else _top_touch(snap, part)
@@ -367,8 +368,7 @@ class ScriptedExpert:
             else:
                 p, closing = top
                 tcp = p + [0.0, 0.0, PAD_BELOW_TCP - TOUCH_DEPTH]
-                mat = _within_wrist(topdown_rotation(closing), end_mat,
-                                    float(env.backend.arm_joint_positions()[6]), either_way=True)
+                mat = _within_wrist(topdown_rotation(closing), end_mat, q7, either_way=True)
                 self._approach(snap, tcp, mat, 0.0, final_speed=self.slow_speed)
                 self._push_dir = None
                 return
@@ -400,7 +400,7 @@ class ScriptedExpert:
             # the way round joint 7 can reach (else the IK swings the arm at the joint's limit).
             # Not for a push back: its hand leans back towards the robot, and there the IK does
             # better at joint 7's limit than the other way round (measured)
-            mat = _within_wrist(mat, end_mat, float(env.backend.arm_joint_positions()[6]), either_way=True)
+            mat = _within_wrist(mat, end_mat, q7, either_way=True)
         self._approach(snap, tcp - d * PRE_TOUCH, mat, 0.0)
         # press on until the contact registers: a light object yields, so aim past the surface
         self._go(tcp + d * PUSH_PRESS, mat, 0.0, speed=self.slow_speed)
