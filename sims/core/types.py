@@ -155,7 +155,7 @@ class TableSpec:
     half_size_xy: tuple[float, float] = (0.7, 0.6)
     thickness: float = 0.05
     rgba: tuple[float, float, float, float] = (0.55, 0.42, 0.30, 1.0)
-    friction: float = 0.8
+    friction: float = 0.5  # what objects slide with (a desk's, for plastic or metal)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from sims.mujoco.panda import panda_spec
 from sims.objects.export import to_mjcf
 
 TABLE_GEOM = "table"
+TABLE_TORSIONAL_FRICTION = 0.01  # m: as the objects' own (their spin on the table is unchanged)
 
 
 def lookat_quat(pos, lookat, up=(0.0, 0.0, 1.0)) -> np.ndarray:
@@ -73,7 +74,12 @@ def build_spec(scene: SceneSpec) -> mujoco.MjSpec:
     table.size = [t.half_size_xy[0], t.half_size_xy[1], t.thickness / 2]
     table.pos = [t.center_xy[0], t.center_xy[1], -t.thickness / 2]
     table.rgba = list(t.rgba)
-    table.friction = [t.friction, 0.005, 0.0001]
+    # The table outranks the objects in contact parameters: MuJoCo's default, the larger of two
+    # geoms' frictions, would slide objects on the table with their own friction, which is
+    # high for the fingers' sake; pushed at a part's height they tipped over instead.
+    table.friction = [t.friction, TABLE_TORSIONAL_FRICTION, 0.0001]
+    table.condim = 4
+    table.priority = 1
     floor = world.add_geom()
     floor.name = "floor"
     floor.type = mujoco.mjtGeom.mjGEOM_PLANE

@@ -70,6 +70,7 @@ SETTLE_SPEED = 0.03  # m/s: a held object moving faster than this is let come to
 SETTLE_MAX = 20  # ... for at most this many steps before the next move or turn is planned
 PRESS_DOWN = 0.03  # m: a move down stops with the object's lowest point this far into the table
 TOUCH_BLOCKED = 0.01  # m: fingers held this far above a top touch's target rest on something else
+TOUCH_MOVED = 0.01  # m the object moves while a top touch comes down before it is planned afresh
 
 
 @dataclass
@@ -128,6 +129,7 @@ class ScriptedExpert:
         self._reaim: str | None = None  # push direction to re-aim once the hand has backed off
         self._hand_clear = False  # the hand pushed the object: a re-aimed push keeps it clear
         self._push_from: np.ndarray | None = None  # the object's position as the push began
+        self._top_from: np.ndarray | None = None  # the object's position as a top touch was planned
 
     def act(self, env) -> np.ndarray:
         """The next action (10,) for `env` in its current state."""
@@ -275,6 +277,12 @@ class ScriptedExpert:
             self._back_off()
         elif call.skill == "touch" and self._push_dir is not None:
             self._go(self._pos + self._push_dir * 0.015, self._mat, 0.0, speed=self.slow_speed)
+        elif call.skill == "touch" and self._top_from is not None and np.linalg.norm(
+                env.snapshot().object_pos - self._top_from) > TOUCH_MOVED:
+            # the hand brushed the object away on its way down (a display's screen over the
+            # base it touches): pressing deeper where it was would never meet it
+            self._back_off()
+            self._plan_touch(env, call.params["part"], None)
         elif call.skill == "touch" and env.snapshot().tcp_pos[2] - self._pos[2] > TOUCH_BLOCKED:
             # the fingers came down on something above the part (a box's lid over the rim of
             # its body): touch the part from a side instead
@@ -357,6 +365,7 @@ class ScriptedExpert:
         snap = env.snapshot()
         end, end_mat = self._planned_end()
         q7 = float(env.backend.arm_joint_positions()[6])
+        self._top_from = None
         self._go(end, end_mat, 0.0, steps=self.close_steps)
         if push is None:
             top = None if from_side else _top_touch(snap, part)
@@ -370,7 +379,7 @@ class ScriptedExpert:
                 tcp = p + [0.0, 0.0, PAD_BELOW_TCP - TOUCH_DEPTH]
                 mat = _within_wrist(topdown_rotation(closing), end_mat, q7, either_way=True)
                 self._approach(snap, tcp, mat, 0.0, final_speed=self.slow_speed)
-                self._push_dir = None
+                self._push_dir, self._top_from = None, snap.object_pos.copy()
                 return
         d = DIRECTIONS[push]
         avoid = None

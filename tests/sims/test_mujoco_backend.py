@@ -123,3 +123,38 @@ def test_a_process_that_renders_can_still_import_triton(gl):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "MUJOCO_GL": gl, "PYOPENGL_PLATFORM": gl})
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_the_table_sets_the_friction_objects_slide_with(mug_env):
+    """Object-table contacts take the table's friction, not the larger of the two geoms' (the
+    objects' own is high for the fingers' sake): a push of 1.4x the table's friction along the
+    table slides the object, 0.6x does not move it."""
+    from sims.core.types import TableSpec
+    from sims.partmanip.tasks import make_task
+
+    env = mug_env
+    env.reset(options={"task": make_task(1, "mug", "body", instance_id=1, init_seed=5)})
+    import mujoco  # after the backend: sims.mujoco must load first (see its _load_triton_first)
+
+    b = env.backend
+    m, d = b.model, b.data
+    root = b._objects[env.asset.name]["bodies"]["base"]
+    own = [m.geom_friction[g, 0] for g in range(m.ngeom) if m.body_rootid[m.geom_bodyid[g]] == root]
+    mu = TableSpec().friction
+    assert min(own) > 1.4 * mu  # else the test could not tell which friction applies
+    weight = float(m.body_subtreemass[root]) * 9.81
+    start = env.backend.get_state()
+    moved = {}
+    for ratio in (0.6, 1.4):
+        b.set_state(start)
+        mujoco.mj_forward(m, d)
+        x0 = b.object_pose(env.asset.name)[0]
+        push = np.array([ratio * mu * weight, 0.0, 0.0])
+        # applied at the centre of mass, with the torque that moves it down to the table's
+        # level: a push up there would tip the mug over instead of sliding it
+        d.xfrc_applied[root] = np.concatenate([push, np.cross([0.0, 0.0, -d.xipos[root][2]], push)])
+        mujoco.mj_step(m, d, nstep=int(0.5 / m.opt.timestep))
+        d.xfrc_applied[root] = 0.0
+        moved[ratio] = float(np.linalg.norm((b.object_pose(env.asset.name)[0] - x0)[:2]))
+    assert moved[0.6] < 0.002
+    assert moved[1.4] > 0.02

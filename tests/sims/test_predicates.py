@@ -36,6 +36,12 @@ def test_touching_needs_a_closed_gripper():
     assert not P.touching(snap([], width=0.0), "body")
 
 
+def test_touching_counts_a_light_push_but_not_a_graze():
+    # eyeglasses slid along the table press back on the fingers with ~0.2 N
+    assert P.touching(snap([c("right", "body", 0.2)], width=0.0), "body")
+    assert not P.touching(snap([c("right", "body", 0.03)], width=0.0), "body")
+
+
 def test_at_position_and_released():
     assert P.at_position(snap(pos=(0.5, 0.12, 0.0)), np.array([0.5, 0.12, 0.03]))
     assert not P.at_position(snap(pos=(0.5, 0.0, 0.0)), np.array([0.5, 0.12, 0.0]))
