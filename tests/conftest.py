@@ -11,6 +11,10 @@ def pytest_configure(config):
     import torch
 
     torch.set_num_threads(1)
+    # sims.mujoco loads Triton before any GL library: a test module that imports pybullet or
+    # mujoco first (test_library does) would otherwise make the first env segfault when run
+    # without the modules that happen to import sims.mujoco earlier (e.g. `pytest -k ...`)
+    import sims.mujoco  # noqa: F401
 
 
 @pytest.fixture(scope="session")

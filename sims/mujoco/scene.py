@@ -8,10 +8,9 @@ import numpy as np
 from sims.core.rotations import mat_to_quat
 from sims.core.types import CameraSpec, SceneSpec
 from sims.mujoco.panda import panda_spec
-from sims.objects.export import to_mjcf
+from sims.objects.export import OBJECT_TORSIONAL_FRICTION, to_mjcf
 
 TABLE_GEOM = "table"
-TABLE_TORSIONAL_FRICTION = 0.01  # m: as the objects' own (their spin on the table is unchanged)
 
 
 def lookat_quat(pos, lookat, up=(0.0, 0.0, 1.0)) -> np.ndarray:
@@ -77,7 +76,8 @@ def build_spec(scene: SceneSpec) -> mujoco.MjSpec:
     # The table outranks the objects in contact parameters: MuJoCo's default, the larger of two
     # geoms' frictions, would slide objects on the table with their own friction, which is
     # high for the fingers' sake; pushed at a part's height they tipped over instead.
-    table.friction = [t.friction, TABLE_TORSIONAL_FRICTION, 0.0001]
+    # (torsional: the objects' own, so their spin on the table is unchanged)
+    table.friction = [t.friction, OBJECT_TORSIONAL_FRICTION, 0.0001]
     table.condim = 4
     table.priority = 1
     floor = world.add_geom()

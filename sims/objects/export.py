@@ -15,6 +15,7 @@ import numpy as np
 from sims.core.types import BodySpec, GeomSpec, ObjectAsset
 
 OBJECT_CONDIM = 4  # torsional friction keeps grasped objects from spinning about the grasp axis
+OBJECT_TORSIONAL_FRICTION = 0.01  # m
 # MuJoCo's joint friction is a soft constraint: with the default impedance a lid that gravity
 # pulls on creeps (a laptop screen opens ~0.17 rad in 2 s). A hard impedance plus a little
 # armature holds such joints (~0.001 rad in 2 s) while the robot can still move them.
@@ -34,7 +35,8 @@ def _geom_element(parent: ET.Element, g: GeomSpec) -> None:
     else:
         attrs["size"] = _fmt(g.size)
     if g.collide:
-        attrs.update(density=f"{g.density:g}", friction=f"{g.friction:g} 0.01 0.0001",
+        attrs.update(density=f"{g.density:g}",
+                     friction=f"{g.friction:g} {OBJECT_TORSIONAL_FRICTION:g} 0.0001",
                      condim=str(OBJECT_CONDIM), group="0" if g.visible else "3")
     else:
         attrs.update(contype="0", conaffinity="0", mass="0", group="1")

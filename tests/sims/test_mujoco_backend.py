@@ -129,21 +129,21 @@ def test_the_table_sets_the_friction_objects_slide_with(mug_env):
     """Object-table contacts take the table's friction, not the larger of the two geoms' (the
     objects' own is high for the fingers' sake): a push of 1.4x the table's friction along the
     table slides the object, 0.6x does not move it."""
+    import mujoco
+
     from sims.core.types import TableSpec
     from sims.partmanip.tasks import make_task
 
     env = mug_env
     env.reset(options={"task": make_task(1, "mug", "body", instance_id=1, init_seed=5)})
-    import mujoco  # after the backend: sims.mujoco must load first (see its _load_triton_first)
-
     b = env.backend
     m, d = b.model, b.data
-    root = b._objects[env.asset.name]["bodies"]["base"]
+    root = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, f"{env.asset.name}/base")
     own = [m.geom_friction[g, 0] for g in range(m.ngeom) if m.body_rootid[m.geom_bodyid[g]] == root]
     mu = TableSpec().friction
     assert min(own) > 1.4 * mu  # else the test could not tell which friction applies
     weight = float(m.body_subtreemass[root]) * 9.81
-    start = env.backend.get_state()
+    start = b.get_state()
     moved = {}
     for ratio in (0.6, 1.4):
         b.set_state(start)
