@@ -24,7 +24,8 @@ laptop by its screen frame or pushing a bottle by its neck is enumerable but not
 At most TASKS_PER_CELL tasks are drawn per (class, category), by the seed. An
 episode of a touch-then-push task starts from an initial state (instance and seed) where its
 first push is possible: the initial yaw can turn the touched side away or hide it behind
-another part.
+another part. Class 14 pushes after turning the object, so its episodes start on an instance
+where the push is possible once the turn is done.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ PUSH_SEED_STRIDE = 100_000  # > episodes per split: a retried seed never meets a
 GRASP_CLASSES_P = {1, 3, 5, 7, 8, 9, 10, 11, 14, 16}  # classes whose P is grasped (else touched)
 Q_GRASPED = {12, 15, 16}  # two-phase classes whose Q is grasped (else touched)
 TOUCH_THEN_MOVE = {4, 6, 12, 13, 15}  # classes whose first move follows touch(P)
+PUSH_AFTER_TURN = {14}  # classes that push the object after turning it (R to face F)
 
 
 @dataclass(frozen=True)
@@ -261,20 +263,29 @@ def _instances_for(task: dict, pool: list[int], category: str) -> list[int]:
 def _pushable_start(task: dict, instances: list[int], instance: int, seed: int, rng) -> tuple[int, int]:
     """An (instance, init seed) from which the task's first push (class 13: both pushes) is
     possible: some side of the touched part faces away from the push with nothing else in the
-    fingers' lane (the initial yaw decides that, e.g. a mug's handle turned away). Seeds step by PUSH_SEED_STRIDE, so they
-    stay in the split's range; if no try works the first draw is kept (the expert will fail)."""
+    fingers' lane (the initial yaw decides that, e.g. a mug's handle turned away). A class
+    that turns the object before its push (PUSH_AFTER_TURN) is checked as the turn leaves it:
+    there the instance decides, the turn undoes the initial yaw. Seeds step by
+    PUSH_SEED_STRIDE, so they stay in the split's range; if no try works the first draw is
+    kept (the expert will fail)."""
     from sims.partmanip.env import EnvConfig, initial_pose
+    from sims.partmanip.predicates import yaw_to_face
     from sims.partmanip.push import push_contact, resting_snapshot
 
     config = EnvConfig()
     p = task["params"]
-    pushes = [(p["part"], DIRECTIONS[p["directions"][0]])]
+    turned = task["task_class"] in PUSH_AFTER_TURN
+    pushes = [(p["part2"] if turned else p["part"], DIRECTIONS[p["directions"][0]])]
     if task["task_class"] == 13:  # a push barely turns the object: check the second one too
         pushes.append((p["part2"], DIRECTIONS[p["directions"][1]]))
     for k in range(PUSH_START_TRIES):
         inst = instance if k < PUSH_START_TRIES // 2 else int(rng.choice(instances))
         s = seed + k * PUSH_SEED_STRIDE
-        snap = resting_snapshot(_asset(task["category"], inst), *initial_pose(s, config))
+        asset = _asset(task["category"], inst)
+        pos, yaw = initial_pose(s, config)
+        snap = resting_snapshot(asset, pos, yaw)
+        if turned:
+            snap = resting_snapshot(asset, pos, yaw + yaw_to_face(snap, p["rotate_part"], p["facing"]))
         if all(push_contact(snap, part, d) is not None for part, d in pushes):
             return inst, s
     return instance, seed
@@ -289,6 +300,9 @@ def _episodes(tasks, manifest, rng, train_episodes, per_cell, val_per_category) 
         instance, seed = int(rng.choice(instances)), SEED_BASE[split] + i
         if task["task_class"] in TOUCH_THEN_MOVE:
             instance, seed = _pushable_start(task, instances, instance, seed, rng)
+        elif task["task_class"] in PUSH_AFTER_TURN:
+            # its own generator: the check leaves the draws of the episodes after it as they are
+            instance, seed = _pushable_start(task, instances, instance, seed, np.random.default_rng(seed))
         out[split].append({"task_id": task["task_id"], "instance_id": instance, "init_seed": seed})
 
     def spread(split, pool_of, n_per_category, task_split):

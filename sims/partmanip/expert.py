@@ -19,7 +19,7 @@ from sims.objects.spatial import spatial_part_masks
 from sims.partmanip.chain import held_part
 from sims.partmanip.classes import HORIZONTAL, MOVE_DISTANCE
 from sims.partmanip.grasp import HAND_HALF, PAD_BELOW_TCP, plan_topdown_grasp, topdown_rotation
-from sims.partmanip.predicates import POSITION_TOL
+from sims.partmanip.predicates import POSITION_TOL, yaw_to_face
 from sims.partmanip.push import (
     BLOCK_SLACK,
     FINGER_HALF,
@@ -101,8 +101,10 @@ class ScriptedExpert:
 
     def __init__(self, speed: float = 0.4, slow_speed: float = 0.12, carry_speed: float = 0.15,
                  push_speed: float = 0.06,
-                 rot_speed: float = 1.5, carry_rot_speed: float = 1.5, approach_height: float = 0.10,
+                 rot_speed: float = 2.2, carry_rot_speed: float = 1.5, approach_height: float = 0.10,
                  lift: float = 0.02, close_steps: int = 4):
+        # rot_speed turns the empty hand (to a touch's pose, often half a turn) near joint 7's
+        # 2.6 rad/s limit: at 1.5 a two-phase task's push ran out of the horizon more often
         self.speed, self.slow_speed, self.rot_speed = speed, slow_speed, rot_speed
         self.carry_speed, self.carry_rot_speed = carry_speed, carry_rot_speed
         self.push_speed = push_speed  # slow enough that a light object does not slide off ahead
@@ -377,7 +379,7 @@ class ScriptedExpert:
             else:
                 p, closing = top
                 tcp = p + [0.0, 0.0, PAD_BELOW_TCP - TOUCH_DEPTH]
-                mat = _within_wrist(topdown_rotation(closing), end_mat, q7, either_way=True)
+                mat = _within_wrist(topdown_rotation(closing), end_mat, q7, either_way=True, nearest=True)
                 self._approach(snap, tcp, mat, 0.0, final_speed=self.slow_speed)
                 self._push_dir, self._top_from = None, snap.object_pos.copy()
                 return
@@ -408,7 +410,9 @@ class ScriptedExpert:
             # closed fingers push alike either way round: after a turn has wound the wrist up,
             # the way round joint 7 can reach (else the IK swings the arm at the joint's limit).
             # Not for a push back: its hand leans back towards the robot, and there the IK does
-            # better at joint 7's limit than the other way round (measured)
+            # better at joint 7's limit than the other way round (measured). Not `nearest` as a
+            # top touch: that pose pushed worse (7 of the first 400 train episodes lost, 5 of
+            # them class 13)
             mat = _within_wrist(mat, end_mat, q7, either_way=True)
         self._approach(snap, tcp - d * PRE_TOUCH, mat, 0.0)
         # press on until the contact registers: a light object yields, so aim past the surface
@@ -512,7 +516,7 @@ class ScriptedExpert:
         f = DIRECTIONS[facing]
         yaw = 0.0
         if np.linalg.norm(v[:2]) > 0.25 * np.linalg.norm(v):
-            yaw = float(np.arctan2(v[0] * f[1] - v[1] * f[0], v[:2] @ f[:2]))
+            yaw = yaw_to_face(snap, part, facing)
             # turning the hand by +yaw about world z turns joint 7 by about -yaw
             q7 = float(env.backend.arm_joint_positions()[6])
             options = [y for y in (yaw, yaw - 2 * np.pi, yaw + 2 * np.pi) if abs(q7 - y) <= WRIST_LIMIT]
@@ -581,13 +585,16 @@ def _base_frame(snap) -> tuple[np.ndarray, np.ndarray]:
     return pos, quat_to_mat(quat)
 
 
-def _within_wrist(mat: np.ndarray, hand_mat: np.ndarray, q7: float, either_way: bool = False) -> np.ndarray:
+def _within_wrist(mat: np.ndarray, hand_mat: np.ndarray, q7: float, either_way: bool = False,
+                  nearest: bool = False) -> np.ndarray:
     """A hand rotation `mat` (top-down, or a push's tilted one), unless turning there the short
     way from `hand_mat` takes joint 7 (now at `q7`) past WRIST_LIMIT: then whichever of it and
     the same hand closing the other way round (the fingers swapped) leaves joint 7 nearer the
     middle of its range. `either_way`: a turn within HALF_TURN_SLACK of a half turn may go
     either way round, so `mat` is kept if one way stays in range (a push back from home's pose:
-    which way is shorter is down to rounding there)."""
+    which way is shorter is down to rounding there). `nearest`: of the two, the one the hand
+    turns to the least, if it keeps joint 7 in range (closed fingers coming down on a part
+    touch it alike either way round)."""
     flipped = mat @ np.diag([-1.0, -1.0, 1.0])
 
     def q7_after(m: np.ndarray) -> float:
@@ -597,6 +604,10 @@ def _within_wrist(mat: np.ndarray, hand_mat: np.ndarray, q7: float, either_way: 
             return min(q7 - yaw, q7 - yaw + np.copysign(2 * np.pi, yaw), key=abs)
         return q7 - yaw  # turning the hand by +yaw about world z turns joint 7 by about -yaw
 
+    if nearest:
+        ok = [m for m in (mat, flipped) if abs(q7_after(m)) <= WRIST_LIMIT]
+        if ok:
+            return min(ok, key=lambda m: Rotation.from_matrix(hand_mat.T @ m).magnitude())
     if abs(q7_after(mat)) <= WRIST_LIMIT:
         return mat
     return min((mat, flipped), key=lambda m: abs(q7_after(m)))

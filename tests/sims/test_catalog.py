@@ -1,5 +1,6 @@
 """The task catalog: size, determinism, and splits that never leak into train."""
 
+import numpy as np
 import pytest
 
 from sims.objects.library import split_manifest
@@ -184,3 +185,31 @@ def test_push_episodes_start_where_the_first_push_is_possible(catalog):
     # catalog keeps their tasks and the expert's failures count
     assert total > 100 and chosen / total >= 0.8, f"{chosen}/{total} pushes possible"
     assert chosen - plain >= 0.05 * total, (chosen, plain, total)
+
+
+def test_a_push_after_a_turn_starts_on_an_instance_where_it_is_possible():
+    """Class 14 pushes the object once it has turned a part to face a direction: the episode's
+    instance must offer that push with the object turned so (the initial yaw does not matter)."""
+    from sims.core.directions import DIRECTIONS
+    from sims.partmanip.catalog import _asset, _instances_for, _pushable_start
+    from sims.partmanip.env import EnvConfig, initial_pose
+    from sims.partmanip.predicates import yaw_to_face
+    from sims.partmanip.push import push_contact, resting_snapshot
+
+    # a display held by its frame, its stand turned to face right, then pushed right by its
+    # left side: on instance 35 the stand then covers that side
+    task = {"task_class": 14, "category": "display", "parts": ["frame", "stand"],
+            "params": {"part": "frame", "directions": ["right"], "rotate_part": "stand",
+                       "facing": "right", "part2": "left"}}
+
+    def possible(instance, seed):
+        asset = _asset("display", instance)
+        pos, yaw = initial_pose(seed, EnvConfig())
+        turn = yaw_to_face(resting_snapshot(asset, pos, yaw), "stand", "right")
+        return push_contact(resting_snapshot(asset, pos, yaw + turn), "left", DIRECTIONS["right"]) is not None
+
+    seed = 4_000_044
+    assert not possible(35, seed)
+    pool = _instances_for(task, split_manifest()["categories"]["display"]["held_out_instances"], "display")
+    instance, start = _pushable_start(task, pool, 35, seed, np.random.default_rng(seed))
+    assert instance != 35 and possible(instance, start)

@@ -108,6 +108,27 @@ def test_facing_turns_with_the_object():
     assert P.facing(turned(np.pi), "handle", "front")
 
 
+def test_yaw_to_face_turns_a_part_to_face_each_direction():
+    from sims.core.rotations import mat_to_quat, rot_z
+
+    def turned(yaw):
+        return P.Snapshot(MUG, {"base": (np.array([0.5, 0.0, 0.0]), mat_to_quat(rot_z(yaw)))},
+                          [], True, np.zeros(3), 0.08)
+
+    from sims.core.directions import DIRECTIONS
+
+    for start in (0.0, 2.0, -2.5):
+        for direction in ("front", "back", "left", "right"):
+            yaw = P.yaw_to_face(turned(start), "handle", direction)
+            assert abs(yaw) <= np.pi + 1e-9  # the short way round
+            after = turned(start + yaw)
+            assert P.facing(after, "handle", direction), (start, direction)
+            v = (after.part_points("handle").mean(axis=0) - after.object_points().mean(axis=0))[:2]
+            assert v @ DIRECTIONS[direction][:2] / np.linalg.norm(v) > 0.999, (start, direction)
+    assert P.yaw_to_face(turned(0.0), "handle", "back") == pytest.approx(0.0, abs=0.05)
+    assert P.yaw_to_face(turned(0.0), "handle", "left") == pytest.approx(np.pi / 2, abs=0.05)
+
+
 def test_spatial_parts_follow_the_pose():
     s = snap(pos=(0.5, 0.0, 0.0))
     left, right = s.part_points("left"), s.part_points("right")
