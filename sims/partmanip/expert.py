@@ -133,6 +133,7 @@ class ScriptedExpert:
         self._hand_clear = False  # the hand pushed the object: a re-aimed push keeps it clear
         self._push_from: np.ndarray | None = None  # the object's position as the push began
         self._top_from: np.ndarray | None = None  # the object's position as a top touch was planned
+        self._unplanned = False  # the last plan found no way: the hand backed off, nothing to mend
 
     def act(self, env) -> np.ndarray:
         """The next action (10,) for `env` in its current state."""
@@ -158,6 +159,7 @@ class ScriptedExpert:
             self._skill, self._idle, self._replans, self._lost = idx, 0, 0, 0
             self._recovering, self._settle, self._push_target = False, 0, None
             self._avoid, self._reaims, self._reaim, self._hand_clear = [], 0, None, False
+            self._unplanned = False
             self._plan_or_wait(self._plan, env, env.task.chain[idx])
         elif self._queue and idx < len(env.task.chain) and self._dropped(env):
             # The held object fell out of the fingers (or the pushing fingers slid off) in the
@@ -190,9 +192,7 @@ class ScriptedExpert:
         if call.skill == "grasp":
             self._plan_grasp(env, call.params["part"])
         elif call.skill == "touch":
-            follow = chain[idx + 1] if idx + 1 < len(chain) else None
-            push = follow.params["direction"] if follow is not None and follow.skill == "move" else None
-            self._plan_touch(env, call.params["part"], push)
+            self._plan_touch(env, call.params["part"], self._touch_push(env))
         elif call.skill == "move":
             self._plan_move(env, call.params["direction"], held_part(chain, idx)[0] == "touch")
         elif call.skill == "rotate":
@@ -210,6 +210,13 @@ class ScriptedExpert:
         else:
             raise ExpertFailure(f"the expert cannot do skill {call.skill!r} yet")
 
+    @staticmethod
+    def _touch_push(env) -> str | None:
+        """The direction the move after the current touch pushes in (None: no move follows)."""
+        chain, idx = env.task.chain, env.tracker.index
+        follow = chain[idx + 1] if idx + 1 < len(chain) else None
+        return follow.params["direction"] if follow is not None and follow.skill == "move" else None
+
     def _plan_or_wait(self, plan, env, call) -> None:
         """`plan(env, call)`; if it finds no way (no grasp, no free side: the object still
         rocks or lies oddly after a push or a drop), rise clear instead and plan again once
@@ -222,6 +229,7 @@ class ScriptedExpert:
             self._replans += 1
             self._back_off()
             self._recovering = True  # no drop checks until the fingers are on the object again
+            self._unplanned = True  # the next replan plans the skill afresh
 
     def _replan(self, env, call) -> None:
         """Plan `call` again after its waypoints ended without its goal: re-grasp or re-touch
@@ -266,6 +274,11 @@ class ScriptedExpert:
             if rise > 0.0:
                 self._go(end + [0.0, 0.0, rise], mat, 0.0, speed=self.carry_speed)
             self._plan_rotate(env, call.params["part"], call.params["direction"])
+        elif call.skill == "touch" and self._unplanned:
+            # the hand rose clear as the last plan found no way (the object still rocked):
+            # pressing on from there would never reach the part
+            self._unplanned = False
+            self._plan_touch(env, call.params["part"], self._touch_push(env))
         elif call.skill == "touch" and self._reaim is not None:
             # backed off, the pushed object at rest again: aim the push afresh
             self._plan_touch(env, call.params["part"], self._reaim)  # (kept if it finds no way)
@@ -364,19 +377,35 @@ class ScriptedExpert:
         """Close the fingers, then bring them against the part: from the side opposite `push`
         (at the part's mid height, aimed through the object's centre) when a push follows,
         else down onto an upward-facing surface of the part (see `_top_touch`), or from a side
-        when there is none (or `from_side`)."""
+        when there is none (or `from_side`). A push whose side is not free presses on the top
+        instead: the move drags the part along under the fingers."""
         snap = env.snapshot()
         end, end_mat = self._planned_end()
         q7 = float(env.backend.arm_joint_positions()[6])
         self._top_from = None
         self._go(end, end_mat, 0.0, steps=self.close_steps)
+        avoid = None
+        if self._avoid:
+            pos, rot = _base_frame(snap)
+            avoid = np.concatenate(self._avoid) @ rot.T + pos
+        wanted, p = push, None
+        if push is not None:
+            p = _push_point(snap, part, DIRECTIONS[push], avoid, self._hand_clear)
+            if p is None and not from_side:
+                # no side of the part faces the push free (a scissors' flat blade tips lie
+                # below the fingertips' lowest reach, a turned leg's back is the frame): press
+                # down on top of it instead, and the move that follows drags it along
+                push = None
         if push is None:
             top = None if from_side else _top_touch(snap, part)
+            if top is None and wanted is not None:
+                raise ExpertFailure(f"no free side or top of the {part} of {env.asset.name} to push {wanted}")
             if top is None:  # (a bottle's neck, a base under a screen) touch it from a side
                 push = next((s for s in SIDE_TOUCH_ORDER if _push_point(snap, part, DIRECTIONS[s]) is not None),
                             None)
                 if push is None:
                     raise ExpertFailure(f"no free top or side surface on the {part} of {env.asset.name}")
+                p = _push_point(snap, part, DIRECTIONS[push], avoid, self._hand_clear)
             else:
                 p, closing = top
                 tcp = p + [0.0, 0.0, PAD_BELOW_TCP - TOUCH_DEPTH]
@@ -385,11 +414,6 @@ class ScriptedExpert:
                 self._push_dir, self._top_from = None, snap.object_pos.copy()
                 return
         d = DIRECTIONS[push]
-        avoid = None
-        if self._avoid:
-            pos, rot = _base_frame(snap)
-            avoid = np.concatenate(self._avoid) @ rot.T + pos
-        p = _push_point(snap, part, d, avoid, self._hand_clear)
         if p is None:
             raise ExpertFailure(f"no free side of the {part} of {env.asset.name} to push {push} from")
         lateral = np.cross([0.0, 0.0, 1.0], d)
@@ -413,8 +437,11 @@ class ScriptedExpert:
             # Not for a push back: its hand leans back towards the robot, and there the IK does
             # better at joint 7's limit than the other way round (measured). Not `nearest` as a
             # top touch: that pose pushed worse (7 of the first 400 train episodes lost, 5 of
-            # them class 13)
-            mat = _within_wrist(mat, end_mat, q7, either_way=True)
+            # them class 13). Not `either_way` either: the hand turns the short way round, so
+            # a pose near half a turn away that only the long way reaches (a push right with
+            # joint 7 wound up to 2.2 by the turn before) took it past the limit, and the arm
+            # swung out of reach of the object
+            mat = _within_wrist(mat, end_mat, q7)
         # a push back's hand ends at joint 7's limit: turned there as fast as elsewhere, the IK
         # swings the arm through another configuration and the hand strikes the object
         # (measured: 3 class-13 test episodes knocked over at 2.2 rad/s, none at 1.5)

@@ -421,3 +421,33 @@ def test_a_push_after_a_turn_that_wound_the_wrist_up_succeeds(mug_env):
     task = make_task(14, "mug", "body", directions=("left",), rotate_part="handle", facing="back",
                      part2="right", instance_id=18, init_seed=1000221)
     assert _success(mug_env, task)
+
+
+# A scissors' blade tips lie below the fingertips' lowest push height (TOUCH_MIN_Z): no side of
+# its front faces a push back free, so the fingers press on top of it and the move drags it.
+def test_a_push_with_no_free_side_presses_on_top_and_drags_the_part(mug_env):
+    from sims.core.directions import DIRECTIONS
+    from sims.partmanip.expert import _push_point
+
+    task = make_task(6, "scissors", "front", directions=("back",), instance_id=3, init_seed=1)
+    mug_env.reset(options={"task": task})
+    assert _push_point(mug_env.snapshot(), "front", DIRECTIONS["back"]) is None
+    expert = ScriptedExpert()
+    expert.reset(mug_env)
+    for _ in range(task.horizon):
+        *_, terminated, truncated, info = mug_env.step(expert.act(mug_env))
+        if info["skill_index"] == 1:  # touching: the fingers came down from above
+            assert expert._push_dir is None and expert._top_from is not None
+        if terminated or truncated:
+            break
+    assert info["success"]
+
+
+# Test1 episode 44 of the catalog at seed 0 (class 14): the turn left joint 7 at 2.2 and the push
+# right's pose lay 3.0 rad away the short way round, past the joint's limit; the IK swung the arm
+# out of reach. The fingers swapped are a tenth of a turn away.
+@pytest.mark.slow
+def test_a_push_whose_pose_the_wrist_cannot_turn_to_swaps_the_fingers(mug_env):
+    task = make_task(14, "display", "frame", directions=("right",), rotate_part="stand",
+                     facing="back", part2="left", instance_id=21, init_seed=3000044)
+    assert _success(mug_env, task)
