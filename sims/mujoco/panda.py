@@ -29,6 +29,16 @@ GRIPPER_FORCE = 20.0  # N, maximum squeeze per finger (the URDF's effort limit; 
 GRIPPER_SQUEEZE = 0.01  # m: "closed" commands the opening this far below zero (0.04 was
 # tried: the full squeeze on thin parts made grasps slip more, 40.7% vs 46.8% expert success)
 FINGER_FRICTION = 1.5
+# The pads' contact time constant (s; MuJoCo's solref). At the default 0.02 s the squeezed pads
+# sank 3-6 mm into a part (about 1 N/mm): a round pump head 18 mm across, pinched so deep,
+# squeezed out sideways between them like soap as it was lifted (5 of the first 60 class-14
+# train episodes dropped it). At 0.01 s they sink 1-2.5 mm: of the first 400 train episodes
+# 13 more succeed and 5 fewer (366 -> 374), most of the gain grasps on small parts. (Stiffer
+# was measured too: 0.008 s 378 and 0.005 s 377, but each failed a push that 0.01 s makes;
+# pushes gain nothing from stiffer pads.) PAD_SOLMIX makes the pads' value, not the object's,
+# set the pair's contact.
+PAD_SOLREF = (0.01, 1.0)
+PAD_SOLMIX = 1000.0
 
 
 def panda_urdf_path() -> Path:
@@ -90,6 +100,8 @@ def panda_spec() -> mujoco.MjSpec:
                 geom.name = f"{geom.parent.name}_pad"
                 geom.friction = [FINGER_FRICTION, 0.02, 0.0001]
                 geom.condim = 4
+                geom.solref = list(PAD_SOLREF)
+                geom.solmix = PAD_SOLMIX
         else:
             geom.rgba = [0.25, 0.25, 0.27, 1.0] if is_finger or geom.parent.name == "panda_hand" \
                 else [0.95, 0.95, 0.95, 1.0]
