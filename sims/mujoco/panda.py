@@ -34,9 +34,8 @@ FINGER_FRICTION = 1.5
 # squeezed out sideways between them like soap as it was lifted (5 of the first 60 class-14
 # train episodes dropped it). At 0.01 s they sink 1-2.5 mm: of the first 400 train episodes
 # 13 more succeed and 5 fewer (366 -> 374), most of the gain grasps on small parts. (Stiffer
-# was measured too: 0.008 s 378 and 0.005 s 377, but each failed a push that 0.01 s makes;
-# pushes gain nothing from stiffer pads.) PAD_SOLMIX makes the pads' value, not the object's,
-# set the pair's contact.
+# was measured too: 0.008 s gave 378 and 0.005 s 377, but each failed a regression test's push
+# that 0.01 s makes.) PAD_SOLMIX makes the pads' value, not the object's, set the pair's contact.
 PAD_SOLREF = (0.01, 1.0)
 PAD_SOLMIX = 1000.0
 
