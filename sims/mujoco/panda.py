@@ -30,12 +30,13 @@ GRIPPER_SQUEEZE = 0.01  # m: "closed" commands the opening this far below zero (
 # tried: the full squeeze on thin parts made grasps slip more, 40.7% vs 46.8% expert success)
 FINGER_FRICTION = 1.5
 # The pads' contact time constant (s; MuJoCo's solref). At the default 0.02 s the squeezed pads
-# sank 3-6 mm into a part (about 1 N/mm): a round pump head 18 mm across, pinched so deep,
-# squeezed out sideways between them like soap as it was lifted (5 of the first 60 class-14
-# train episodes dropped it). At 0.01 s they sink 1-2.5 mm: of the first 400 train episodes
-# 13 more succeed and 5 fewer (366 -> 374), most of the gain grasps on small parts. (Stiffer
-# was measured too: 0.008 s gave 378 and 0.005 s 377, but each failed a regression test's push
-# that 0.01 s makes.) PAD_SOLMIX makes the pads' value, not the object's, set the pair's contact.
+# sank 4.6-6.3 mm into a pump head 18 mm across (deepest point, 6 grasps), and a round one,
+# pinched so deep, squeezed out sideways between them like soap as it was lifted (5 of the
+# first 60 class-14 train episodes dropped it). At 0.01 s they sink 1.7-2.5 mm (5 grasps): of
+# the first 400 train episodes 13 more succeed and 5 fewer (366 -> 374), most of the gain
+# grasps on small parts. (Stiffer was measured too: 0.008 s gave 378 and 0.005 s 377, but each
+# failed a regression test's push that 0.01 s makes.) PAD_SOLMIX makes the pads' value, not
+# the object's, set the pair's contact.
 PAD_SOLREF = (0.01, 1.0)
 PAD_SOLMIX = 1000.0
 

@@ -121,10 +121,15 @@ def released(s: Snapshot) -> bool:
     return float(np.min(np.linalg.norm(pts - s.tcp_pos, axis=1))) > RELEASE_MIN_DIST
 
 
+def _centre_to_part(s: Snapshot, part: str) -> np.ndarray:
+    """The vector from the object's centre to the part's centre (world frame)."""
+    return s.part_points(part).mean(axis=0) - s.object_points().mean(axis=0)
+
+
 def yaw_to_face(s: Snapshot, part: str, direction: str) -> float:
     """The turn about the vertical (rad, counter-clockwise positive) after which the vector
     from the object's centre to the part's centre points `direction` (horizontally)."""
-    v = s.part_points(part).mean(axis=0) - s.object_points().mean(axis=0)
+    v = _centre_to_part(s, part)
     f = DIRECTIONS[direction]
     return float(np.arctan2(v[0] * f[1] - v[1] * f[0], v[:2] @ f[:2]))
 
@@ -132,7 +137,7 @@ def yaw_to_face(s: Snapshot, part: str, direction: str) -> float:
 def facing(s: Snapshot, part: str, direction: str, tol: float = FACING_TOL) -> bool:
     """The vector from the object's centre to the part's centre points within `tol` radians of
     `direction` (robot base frame)."""
-    v = s.part_points(part).mean(axis=0) - s.object_points().mean(axis=0)
+    v = _centre_to_part(s, part)
     norm = np.linalg.norm(v)
     if norm < 1e-6:
         return False
