@@ -106,7 +106,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from robopolicy.training.trainer import resolve_device
+    from robopolicy.device import resolve_device
 
     device = resolve_device(args.device)
     rows = []

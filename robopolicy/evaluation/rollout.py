@@ -420,8 +420,8 @@ def make_runner(policy_path, env_config: dict, task_config: dict, seed: int = 0,
     """(runner, env_config with the observations the policy needs, policy description)."""
     if str(policy_path) == EXPERT:
         return ExpertRunner(), {**env_config, "obs_keys": ["proprio"]}, EXPERT
+    from robopolicy.device import resolve_device
     from robopolicy.policies.io import load_policy
-    from robopolicy.training.trainer import resolve_device
 
     device = resolve_device(device)
     policy = load_policy(policy_path, device=device)

@@ -27,12 +27,13 @@ import torch
 
 from robopolicy.data.export import export_robomimic
 from robopolicy.data.store import EpisodeStore
+from robopolicy.device import resolve_device
 from robopolicy.errors import RobopolicyError
 from robopolicy.policies.io import instantiate_policy, save_policy
 from robopolicy.policies.robomimic_adapter import RobomimicPolicy, quiet_robomimic
 from robopolicy.progress import progress
 from robopolicy.training.loggers import MetricsLogger
-from robopolicy.training.trainer import TrainResult, policy_shape_meta, resolve_device
+from robopolicy.training.trainer import TrainResult, policy_shape_meta
 
 log = logging.getLogger(__name__)
 EXPORT_FILE = "robomimic.hdf5"

@@ -28,6 +28,7 @@ import torch
 
 from robopolicy.data.sampler import SequenceSampler, split_episodes
 from robopolicy.data.store import EpisodeStore
+from robopolicy.device import resolve_device
 from robopolicy.errors import RobopolicyError
 from robopolicy.policies.io import instantiate_policy, save_policy
 from robopolicy.progress import progress
@@ -48,13 +49,6 @@ class TrainResult:
     final_loss: float
     wall_s: float
     samples_per_s: float
-
-
-def resolve_device(name: str) -> str:
-    """"auto" -> "cuda" when available, else "cpu"; anything else is returned as is."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def _to_torch(batch: dict, device: str) -> dict:
