@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import zarr
 
-import robopolicy.data.store as store_mod
+import robopolicy.data.schema as schema_mod
 from robopolicy.data import EpisodeStore
 from robopolicy.data.store import META_FIELDS, chunk_steps
 from robopolicy.errors import RobopolicyError
@@ -75,7 +75,7 @@ def tree_digest(path: Path) -> str:
 @pytest.fixture
 def small_chunks(monkeypatch):
     """~4 KB chunks so a few hundred steps already span many chunks (rgb: 5 steps/chunk)."""
-    monkeypatch.setattr(store_mod, "TARGET_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(schema_mod, "TARGET_CHUNK_BYTES", 4096)
 
 
 def test_chunk_rule():
@@ -352,7 +352,7 @@ def test_uncommitted_end_entry_is_a_tail(tmp_path, caplog):
     group["meta/episode_ends"].resize((2,))  # reads back as the fill value 0
 
     assert EpisodeStore.open(path).n_episodes == 1
-    with caplog.at_level(logging.WARNING, logger="robopolicy.data.store"):
+    with caplog.at_level(logging.WARNING, logger="robopolicy.data.layout"):
         store = EpisodeStore.open(path, mode="a")
     assert "1 uncommitted episode_ends" in caplog.text
     assert group["meta/episode_ends"].shape == (1,)
@@ -367,8 +367,8 @@ _CRASH_WRITER = textwrap.dedent(
     """
     import json, sys, time
     sys.path.insert(0, sys.argv[2])
-    import robopolicy.data.store as store_mod
-    store_mod.TARGET_CHUNK_BYTES = 4096
+    import robopolicy.data.schema as schema_mod
+    schema_mod.TARGET_CHUNK_BYTES = 4096
     from test_store import SHAPE_META, make_episode
     from robopolicy.data import EpisodeStore
 
@@ -417,7 +417,7 @@ def test_crash_mid_episode_leaves_a_tail_that_open_handles(tmp_path, caplog):
     assert tree_digest(path) == before  # mode "r" wrote nothing
     assert raw_lengths(path) == lengths
 
-    with caplog.at_level(logging.WARNING, logger="robopolicy.data.store"):
+    with caplog.at_level(logging.WARNING, logger="robopolicy.data.layout"):
         store = EpisodeStore.open(path, mode="a")
     dropped = max(lengths.values()) - 50
     assert f"dropped an unfinished tail of {dropped} steps" in caplog.text
