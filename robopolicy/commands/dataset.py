@@ -1,7 +1,7 @@
-"""`robopolicy dataset info PATH [--json]`, `dataset export PATH --format robomimic`,
-`dataset catalog [--json]` and `dataset calibrate`: inspect and convert demo stores; build the
-suite's task catalog; measure which part-level skills the expert can do (the catalog keeps
-only those)."""
+"""`robopolicy dataset info PATH [--json] [--verify]`, `dataset verify PATH`, `dataset export
+PATH --format robomimic`, `dataset catalog [--json]` and `dataset calibrate`: inspect, check and
+convert demo stores; build the suite's task catalog; measure which part-level skills the expert
+can do (the catalog keeps only those)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from robopolicy.commands.app import hydra_app
 
-ACTIONS = ("info", "catalog", "export", "calibrate")
+ACTIONS = ("info", "verify", "catalog", "export", "calibrate")
 
 
 @hydra_app("dataset")
@@ -34,7 +34,12 @@ def _app(cfg: DictConfig) -> None:
     if cfg.action == "export":
         _export(cfg)
         return
-    info = dataset_info(cfg.path)
+    if cfg.action == "verify":
+        from robopolicy.data.verify import verify_store
+
+        print(verify_store(cfg.path).summary())  # damage: a one-line error, exit 2
+        return
+    info = dataset_info(cfg.path, verify=cfg.verify)
     print(json.dumps(info) if cfg.json else format_info(info))
 
 
@@ -101,6 +106,8 @@ def main() -> None:
             rest.append(f"action={a}")
         elif a == "--json":
             rest.append("json=true")
+        elif a == "--verify":
+            rest.append("verify=true")
         elif a == "--format":
             rest.append(f"export.format={next(args, '')}")
         elif a.startswith("--format="):

@@ -15,8 +15,17 @@ def disk_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
-def dataset_info(path: str | os.PathLike) -> dict:
-    """Episodes, steps, per-class/category/split counts, success rate, keys and disk size."""
+def dataset_info(path: str | os.PathLike, verify: bool = False) -> dict:
+    """Episodes, steps, per-class/category/split counts, success rate, keys and disk size.
+
+    Reads only the metadata unless ``verify``: then every chunk is decoded first
+    (:func:`robopolicy.data.verify.verify_store`; damage raises a one-line RobopolicyError).
+    ``chunks_verified`` says which.
+    """
+    if verify:
+        from robopolicy.data.verify import verify_store
+
+        verify_store(path)
     store = EpisodeStore.open(path)
     episodes = store.episodes()
     n = len(episodes)
@@ -42,6 +51,7 @@ def dataset_info(path: str | os.PathLike) -> dict:
                 | {"action": {"shape": list(store.shape_meta["action"]["shape"]), "type": "action"}},
         "disk_bytes": disk_bytes(store.path),
         "attempts": attempt_summary(store.path),
+        "chunks_verified": bool(verify),
     }
 
 
@@ -114,6 +124,9 @@ def format_info(info: dict) -> str:
         f"success:    {info['successes']}/{info['episodes']} ({info['success_rate']:.1%})",
         f"disk:       {mb:.1f} MiB",
         "keys:       " + ", ".join(f"{k} {tuple(v['shape'])}" for k, v in info["keys"].items()),
+        "chunks:     " + ("all decoded, no NaN/inf" if info.get("chunks_verified") else
+                          "not verified (metadata only; `robopolicy dataset verify PATH` or "
+                          "`info PATH --verify` decodes every chunk)"),
     ]
     for title, field in (("classes", "classes"), ("categories", "categories"), ("splits", "splits"),
                          ("sources", "sources")):

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 import zarr
 
+from robopolicy.data.chunks import check_finite, read_rows
 from robopolicy.data.layout import add_later_fields, check_layout, create_layout, truncate_tail
 from robopolicy.data.schema import (
     ACTION_DTYPE,  # noqa: F401  (re-exported)
@@ -250,7 +251,16 @@ class EpisodeStore:
         keys = self._check_keys(keys)
         start = int(self._ends[i - 1]) if i else 0
         end = int(self._ends[i])
-        return {k: self._data[k][start:end] for k in keys}
+        where = f"dataset {self.path}"
+        out = {}
+        for k in keys:
+            try:
+                out[k] = self._data[k][start:end]
+            except Exception as e:  # a damaged chunk: name it rather than raise from zarr
+                raise RobopolicyError(f"{where}: data/{k} of episode {i} (steps {start}-{end - 1}) "
+                                      f"does not decode ({one_line(e)}); `robopolicy dataset "
+                                      f"verify {self.path}` checks every chunk") from None
+        return out
 
     def episode_meta(self, i: int) -> dict[str, Any]:
         """Episode ``i``'s metadata as python values (str, int, bool)."""
@@ -275,7 +285,16 @@ class EpisodeStore:
         return [{field: columns[field][i] for field in META_FIELDS} for i in range(n)]
 
     def load(self, keys: list[str] | None = None) -> dict[str, np.ndarray]:
-        """All committed steps of ``keys`` (default: all) in RAM, each ``(n_steps, *shape)``."""
+        """All committed steps of ``keys`` (default: all) in RAM, each ``(n_steps, *shape)``.
+
+        A chunk that does not decode, or NaN/inf in a float array, is a one-line
+        RobopolicyError naming the store, the array and the episodes at fault.
+        """
         keys = self._check_keys(keys)
         n = self.n_steps
-        return {k: self._data[k][:n] for k in keys}
+        where = f"dataset {self.path}"
+        out = {}
+        for k in keys:
+            out[k] = read_rows(self._data[k], n, where, f"data/{k}", self._ends)
+            check_finite(out[k], where, k, self._ends)
+        return out
