@@ -142,6 +142,11 @@ def collect(env_config: dict, task_config: dict, out: Path, episodes: int, seed:
     from sims.partmanip.env import EnvConfig, PartManipEnv
     from sims.partmanip.task_source import CatalogTasks, task_source
 
+    for name, value in (("episodes", episodes), ("workers", workers)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise RobopolicyError(f"collect: {name} must be a positive integer, got {value!r}")
+    if not isinstance(seed, int) or seed < 0:
+        raise RobopolicyError(f"collect: seed must be a non-negative integer, got {seed!r}")
     if executor not in EXECUTORS:  # checked before a store is created
         raise RobopolicyError(f"collect: unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
     try:

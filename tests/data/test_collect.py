@@ -151,6 +151,10 @@ def test_ray_executor_collects_the_same_episodes(tmp_path, expert_store):
     ("split=test9", "unknown split 'test9'"),
     ("suite.tasks.source=bogus", "unknown task source 'bogus'"),
     ("executor.kind=nope", "unknown executor 'nope'"),
+    ("episodes=0", "collect: episodes must be a positive integer, got 0"),
+    ("episodes=-1", "collect: episodes must be a positive integer, got -1"),
+    ("workers=0", "collect: workers must be a positive integer, got 0"),
+    ("seed=-3", "collect: seed must be a non-negative integer, got -3"),
 ])
 def test_bad_collect_config_is_one_line_and_writes_nothing(tmp_path, override, message):
     import subprocess
