@@ -59,9 +59,10 @@ def _export(cfg: DictConfig) -> None:
 def _calibrate(cfg: DictConfig) -> None:
     from pathlib import Path
 
+    from robopolicy.data.calibrate import calibrate
     from robopolicy.errors import RobopolicyError
     from sims.objects import CATEGORIES
-    from sims.partmanip.feasibility import FEASIBLE_MIN, TABLE, calibrate, infeasible_units
+    from sims.partmanip.feasibility import FEASIBLE_MIN, TABLE, infeasible_units
 
     c = cfg.calibrate
     cats = list(c.categories) if c.categories else None

@@ -15,11 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from robopolicy.data.store import EpisodeStore
 from robopolicy.errors import RobopolicyError
 from robopolicy.progress import progress
+from sims.partmanip.demo import run_expert_episode
 
 log = logging.getLogger(__name__)
 ATTEMPTS_FILE = "collect_attempts.jsonl"
@@ -43,35 +42,6 @@ class CollectSummary:
     @property
     def success_rate(self) -> float:
         return self.successes / max(1, self.episodes)
-
-
-def run_expert_episode(env, expert, task) -> tuple[dict[str, np.ndarray], dict]:
-    """One expert episode: stacked observations and actions (obs_t paired with action_t), and
-    the final info, with ``skill_starts``: the step at which each skill began. An ExpertFailure
-    ends the episode as a failure."""
-    from sims.partmanip.expert import ExpertFailure
-
-    obs, info = env.reset(options={"task": task})
-    expert.reset(env)
-    steps: dict[str, list] = {k: [] for k in obs}
-    steps["action"] = []
-    skill_starts = [0]
-    for t in range(task.horizon):
-        try:
-            action = expert.act(env)
-        except ExpertFailure as e:
-            info = {**info, "success": False, "failure": str(e)}
-            break
-        for k, v in obs.items():
-            steps[k].append(v)
-        steps["action"].append(action)
-        if info["skill_index"] >= len(skill_starts) and info["skill_index"] < len(task.chain):
-            skill_starts.append(t)  # obs_t is the first observation of the new skill
-        obs, _, terminated, truncated, info = env.step(action)
-        if terminated or truncated:
-            break
-    data = {k: np.stack(v) if v else np.zeros((0,)) for k, v in steps.items()}
-    return data, {**info, "skill_starts": skill_starts}
 
 
 def _init_worker(env_config: dict, task_config: dict) -> None:

@@ -4,15 +4,12 @@ it crash-safely (data, then metadata, then its ``episode_ends`` entry: the commi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from robopolicy.data.schema import normalize_meta
 from robopolicy.errors import RobopolicyError
-
-if TYPE_CHECKING:
-    from robopolicy.data.store import EpisodeStore
 
 
 class EpisodeWriter:
@@ -32,7 +29,7 @@ class EpisodeWriter:
             w.commit({"task_id": "t001", "success": True, "source": "expert"})
     """
 
-    def __init__(self, store: EpisodeStore) -> None:
+    def __init__(self, store: Any) -> None:  # the EpisodeStore (store.py imports this module)
         self._store = store
         self._start = store.n_steps
         self._length = 0

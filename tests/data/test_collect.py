@@ -29,7 +29,7 @@ def test_each_step_is_labelled_with_its_skill(mug_env, tmp_path):
     to 12 cm above the object, and the store gives back the per-step skill index."""
     import json
 
-    from robopolicy.data.collect import run_expert_episode
+    from sims.partmanip.demo import run_expert_episode
     from sims.partmanip.expert import ScriptedExpert
     from sims.partmanip.tasks import make_task
 

@@ -1,19 +1,14 @@
-"""The feasibility table: which units a task uses, calibration on real MuJoCo, and a catalog
-that keeps no task using a unit the expert cannot do."""
+"""The feasibility table: which units a task uses, the calibration's episodes, and a catalog
+that keeps no task using a unit the expert cannot do (calibration on real MuJoCo:
+tests/data/test_calibrate.py)."""
 
-import json
 
 import pytest
 
+from sims.partmanip.calibration import CALIBRATION_SEED_BASE, calibration_tasks
 from sims.partmanip.catalog import CategoryParts, build_catalog, enumerate_params, unit_roles
 from sims.partmanip.classes import TaskParams
-from sims.partmanip.feasibility import (
-    CALIBRATION_SEED_BASE,
-    calibrate,
-    calibration_tasks,
-    infeasible_units,
-    load_table,
-)
+from sims.partmanip.feasibility import infeasible_units, load_table
 
 
 def test_unit_roles_name_what_each_part_does():
@@ -45,19 +40,6 @@ def test_calibration_episodes_start_outside_every_split():
         assert j["task_class"] == 6 and j["params"]["part"] == "handle"
         assert j["init_seed"] >= CALIBRATION_SEED_BASE and j["instance_id"] in (0, 1, 2)
     assert jobs == calibration_tasks("mug", "push", "handle", index=3, episodes=4, instances=[0, 1, 2])
-
-
-def test_calibrate_measures_units_in_mujoco_and_merges_the_table(tmp_path):
-    out = tmp_path / "feasibility.json"
-    out.write_text(json.dumps({"units": {"box/grasp/lid": [0, 3]}, "fingerprints": {"box": "x"}}))
-    table = calibrate(["mug"], episodes=1, workers=1, out=out)
-    assert table["units"]["mug/grasp/body"] == [1, 1]  # a mug lifted by its body: the easy case
-    mug = {k: v for k, v in table["units"].items() if k.startswith("mug/")}
-    assert len(mug) > 3 and all(n == 1 for _, n in mug.values())  # one episode per mug unit
-    saved = load_table(out)
-    assert saved["units"]["box/grasp/lid"] == [0, 3]  # rows of other categories are kept
-    assert set(table["units"]) <= set(saved["units"]) and "mug" in saved["fingerprints"]
-    assert "box/grasp/lid" in infeasible_units(saved)
 
 
 def test_a_broken_table_is_a_one_line_error(tmp_path):
