@@ -21,11 +21,12 @@ from pathlib import Path
 
 
 def measure(episodes: int, workers: int, root: Path) -> dict:
-    from robopolicy.data.collect import collect
+    from robopolicy.data.collect import CollectConfig, collect
 
     t0 = time.perf_counter()
-    s = collect({"obs_keys": ["proprio", "state"]}, {"source": "catalog", "split": "train"},
-                root / f"w{workers}.zarr", episodes, seed=0, workers=workers)
+    s = collect(CollectConfig({"obs_keys": ["proprio", "state"]},
+                              {"source": "catalog", "split": "train"}, root / f"w{workers}.zarr",
+                              episodes, seed=0, workers=workers))
     wall = time.perf_counter() - t0
     demos_per_min = 60 * s.kept / wall
     return {"workers": workers, "episodes": episodes, "kept": s.kept, "steps": s.steps,

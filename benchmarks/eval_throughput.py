@@ -52,13 +52,14 @@ def diffusion_policy(root: Path) -> Path:
     from omegaconf import OmegaConf
 
     from robopolicy.commands.app import config_dir
-    from robopolicy.data.collect import collect
+    from robopolicy.data.collect import CollectConfig, collect
     from robopolicy.data.store import EpisodeStore
     from robopolicy.policies.io import instantiate_policy, save_policy
     from robopolicy.training.trainer import policy_shape_meta
 
-    demos = collect({"obs_keys": ["proprio", "state"]}, {"classes": [1], "parts": ["handle"]},
-                    root / "demos.zarr", episodes=4, seed=0, workers=1)
+    demos = collect(CollectConfig({"obs_keys": ["proprio", "state"]},
+                                  {"classes": [1], "parts": ["handle"]}, root / "demos.zarr",
+                                  episodes=4, seed=0, workers=1))
     store = EpisodeStore.open(demos.path)
     cfg = OmegaConf.to_container(OmegaConf.load(config_dir() / "policy" / "diffusion_unet.yaml"))
     cfg.pop("defaults", None)

@@ -30,10 +30,10 @@ def mug_env():
 @pytest.fixture(scope="session")
 def expert_store(tmp_path_factory):
     """A real demo store: 4 expert episodes (grasp the mug handle) collected by 2 workers."""
-    from robopolicy.data.collect import collect
+    from robopolicy.data.collect import CollectConfig, collect
 
     path = tmp_path_factory.mktemp("demos") / "demos.zarr"
-    summary = collect(ENV_CONFIG, TASKS, path, episodes=4, seed=0, workers=2)
+    summary = collect(CollectConfig(ENV_CONFIG, TASKS, path, episodes=4, seed=0, workers=2))
     assert summary.kept == 4
     return path
 

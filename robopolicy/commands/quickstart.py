@@ -12,7 +12,7 @@ from robopolicy.commands.app import hydra_app, output_dir
 
 @hydra_app("quickstart")
 def main(cfg: DictConfig) -> None:
-    from robopolicy.data.collect import collect
+    from robopolicy.data.collect import CollectConfig, collect
     from robopolicy.evaluation.rollout import evaluate_policy
     from robopolicy.training.trainer import train
 
@@ -23,7 +23,9 @@ def main(cfg: DictConfig) -> None:
     t0 = time.perf_counter()
 
     print(f"[1/3] collecting {cfg.collect.episodes} expert demos with {workers} workers", flush=True)
-    demos = collect(env, tasks, out / "demos.zarr", cfg.collect.episodes, cfg.collect.seed, workers)
+    demos = collect(CollectConfig(env=env, tasks=tasks, out=out / "demos.zarr",
+                                  episodes=cfg.collect.episodes, seed=cfg.collect.seed,
+                                  workers=workers))
     print(f"[2/3] training {cfg.policy.name} for {cfg.trainer.steps} steps", flush=True)
     trained = train(OmegaConf.to_container(cfg.policy, resolve=True),
                     OmegaConf.to_container(cfg.trainer, resolve=True), demos.path,

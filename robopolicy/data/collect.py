@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from robopolicy.data.store import EpisodeStore
 from robopolicy.errors import RobopolicyError
@@ -102,25 +103,99 @@ def _open_or_create(out: Path, shape_meta: dict, env_config: dict, overwrite: bo
     return EpisodeStore.create(out, shape_meta, overwrite=overwrite, env_config=env_config)
 
 
-def collect(env_config: dict, task_config: dict, out: Path, episodes: int, seed: int = 0,
-            workers: int = 2, keep_failures: bool = False, overwrite: bool = False,
-            executor: str = "process", address: str | None = None) -> CollectSummary:
-    """Run `episodes` expert episodes (seeds seed..seed+episodes-1) and write them to `out`.
-    An existing store at `out` of the same suite config is resumed (`overwrite` replaces it).
-    `executor` is "process" (local spawned processes) or "ray" (actors; `address` = cluster)."""
-    from robopolicy.executors import EXECUTORS, WorkerDied, ordered_map
+@dataclass(frozen=True)
+class CollectConfig:
+    """What a collection run does (`robopolicy collect`; configs/collect.yaml builds it).
+
+    Most often changed: ``episodes``, ``out`` and ``workers``.
+
+    Attributes:
+        env: the suite's env config (``suite.env``: observation keys, cameras, control rate).
+        tasks: the suite's task source (``suite.tasks``, with ``split``): a catalog split or a
+            small task pool.
+        out: the store to write; an existing store of the same suite config is resumed.
+        episodes: episodes to attempt (>= 1), seeds ``seed .. seed + episodes - 1``.
+        seed: first episode seed (>= 0); for a catalog split, the index of its first episode.
+        workers: simulator worker processes (or Ray actors), >= 1.
+        keep_failures: store failed episodes too (they are always logged as attempts).
+        overwrite: replace an existing store at ``out`` instead of resuming it.
+        executor: ``"process"`` (local spawned processes) or ``"ray"`` (actors).
+        address: the Ray cluster to join (``executor="ray"``; None: a local Ray).
+    """
+
+    env: dict[str, Any]
+    tasks: dict[str, Any]
+    out: Path
+    episodes: int
+    seed: int = 0
+    workers: int = 2
+    keep_failures: bool = False
+    overwrite: bool = False
+    executor: str = "process"
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        from robopolicy.executors import EXECUTORS
+
+        object.__setattr__(self, "out", Path(self.out))
+        for name in ("episodes", "workers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise RobopolicyError(f"collect: {name} must be a positive integer, got {value!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise RobopolicyError(f"collect: seed must be a non-negative integer, got {self.seed!r}")
+        if self.executor not in EXECUTORS:
+            raise RobopolicyError(f"collect: unknown executor {self.executor!r} "
+                                  f"(known: {', '.join(EXECUTORS)})")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> CollectConfig:
+        """A config from plain values; a key that is not a field is a one-line error."""
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise RobopolicyError(f"collect: unknown config key(s) {unknown} "
+                                  f"(known: {', '.join(f.name for f in fields(cls))})")
+        return cls(**values)
+
+    @classmethod
+    def from_hydra(cls, cfg: Any, default_out: Path) -> CollectConfig:
+        """The config of a `robopolicy collect` run (configs/collect.yaml, resolved); ``out``
+        defaults to ``default_out``. An unknown top-level key is a one-line error."""
+        from omegaconf import OmegaConf
+
+        values = OmegaConf.to_container(cfg, resolve=True)
+        values.pop("hydra", None)
+        unknown = sorted(set(values) - _HYDRA_KEYS)
+        if unknown:
+            raise RobopolicyError(f"collect: unknown config key(s) {unknown} "
+                                  f"(known: {', '.join(sorted(_HYDRA_KEYS))})")
+        # a pool records the split as its episodes' split; a catalog draws from it
+        tasks = {**values["suite"]["tasks"], "split": values["split"]}
+        executor = values["executor"]
+        return cls.from_dict({
+            "env": values["suite"]["env"], "tasks": tasks,
+            "out": Path(values["out"]) if values["out"] else default_out,
+            "episodes": values["episodes"], "seed": values["seed"], "workers": values["workers"],
+            "keep_failures": values["keep_failures"], "overwrite": values["overwrite"],
+            "executor": executor["kind"], "address": executor.get("address")})
+
+
+#: Top-level keys of configs/collect.yaml (``name`` only names the run folder).
+_HYDRA_KEYS = {"name", "suite", "executor", "split", "episodes", "seed", "workers",
+               "keep_failures", "out", "overwrite"}
+
+
+def collect(config: CollectConfig) -> CollectSummary:
+    """Run ``config.episodes`` expert episodes and write them to ``config.out`` (see
+    :class:`CollectConfig`); return what was done."""
+    from robopolicy.executors import WorkerDied, ordered_map
     from sims.partmanip.env import EnvConfig, PartManipEnv
     from sims.partmanip.task_source import CatalogTasks, task_source
 
-    for name, value in (("episodes", episodes), ("workers", workers)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise RobopolicyError(f"collect: {name} must be a positive integer, got {value!r}")
-    if not isinstance(seed, int) or seed < 0:
-        raise RobopolicyError(f"collect: seed must be a non-negative integer, got {seed!r}")
-    if executor not in EXECUTORS:  # checked before a store is created
-        raise RobopolicyError(f"collect: unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
+    c = config
+    out, episodes, seed, workers = c.out, c.episodes, c.seed, c.workers
     try:
-        env_cfg, pool = EnvConfig.from_config(env_config), task_source(task_config)
+        env_cfg, pool = EnvConfig.from_config(c.env), task_source(c.tasks)
     except ValueError as e:
         raise RobopolicyError(f"collect: suite config: {e}") from None
     if isinstance(pool, CatalogTasks):  # len() builds (or reads) the catalog before the workers start
@@ -129,7 +204,7 @@ def collect(env_config: dict, task_config: dict, out: Path, episodes: int, seed:
                                   f"{seed}..{seed + episodes - 1}")
     probe = PartManipEnv(env_cfg, pool)  # cheap: builds no simulator until reset
     store = _open_or_create(Path(out), probe.shape_meta(),
-                            {"env": env_cfg.to_config(), "tasks": pool.to_config()}, overwrite)
+                            {"env": env_cfg.to_config(), "tasks": pool.to_config()}, c.overwrite)
     done = _previous_attempts(store)
     wanted = range(seed, seed + episodes)
     seeds = [s for s in wanted if s not in done]
@@ -138,16 +213,17 @@ def collect(env_config: dict, task_config: dict, out: Path, episodes: int, seed:
     if len(seeds) < episodes:
         log.info("resuming %s: %d of %d episodes already done", out, episodes - len(seeds), episodes)
     t0 = time.perf_counter()
-    log.info("collecting %d episodes with %d %s workers into %s", len(seeds), workers, executor, out)
-    results = ordered_map(_collect_one, seeds, init=_init_worker, workers=workers, kind=executor,
-                          address=address, init_args=(env_cfg.to_config(), pool.to_config()))
+    log.info("collecting %d episodes with %d %s workers into %s", len(seeds), workers, c.executor,
+             out)
+    results = ordered_map(_collect_one, seeds, init=_init_worker, workers=workers, kind=c.executor,
+                          address=c.address, init_args=(env_cfg.to_config(), pool.to_config()))
     attempts = open(store.path / ATTEMPTS_FILE, "a")
     with attempts, progress(total=episodes, initial=episodes - len(seeds), desc="collect",
                             unit="ep") as bar:
         try:
             for data, meta, failure in results:  # in seed order
                 successes += meta["success"]
-                keep = (meta["success"] or keep_failures) and len(data["action"]) > 0
+                keep = (meta["success"] or c.keep_failures) and len(data["action"]) > 0
                 if keep:
                     store.add_episode(data, meta)
                     kept += 1

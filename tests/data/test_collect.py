@@ -109,14 +109,14 @@ def test_killed_collection_resumes_without_duplicates(tmp_path):
 def test_collect_from_the_catalog_records_every_attempt(tmp_path):
     """suite=partmanip: episode i is the i-th catalog train episode; attempts are logged with
     their class and category (failures too) and `dataset info` tabulates them."""
-    from robopolicy.data.collect import collect
+    from robopolicy.data.collect import CollectConfig, collect
     from robopolicy.data.info import dataset_info, format_info
     from sims.partmanip.task_source import CatalogTasks
 
     tasks = {"source": "catalog", "split": "train", "train_episodes": 2000}
     out = tmp_path / "suite.zarr"
-    s = collect({"obs_keys": ["proprio", "state"]}, tasks, out, episodes=3, seed=0, workers=1,
-                keep_failures=True)
+    s = collect(CollectConfig({"obs_keys": ["proprio", "state"]}, tasks, out, episodes=3, seed=0,
+                              workers=1, keep_failures=True))
     assert s.episodes == 3 and s.kept == 3
     source = CatalogTasks.from_config(tasks)
     metas = EpisodeStore.open(out).episodes()
@@ -130,16 +130,18 @@ def test_collect_from_the_catalog_records_every_attempt(tmp_path):
     assert att["attempts"] == 3 and sum(n for _, n in att["by_class"].values()) == 3
     assert "expert attempts:" in format_info(info)
     with pytest.raises(RobopolicyError, match="has 2000 episodes"):
-        collect({"obs_keys": ["proprio"]}, tasks, tmp_path / "x.zarr", episodes=5, seed=1998)
+        collect(CollectConfig({"obs_keys": ["proprio"]}, tasks, tmp_path / "x.zarr", episodes=5,
+                              seed=1998))
 
 
 def test_ray_executor_collects_the_same_episodes(tmp_path, expert_store):
     """executor=ray (a local Ray, 2 actors) writes the same episodes as the process pool."""
-    from robopolicy.data.collect import collect
+    from robopolicy.data.collect import CollectConfig, collect
     from tests.conftest import ENV_CONFIG, TASKS
 
     out = tmp_path / "ray.zarr"
-    s = collect(ENV_CONFIG, TASKS, out, episodes=4, seed=0, workers=2, executor="ray")
+    s = collect(CollectConfig(ENV_CONFIG, TASKS, out, episodes=4, seed=0, workers=2,
+                              executor="ray"))
     assert s.kept == 4
     ours, theirs = EpisodeStore.open(out), EpisodeStore.open(expert_store)
     assert [m["seed"] for m in ours.episodes()] == [0, 1, 2, 3]
@@ -155,6 +157,7 @@ def test_ray_executor_collects_the_same_episodes(tmp_path, expert_store):
     ("episodes=-1", "collect: episodes must be a positive integer, got -1"),
     ("workers=0", "collect: workers must be a positive integer, got 0"),
     ("seed=-3", "collect: seed must be a non-negative integer, got -3"),
+    ("+episodez=3", "collect: unknown config key(s) ['episodez']"),
 ])
 def test_bad_collect_config_is_one_line_and_writes_nothing(tmp_path, override, message):
     import subprocess
@@ -166,3 +169,16 @@ def test_bad_collect_config_is_one_line_and_writes_nothing(tmp_path, override, m
                        timeout=120)
     assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert not out.exists()
+
+
+def test_collect_config_rejects_unknown_keys_and_bad_counts(tmp_path):
+    from robopolicy.data.collect import CollectConfig
+
+    good = {"env": {}, "tasks": {}, "out": str(tmp_path / "d.zarr"), "episodes": 2}
+    c = CollectConfig.from_dict(good)
+    assert c.out == tmp_path / "d.zarr" and (c.seed, c.workers, c.executor) == (0, 2, "process")
+    with pytest.raises(RobopolicyError, match=r"unknown config key\(s\) \['worker'\]"):
+        CollectConfig.from_dict({**good, "worker": 3})
+    for bad in ({"episodes": 0}, {"episodes": -1}, {"episodes": True}, {"workers": 0}):
+        with pytest.raises(RobopolicyError, match="must be a positive integer"):
+            CollectConfig.from_dict({**good, **bad})
