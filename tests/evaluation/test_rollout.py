@@ -72,7 +72,7 @@ def test_wilson_interval_matches_a_hand_computed_case():
 
 def test_eval_warns_when_the_suite_differs_from_training(policy_dir, tmp_path, caplog):
     env = {**ENV_CONFIG, "yaw_range": [-0.5, 0.5]}
-    with caplog.at_level("WARNING", logger="robopolicy.evaluation.rollout"):
+    with caplog.at_level("WARNING", logger="robopolicy.evaluation.runners"):
         evaluate_policy(policy_dir, env, TASKS, episodes=1, seed=0, out_dir=tmp_path,
                         workers=1, envs_per_worker=1)
     assert "env.yaw_range" in caplog.text and "[-0.5, 0.5]" in caplog.text
@@ -277,9 +277,9 @@ def test_aligned_chunk_boundaries_batch_the_policy_calls_without_changing_result
 
 
 def test_an_episode_ended_before_any_action_still_saves_its_rollout():
-    from robopolicy.evaluation.rollout import _Slot
+    from robopolicy.evaluation.loop import EpisodeSlot
 
-    slot = _Slot(2)
+    slot = EpisodeSlot(2)
     assert slot.rollout_arrays()["action"].shape == (0, 10)  # e.g. the expert gave up at once
     slot.actions.append(np.ones(10, np.float32))
     assert slot.rollout_arrays()["action"].shape == (1, 10)

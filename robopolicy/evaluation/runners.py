@@ -1,0 +1,120 @@
+"""What computes an evaluation's actions: a trained policy run batched in the parent
+(`PolicyRunner`), or the scripted expert run inside the workers (`ExpertRunner`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+EXPERT = "expert"  # policy.path (or policy=expert) naming the built-in oracle
+
+
+class PolicyRunner:
+    """Runs a Policy on numpy observation windows, batched, on its device."""
+
+    def __init__(self, policy, device: str = "cpu", seed: int = 0):
+        import torch
+
+        self.torch = torch
+        self.policy = policy.to(device).eval()
+        self.device = device
+        self.seed = seed
+        self.obs_keys = list(policy.shape_meta["obs"])
+        self.n_obs_steps, self.n_action_steps = policy.n_obs_steps, policy.n_action_steps
+
+    def noise_generator(self, episode: int):
+        """The generator of an episode's sampling noise."""
+        return self.torch.Generator().manual_seed(self.seed * 1_000_003 + episode)
+
+    def forget(self, episode: int) -> None:
+        """Drop what a stateful policy remembers of `episode` (before it is run again)."""
+        memory = getattr(self.policy, "_memory", None)
+        if isinstance(memory, dict):
+            memory.pop(episode, None)
+
+    def __call__(self, windows: list[dict[str, np.ndarray]], texts: list[str], generators: list,
+                 episodes: list[int] | None = None):
+        """Actions (B, Ta, Da) for each row's window; a `stateful` policy (BC-RNN) is also told
+        each row's episode, so it carries each episode's memory whatever the batch."""
+        torch = self.torch
+        obs = {k: torch.as_tensor(np.stack([w[k] for w in windows])).to(self.device)
+               for k in self.obs_keys}
+        shape = (self.policy.horizon, self.policy.action_dim)
+        noise = torch.stack([torch.randn(shape, generator=g) for g in generators]).to(self.device)
+        self.policy.last_chunk = None
+        with torch.inference_mode():
+            if getattr(self.policy, "stateful", False):
+                actions = self.policy.predict_action(obs, texts, noise=noise, episodes=episodes)
+            else:
+                actions = self.policy.predict_action(obs, texts, noise=noise)
+        whole = getattr(self.policy, "last_chunk", None)
+        self.last_chunks = None if whole is None else whole.float().cpu().numpy()
+        return actions.float().cpu().numpy()
+
+
+class ExpertRunner:
+    """The scripted expert as the evaluated policy: the workers compute its actions (it reads
+    the simulator's ground truth), so the parent sends None and runs nothing itself."""
+
+    n_obs_steps = 1
+    n_action_steps = 1
+    seed = 0
+    acts_in_workers = True
+
+    def noise_generator(self, episode: int):
+        return None
+
+    def forget(self, episode: int) -> None:
+        pass
+
+
+def warn_if_other_suite(policy_path, env_config: dict, task_config: dict) -> None:
+    """Log the suite settings that differ from those of the policy's training demos."""
+    meta = json.loads((Path(policy_path) / "meta.json").read_text())
+    trained = meta.get("dataset_env_config") or {}
+    diffs = [f"{group}.{k}: trained {trained[group].get(k)!r}, evaluating {v!r}"
+             for group, now in (("env", env_config), ("tasks", task_config)) if group in trained
+             for k, v in now.items() if k not in ("obs_keys", "split")
+             and trained[group].get(k, v) != v]
+    if diffs:
+        log.warning("evaluating under other suite settings than the training demos: %s",
+                    "; ".join(diffs))
+
+
+def make_runner(policy_path, env_config: dict, task_config: dict, seed: int = 0,
+                device: str = "auto"):
+    """(runner, env_config with the observations the policy needs, policy description)."""
+    if str(policy_path) == EXPERT:
+        return ExpertRunner(), {**env_config, "obs_keys": ["proprio"]}, EXPERT
+    from robopolicy.device import resolve_device
+    from robopolicy.policies.io import load_policy
+
+    device = resolve_device(device)
+    policy = load_policy(policy_path, device=device)
+    warn_if_other_suite(policy_path, env_config, task_config)
+    # The env renders exactly what the policy observes.
+    env_config = {**env_config, "obs_keys": list(policy.shape_meta["obs"])}
+    return PolicyRunner(policy, device, seed), env_config, str(Path(policy_path).resolve())
+
+
+class TimedRunner:
+    """A runner that adds up the seconds spent in the policy."""
+
+    def __init__(self, runner):
+        self.inner, self.seconds, self.calls = runner, 0.0, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __call__(self, *args):
+        self.calls += 1
+        t0 = time.perf_counter()
+        out = self.inner(*args)
+        self.seconds += time.perf_counter() - t0
+        return out
