@@ -2,7 +2,7 @@
 rollout pool of the executor's kind, with the run folder, report and timing.
 
 `evaluate_policy` runs one episode list; `evaluate_splits` runs catalog splits by
-PartInstruct's protocol. The loop itself is `robopolicy.evaluation.loop`, the runners
+PartInstruct's protocol; both take an `EvalConfig`. The loop itself is `robopolicy.evaluation.loop`, the runners
 `robopolicy.evaluation.runners`, the episode lists `robopolicy.evaluation.episodes`.
 """
 
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from robopolicy.data.run_records import RunRecorder, claim_folder
 from robopolicy.errors import RobopolicyError
+from robopolicy.evaluation.config import EvalConfig, ExecutorConfig
 from robopolicy.evaluation.episodes import EpisodeSpec, episode_list, split_episodes
 from robopolicy.evaluation.loop import finished_records, run_episodes
 from robopolicy.evaluation.runners import EXPERT, PolicyRunner, TimedRunner, make_runner
@@ -21,27 +23,29 @@ from robopolicy.evaluation.runners import EXPERT, PolicyRunner, TimedRunner, mak
 log = logging.getLogger(__name__)
 
 # Callers elsewhere import these names from here.
-__all__ = ["EXPERT", "EpisodeSpec", "PolicyRunner", "episode_list", "evaluate_policy",
-           "evaluate_splits", "make_runner", "rollouts", "run_episodes", "split_episodes"]
+__all__ = ["EXPERT", "EpisodeSpec", "EvalConfig", "ExecutorConfig", "PolicyRunner",
+           "episode_list", "evaluate", "evaluate_policy", "evaluate_splits", "make_runner", "rollouts", "run_episodes", "split_episodes"]
 
 
 def rollouts(runner, specs: list[EpisodeSpec], env_config: dict, task_config: dict,
-             out_dir: Path, executor: dict, videos: int = 0,
+             out_dir: Path, executor: ExecutorConfig | Mapping, videos: int = 0,
              align: bool = True) -> tuple[list[dict], dict]:
     """Run `specs` with `runner` on a rollout pool of the executor's kind (process | ray);
     returns (records, timing): the wall time, throughput, where the time went, restarts."""
     from robopolicy.evaluation.pool import make_pool
 
-    workers = int(executor.get("workers", 2))
-    n_slots = min(workers * int(executor.get("envs_per_worker", 4)), max(1, len(specs)))
+    if not isinstance(executor, ExecutorConfig):
+        executor = ExecutorConfig.from_dict(executor)
+    workers = executor.workers
+    n_slots = min(workers * executor.envs_per_worker, max(1, len(specs)))
     envs_per_worker = max(1, -(-n_slots // workers))
     log.info("evaluating on %d episodes with %d %s workers x %d envs", len(specs), workers,
-             executor.get("kind", "process"), envs_per_worker)
+             executor.kind, envs_per_worker)
     resumed = set(finished_records(RunRecorder(out_dir), specs)) if out_dir.exists() else set()
     t0 = time.perf_counter()
     timed = TimedRunner(runner)
-    with make_pool(executor.get("kind", "process"), env_config, task_config, workers,
-                   envs_per_worker, executor.get("address")) as pool:
+    with make_pool(executor.kind, env_config, task_config, workers, envs_per_worker,
+                   executor.address) as pool:
         records = run_episodes(timed, pool, specs, out_dir, videos, align=align)
         stats = pool.stats
     ran = [r for r, e in zip(records, specs, strict=True) if (e.group, e.index) not in resumed]
@@ -68,50 +72,53 @@ def _timing(stats, wall: float, policy_s: float, records: list[dict]) -> dict:
             "worker_restarts": stats.restarts, "episodes_rerun": len(stats.lost_slots)}
 
 
-def evaluate_policy(policy_path: str | Path, env_config: dict, task_config: dict, episodes: int,
-                    seed: int, out_dir: Path, workers: int = 2, envs_per_worker: int = 4,
-                    videos: int = 0, device: str = "auto", executor: dict | None = None) -> dict:
-    """Evaluate the policy directory `policy_path` (or "expert") on `episodes` episodes of the
-    suite's task source from `seed`; writes episodes.jsonl, rollouts/, report.json, report.md and
-    videos/ into `out_dir` (resuming if present)."""
+def evaluate(run: EvalConfig) -> dict:
+    """Evaluate `run`: on its catalog splits when it names any, else on its episode list."""
+    return evaluate_splits(run) if run.splits is not None else evaluate_policy(run)
+
+
+def evaluate_policy(run: EvalConfig) -> dict:
+    """Evaluate `run.policy` (a policy directory, or "expert") on `run.episodes` episodes of the
+    suite's task source from `run.seed`; writes episodes.jsonl, rollouts/, report.json,
+    report.md and videos/ into `run.out_dir` (resuming if present)."""
     from robopolicy.evaluation.report import write_report
 
-    executor = {"kind": "process", **(executor or {}), "workers": workers,
-                "envs_per_worker": envs_per_worker}
-    runner, env_config, name = make_runner(policy_path, env_config, task_config, seed, device)
-    specs = episode_list(task_config, episodes, seed)
-    claim_folder(out_dir, {"policy": name, "episodes_requested": episodes, "seed": seed,
-                            "tasks": task_config, "env": env_config})
-    records, timing = rollouts(runner, specs, env_config, task_config, out_dir, executor, videos)
-    meta = {"policy": name, "episodes_requested": episodes, "seed": seed,
+    runner, env_config, name = make_runner(run.policy, run.env, run.tasks, run.seed, run.device)
+    specs = episode_list(run.tasks, run.episodes, run.seed)
+    claim_folder(run.out_dir, {"policy": name, "episodes_requested": run.episodes,
+                               "seed": run.seed, "tasks": run.tasks, "env": env_config})
+    records, timing = rollouts(runner, specs, env_config, run.tasks, run.out_dir, run.executor,
+                               run.videos)
+    meta = {"policy": name, "episodes_requested": run.episodes, "seed": run.seed,
             "workers": timing.pop("workers"), "envs_per_worker": timing.pop("envs_per_worker"),
             "wall_s": timing["wall_s"], "timing": timing}
-    return write_report(out_dir, records, meta)
+    return write_report(run.out_dir, records, meta)
 
 
-def evaluate_splits(policy_path: str | Path, env_config: dict, task_config: dict,
-                    splits: list[str], episodes_per_cell: int | None, seed: int, out_dir: Path,
-                    executor: dict, videos: int = 0, device: str = "auto") -> dict:
-    """Evaluate on catalog splits (PartInstruct's protocol: `episodes_per_cell` episodes per
-    split x category, spread over its task classes, each split at its own horizon), all in one
-    pool; writes <split>/episodes.jsonl, rollouts/, videos/, success.png, and report.json/.md
-    over every split into `out_dir` (resuming if present)."""
+def evaluate_splits(run: EvalConfig) -> dict:
+    """Evaluate `run.policy` on the catalog splits `run.splits` (PartInstruct's protocol:
+    `run.episodes_per_cell` episodes per split x category, spread over its task classes, each
+    split at its own horizon), all in one pool; writes <split>/episodes.jsonl, rollouts/,
+    videos/, success.png, and report.json/.md over every split into `run.out_dir` (resuming if
+    present)."""
     from robopolicy.evaluation.report import write_split_report
     from sims.partmanip.catalog import SPLITS
 
-    if not splits:
+    if not run.splits:
         raise RobopolicyError("eval: splits is empty; e.g. splits=[test1,test2,test3,test4,test5]")
-    unknown = [s for s in splits if s not in SPLITS]
+    unknown = [s for s in run.splits if s not in SPLITS]
     if unknown:  # said now, not after minutes of building the catalog for the known ones
         raise RobopolicyError(f"eval: splits: unknown split {unknown[0]!r} (known: {', '.join(SPLITS)})")
-    runner, env_config, name = make_runner(policy_path, env_config, task_config, seed, device)
-    specs = [s for split in splits for s in split_episodes(task_config, split, episodes_per_cell)]
-    claim_folder(out_dir, {"policy": name, "splits": list(splits),
-                            "episodes_per_cell": episodes_per_cell, "seed": seed,
-                            "tasks": task_config, "env": env_config})
-    records, timing = rollouts(runner, specs, env_config, task_config, out_dir, executor, videos)
-    meta = {"policy": name, "splits": list(splits), "episodes_per_cell": episodes_per_cell,
-            "seed": seed, "executor": executor.get("kind", "process"),
+    runner, env_config, name = make_runner(run.policy, run.env, run.tasks, run.seed, run.device)
+    specs = [s for split in run.splits
+             for s in split_episodes(run.tasks, split, run.episodes_per_cell)]
+    claim_folder(run.out_dir, {"policy": name, "splits": list(run.splits),
+                               "episodes_per_cell": run.episodes_per_cell, "seed": run.seed,
+                               "tasks": run.tasks, "env": env_config})
+    records, timing = rollouts(runner, specs, env_config, run.tasks, run.out_dir, run.executor,
+                               run.videos)
+    meta = {"policy": name, "splits": list(run.splits), "episodes_per_cell": run.episodes_per_cell,
+            "seed": run.seed, "executor": run.executor.kind,
             "workers": timing.pop("workers"), "envs_per_worker": timing.pop("envs_per_worker"),
             "wall_s": timing["wall_s"], "timing": timing}
-    return write_split_report(out_dir, records, meta)
+    return write_split_report(run.out_dir, records, meta)
