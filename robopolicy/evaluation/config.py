@@ -66,6 +66,9 @@ class EvalConfig:
     videos: record the first `videos` episodes (of each split) as mp4 (>= 0).
     device: the policy's device ("auto", "cpu", "cuda", ...).
     executor: the rollout workers.
+    batch_invariant: run the policy one episode at a time, so every episode's actions are
+        identical whatever the batching and worker count (False: one batched call for all
+        envs, faster, equal only up to floating-point rounding).
     """
 
     policy: str | Path
@@ -79,6 +82,7 @@ class EvalConfig:
     videos: int = 0
     device: str = "auto"
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    batch_invariant: bool = True
 
     def __post_init__(self) -> None:
         _positive("eval: episodes", self.episodes)
@@ -93,7 +97,7 @@ class EvalConfig:
 
     # the top-level keys of configs/eval.yaml, and of its `policy` group
     HYDRA_KEYS = ("name", "policy", "suite", "executor", "splits", "episodes_per_cell",
-                  "episodes", "seed", "videos", "device", "out")
+                  "episodes", "seed", "videos", "device", "out", "batch_invariant")
     POLICY_KEYS = ("name", "path")
 
     @classmethod
@@ -111,4 +115,5 @@ class EvalConfig:
                    episodes=cfg["episodes"], seed=cfg["seed"],
                    splits=None if splits is None else tuple(splits),
                    episodes_per_cell=cfg.get("episodes_per_cell"), videos=cfg["videos"],
-                   device=cfg["device"], executor=ExecutorConfig.from_dict(cfg["executor"]))
+                   device=cfg["device"], executor=ExecutorConfig.from_dict(cfg["executor"]),
+                   batch_invariant=bool(cfg.get("batch_invariant", True)))

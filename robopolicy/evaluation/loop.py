@@ -1,11 +1,11 @@
-"""The evaluation loop: episodes over a rollout pool, one batched policy call per control step.
+"""The evaluation loop: episodes over a rollout pool, one policy call per control step.
 
 Each env keeps its own observation window (To frames, the first repeated at reset) and action
-queue (Ta actions per policy call); at every control step the parent calls the policy once on
-all envs whose queue ran dry, and episodes start on shared chunk boundaries so those calls
-batch all envs. The initial noise of each call is drawn from a generator seeded by the
-episode, so an episode's outcome does not depend on which envs share its batch, on the worker
-count, or on a rerun after a worker died. Finished episodes are appended to episodes.jsonl at
+queue (Ta actions per policy call); at every control step the parent calls the runner once on
+all envs whose queue ran dry (with `align`, episodes start on shared chunk boundaries so a
+batched runner batches all envs). The sampling noise of each call is drawn from a generator
+seeded by the episode, so with a batch-invariant runner an episode's outcome does not depend
+on which envs share its call, on the worker count, or on a rerun after a worker died. Finished episodes are appended to episodes.jsonl at
 once (with their rollout beside it), so a stopped run resumes.
 """
 

@@ -63,7 +63,7 @@ def _timing(stats, wall: float, policy_s: float, records: list[dict]) -> dict:
             "env_steps_per_s": round(steps / wall, 1) if wall else 0.0,
             "episodes_per_hour": round(len(records) / wall * 3600, 1) if wall else 0.0,
             "physics_s": round(stats.physics_s, 1), "render_s": round(stats.render_s, 1),
-            "reset_s": round(stats.reset_s, 1),
+            "reset_s": round(stats.reset_s, 1), "policy_s": round(policy_s, 2),
             "share": {"simulation": share(stats.physics_critical_s),
                       "rendering": share(stats.render_critical_s),
                       "set-up": share(stats.reset_critical_s),
@@ -83,12 +83,14 @@ def evaluate_policy(run: EvalConfig) -> dict:
     report.md and videos/ into `run.out_dir` (resuming if present)."""
     from robopolicy.evaluation.report import write_report
 
-    runner, env_config, name = make_runner(run.policy, run.env, run.tasks, run.seed, run.device)
+    runner, env_config, name = make_runner(run.policy, run.env, run.tasks, run.seed, run.device,
+                                           run.batch_invariant)
     specs = episode_list(run.tasks, run.episodes, run.seed)
     claim_folder(run.out_dir, {"policy": name, "episodes_requested": run.episodes,
                                "seed": run.seed, "tasks": run.tasks, "env": env_config})
+    # one-row policy calls gain nothing from shared chunk boundaries; batched calls do
     records, timing = rollouts(runner, specs, env_config, run.tasks, run.out_dir, run.executor,
-                               run.videos)
+                               run.videos, align=not run.batch_invariant)
     meta = {"policy": name, "episodes_requested": run.episodes, "seed": run.seed,
             "workers": timing.pop("workers"), "envs_per_worker": timing.pop("envs_per_worker"),
             "wall_s": timing["wall_s"], "timing": timing}
@@ -109,14 +111,16 @@ def evaluate_splits(run: EvalConfig) -> dict:
     unknown = [s for s in run.splits if s not in SPLITS]
     if unknown:  # said now, not after minutes of building the catalog for the known ones
         raise RobopolicyError(f"eval: splits: unknown split {unknown[0]!r} (known: {', '.join(SPLITS)})")
-    runner, env_config, name = make_runner(run.policy, run.env, run.tasks, run.seed, run.device)
+    runner, env_config, name = make_runner(run.policy, run.env, run.tasks, run.seed, run.device,
+                                           run.batch_invariant)
     specs = [s for split in run.splits
              for s in split_episodes(run.tasks, split, run.episodes_per_cell)]
     claim_folder(run.out_dir, {"policy": name, "splits": list(run.splits),
                                "episodes_per_cell": run.episodes_per_cell, "seed": run.seed,
                                "tasks": run.tasks, "env": env_config})
+    # one-row policy calls gain nothing from shared chunk boundaries; batched calls do
     records, timing = rollouts(runner, specs, env_config, run.tasks, run.out_dir, run.executor,
-                               run.videos)
+                               run.videos, align=not run.batch_invariant)
     meta = {"policy": name, "splits": list(run.splits), "episodes_per_cell": run.episodes_per_cell,
             "seed": run.seed, "executor": run.executor.kind,
             "workers": timing.pop("workers"), "envs_per_worker": timing.pop("envs_per_worker"),

@@ -16,15 +16,24 @@ EXPERT = "expert"  # policy.path (or policy=expert) naming the built-in oracle
 
 
 class PolicyRunner:
-    """Runs a Policy on numpy observation windows, batched, on its device."""
+    """Runs a Policy on numpy observation windows on its device.
 
-    def __init__(self, policy, device: str = "cpu", seed: int = 0):
+    `batch_invariant` (the default) runs each row as a batch of one, with its episode's
+    generator for every random draw: a row's actions are then a function of its own episode
+    alone, bit for bit, whatever the batch, the row's position in it, or the worker count
+    (batched matrix products and convolutions may sum in another order for another batch
+    shape, and those last-bit differences grow over an episode's closed loop). False runs all
+    rows in one batched call: faster, the same up to floating-point rounding.
+    """
+
+    def __init__(self, policy, device: str = "cpu", seed: int = 0, batch_invariant: bool = True):
         import torch
 
         self.torch = torch
         self.policy = policy.to(device).eval()
         self.device = device
         self.seed = seed
+        self.batch_invariant = batch_invariant
         self.obs_keys = list(policy.shape_meta["obs"])
         self.n_obs_steps, self.n_action_steps = policy.n_obs_steps, policy.n_action_steps
 
@@ -41,21 +50,33 @@ class PolicyRunner:
     def __call__(self, windows: list[dict[str, np.ndarray]], texts: list[str], generators: list,
                  episodes: list[int] | None = None):
         """Actions (B, Ta, Da) for each row's window; a `stateful` policy (BC-RNN) is also told
-        each row's episode, so it carries each episode's memory whatever the batch."""
+        each row's episode, so it carries each episode's memory whatever the batch. The whole
+        predicted chunk of each row is left in `last_chunks` (None if the policy has none)."""
+        episodes = list(range(len(windows))) if episodes is None else list(episodes)
+        if not self.batch_invariant:
+            actions, whole = self._predict(windows, texts, generators, episodes, generator=None)
+        else:
+            rows = [self._predict([w], [t], [g], [e], generator=g)
+                    for w, t, g, e in zip(windows, texts, generators, episodes, strict=True)]
+            actions = np.concatenate([a for a, _ in rows])
+            whole = None if rows[0][1] is None else np.concatenate([c for _, c in rows])
+        self.last_chunks = whole
+        return actions
+
+    def _predict(self, windows, texts, generators, episodes, generator):
         torch = self.torch
         obs = {k: torch.as_tensor(np.stack([w[k] for w in windows])).to(self.device)
                for k in self.obs_keys}
         shape = (self.policy.horizon, self.policy.action_dim)
         noise = torch.stack([torch.randn(shape, generator=g) for g in generators]).to(self.device)
+        extra = {"episodes": episodes} if getattr(self.policy, "stateful", False) else {}
         self.policy.last_chunk = None
         with torch.inference_mode():
-            if getattr(self.policy, "stateful", False):
-                actions = self.policy.predict_action(obs, texts, noise=noise, episodes=episodes)
-            else:
-                actions = self.policy.predict_action(obs, texts, noise=noise)
+            actions = self.policy.predict_action(obs, texts, noise=noise, generator=generator,
+                                                 **extra)
         whole = getattr(self.policy, "last_chunk", None)
-        self.last_chunks = None if whole is None else whole.float().cpu().numpy()
-        return actions.float().cpu().numpy()
+        return (actions.float().cpu().numpy(),
+                None if whole is None else whole.float().cpu().numpy())
 
 
 class ExpertRunner:
@@ -88,7 +109,7 @@ def warn_if_other_suite(policy_path, env_config: dict, task_config: dict) -> Non
 
 
 def make_runner(policy_path, env_config: dict, task_config: dict, seed: int = 0,
-                device: str = "auto"):
+                device: str = "auto", batch_invariant: bool = True):
     """(runner, env_config with the observations the policy needs, policy description)."""
     if str(policy_path) == EXPERT:
         return ExpertRunner(), {**env_config, "obs_keys": ["proprio"]}, EXPERT
@@ -100,7 +121,7 @@ def make_runner(policy_path, env_config: dict, task_config: dict, seed: int = 0,
     warn_if_other_suite(policy_path, env_config, task_config)
     # The env renders exactly what the policy observes.
     env_config = {**env_config, "obs_keys": list(policy.shape_meta["obs"])}
-    return PolicyRunner(policy, device, seed), env_config, str(Path(policy_path).resolve())
+    return PolicyRunner(policy, device, seed, batch_invariant), env_config, str(Path(policy_path).resolve())
 
 
 class TimedRunner:
