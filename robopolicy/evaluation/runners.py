@@ -56,8 +56,20 @@ class PolicyRunner:
         if not self.batch_invariant:
             actions, whole = self._predict(windows, texts, generators, episodes, generator=None)
         else:
-            rows = [self._predict([w], [t], [g], [e], generator=g)
-                    for w, t, g, e in zip(windows, texts, generators, episodes, strict=True)]
+            # A stateful policy keeps only the episodes of its latest call (one that is missing
+            # has ended), so each one-row call sees every episode's memory and the step's call
+            # keeps all rows' updated memories.
+            memory = getattr(self.policy, "_memory", None)
+            carried = dict(memory) if isinstance(memory, dict) else None
+            rows, kept = [], {}
+            for w, t, g, e in zip(windows, texts, generators, episodes, strict=True):
+                if carried is not None:
+                    self.policy._memory = dict(carried)
+                rows.append(self._predict([w], [t], [g], [e], generator=g))
+                if carried is not None and e in self.policy._memory:
+                    kept[e] = self.policy._memory[e]
+            if carried is not None:
+                self.policy._memory = kept
             actions = np.concatenate([a for a, _ in rows])
             whole = None if rows[0][1] is None else np.concatenate([c for _, c in rows])
         self.last_chunks = whole
