@@ -9,20 +9,12 @@ from robopolicy.commands.app import hydra_app, output_dir
 
 @hydra_app("eval")
 def main(cfg: DictConfig) -> None:
-    from robopolicy.evaluation.rollout import evaluate_policy, evaluate_splits
+    from robopolicy.evaluation.config import EvalConfig
+    from robopolicy.evaluation.rollout import evaluate
 
     out = output_dir()
-    env = OmegaConf.to_container(cfg.suite.env, resolve=True)
-    tasks = OmegaConf.to_container(cfg.suite.tasks, resolve=True)
-    executor = OmegaConf.to_container(cfg.executor, resolve=True)
-    if cfg.splits is not None:
-        report = evaluate_splits(cfg.policy.path, env, tasks, list(cfg.splits),
-                                 cfg.episodes_per_cell, cfg.seed,
-                                 out, executor, cfg.videos, cfg.device)
-    else:
-        report = evaluate_policy(cfg.policy.path, env, tasks, cfg.episodes, cfg.seed, out,
-                                 executor["workers"], executor["envs_per_worker"], cfg.videos,
-                                 cfg.device, executor)
+    run = EvalConfig.from_hydra(OmegaConf.to_container(cfg, resolve=True), out)
+    report = evaluate(run)
     for name, part in [("all", report), *report.get("by_split", {}).items()]:
         o = part["overall"]
         lo, hi = o["ci95"]

@@ -13,6 +13,7 @@ from robopolicy.commands.app import hydra_app, output_dir
 @hydra_app("quickstart")
 def main(cfg: DictConfig) -> None:
     from robopolicy.data.collect import CollectConfig, collect
+    from robopolicy.evaluation.config import EvalConfig, ExecutorConfig
     from robopolicy.evaluation.rollout import evaluate_policy
     from robopolicy.training.trainer import train
 
@@ -31,9 +32,11 @@ def main(cfg: DictConfig) -> None:
                     OmegaConf.to_container(cfg.trainer, resolve=True), demos.path,
                     list(cfg.dataset.obs_keys), out / "train", cfg.dataset.val_ratio)
     print(f"[3/3] evaluating on {cfg.eval.episodes} held-out episodes", flush=True)
-    report = evaluate_policy(trained.policy_dir, env, tasks, cfg.eval.episodes, cfg.eval.seed,
-                             out / "eval", workers, cfg.executor.envs_per_worker, cfg.eval.videos,
-                             cfg.trainer.device)
+    executor = ExecutorConfig(workers=workers, envs_per_worker=cfg.executor.envs_per_worker)
+    report = evaluate_policy(EvalConfig(trained.policy_dir, env, tasks, out / "eval",
+                                        episodes=cfg.eval.episodes, seed=cfg.eval.seed,
+                                        videos=cfg.eval.videos, device=cfg.trainer.device,
+                                        executor=executor))
 
     o = report["overall"]
     lo, hi = o["ci95"]

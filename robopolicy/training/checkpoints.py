@@ -58,11 +58,13 @@ class TopK:
 
 def rollout_success(policy_dir: Path, env_config: dict, cfg: dict, out_dir: Path) -> float:
     """Roll the saved policy out on `cfg["rollout_episodes"]` episodes; returns its success rate."""
+    from robopolicy.evaluation.config import EvalConfig, ExecutorConfig
     from robopolicy.evaluation.rollout import evaluate_policy
 
     env, tasks, seed = rollout_suite(env_config, cfg.get("rollout_split", "val"))
-    report = evaluate_policy(policy_dir, env, tasks, int(cfg["rollout_episodes"]), seed, out_dir,
-                             workers=int(cfg.get("rollout_workers", 2)),
-                             envs_per_worker=int(cfg.get("rollout_envs_per_worker", 4)),
-                             device=cfg.get("device", "auto"))
+    executor = ExecutorConfig(workers=int(cfg.get("rollout_workers", 2)),
+                              envs_per_worker=int(cfg.get("rollout_envs_per_worker", 4)))
+    report = evaluate_policy(EvalConfig(policy_dir, env, tasks, out_dir,
+                                        episodes=int(cfg["rollout_episodes"]), seed=seed,
+                                        device=cfg.get("device", "auto"), executor=executor))
     return float(report["overall"]["success_rate"])

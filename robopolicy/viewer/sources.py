@@ -118,7 +118,7 @@ def _eval_folder(path: Path, split: str | None) -> Path:
 
 def _from_eval_run(folder: Path, episode: int) -> Episode:
     where = f"eval run {folder}"
-    from robopolicy.evaluation.rollout import read_finished
+    from robopolicy.data.run_records import read_finished
 
     records = read_finished(folder / EPISODES_FILE, repair=False)  # the run may still be writing
     if episode not in records:

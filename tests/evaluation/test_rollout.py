@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from robopolicy.errors import RobopolicyError
+from robopolicy.evaluation.config import EvalConfig, ExecutorConfig
 from robopolicy.evaluation.report import wilson_interval
 from robopolicy.evaluation.rollout import evaluate_policy
 from robopolicy.training.trainer import train
@@ -23,14 +24,20 @@ def policy_dir(expert_store, tiny_policy_cfg, tmp_path_factory):
     return train(tiny_policy_cfg, trainer, expert_store, ["proprio", "state"], out).policy_dir
 
 
+def _run(policy, out, episodes, seed, workers=1, envs=1, kind="process", env=ENV_CONFIG,
+         tasks=TASKS, **kw) -> EvalConfig:
+    """An evaluation run of `episodes` episodes from `seed` on `workers` x `envs` envs."""
+    return EvalConfig(policy, env, tasks, out, episodes=episodes, seed=seed,
+                      executor=ExecutorConfig(kind, workers, envs), **kw)
+
+
 def _lines(path):
     return path.read_text().splitlines()
 
 
 def test_eval_writes_a_line_per_episode_and_resumes(policy_dir, tmp_path):
     out = tmp_path / "eval"
-    report = evaluate_policy(policy_dir, ENV_CONFIG, TASKS, episodes=4, seed=500, out_dir=out,
-                             workers=2, envs_per_worker=1, videos=1)
+    report = evaluate_policy(_run(policy_dir, out, 4, seed=500, workers=2, videos=1))
     lines = _lines(out / "episodes.jsonl")
     records = [json.loads(x) for x in lines]
     assert sorted(r["episode"] for r in records) == [0, 1, 2, 3]
@@ -42,8 +49,7 @@ def test_eval_writes_a_line_per_episode_and_resumes(policy_dir, tmp_path):
 
     # Interrupted after two episodes, mid-way through writing the third line.
     (out / "episodes.jsonl").write_text("\n".join(lines[:2]) + "\n" + lines[2][:17])
-    report2 = evaluate_policy(policy_dir, ENV_CONFIG, TASKS, episodes=4, seed=500, out_dir=out,
-                              workers=2, envs_per_worker=1, videos=1)
+    report2 = evaluate_policy(_run(policy_dir, out, 4, seed=500, workers=2, videos=1))
     resumed = _lines(out / "episodes.jsonl")
     assert resumed[:2] == lines[:2]  # finished episodes were not redone or rewritten
     assert len(resumed) == 4
@@ -54,11 +60,9 @@ def test_eval_writes_a_line_per_episode_and_resumes(policy_dir, tmp_path):
 
 
 def test_eval_refuses_a_folder_of_another_run(policy_dir, tmp_path):
-    evaluate_policy(policy_dir, ENV_CONFIG, TASKS, episodes=1, seed=0, out_dir=tmp_path,
-                    workers=1, envs_per_worker=1)
+    evaluate_policy(_run(policy_dir, tmp_path, 1, seed=0))
     with pytest.raises(RobopolicyError, match="another policy or episode list"):
-        evaluate_policy(policy_dir, ENV_CONFIG, TASKS, episodes=2, seed=0, out_dir=tmp_path,
-                        workers=1, envs_per_worker=1)
+        evaluate_policy(_run(policy_dir, tmp_path, 2, seed=0))
 
 
 def test_wilson_interval_matches_a_hand_computed_case():
@@ -72,9 +76,8 @@ def test_wilson_interval_matches_a_hand_computed_case():
 
 def test_eval_warns_when_the_suite_differs_from_training(policy_dir, tmp_path, caplog):
     env = {**ENV_CONFIG, "yaw_range": [-0.5, 0.5]}
-    with caplog.at_level("WARNING", logger="robopolicy.evaluation.rollout"):
-        evaluate_policy(policy_dir, env, TASKS, episodes=1, seed=0, out_dir=tmp_path,
-                        workers=1, envs_per_worker=1)
+    with caplog.at_level("WARNING", logger="robopolicy.evaluation.runners"):
+        evaluate_policy(_run(policy_dir, tmp_path, 1, seed=0, env=env))
     assert "env.yaw_range" in caplog.text and "[-0.5, 0.5]" in caplog.text
 
 
@@ -100,8 +103,7 @@ def _records(path):
 
 
 def test_same_seed_and_policy_give_identical_reports(policy_dir, tmp_path):
-    reports = [evaluate_policy(policy_dir, ENV_CONFIG, TASKS, episodes=3, seed=7,
-                               out_dir=tmp_path / name, workers=w, envs_per_worker=e)
+    reports = [evaluate_policy(_run(policy_dir, tmp_path / name, 3, seed=7, workers=w, envs=e))
                for name, w, e in (("a", 2, 2), ("b", 1, 1))]  # other batching, same episodes
     assert _strip(reports[0]) == {**_strip(reports[1]), "workers": 2, "envs_per_worker": 2}
     assert _records(tmp_path / "a" / "episodes.jsonl") == _records(tmp_path / "b" / "episodes.jsonl")
@@ -113,8 +115,7 @@ def test_same_seed_and_policy_give_identical_reports(policy_dir, tmp_path):
 def test_each_episode_leaves_its_rollout_for_the_viewer(policy_dir, tmp_path):
     import numpy as np
 
-    evaluate_policy(policy_dir, ENV_CONFIG, TASKS, episodes=1, seed=3, out_dir=tmp_path,
-                    workers=1, envs_per_worker=1)
+    evaluate_policy(_run(policy_dir, tmp_path, 1, seed=3))
     rec = json.loads(_lines(tmp_path / "episodes.jsonl")[0])
     assert rec["task"]["task_id"] == rec["task_id"] and rec["task"]["init_seed"] == 3
     z = np.load(tmp_path / rec["rollout"])
@@ -166,9 +167,8 @@ def test_a_worker_killed_mid_episode_is_replaced_and_the_report_is_complete(poli
 
 @pytest.mark.slow
 def test_ray_executor_runs_four_episodes_like_the_process_pool(policy_dir, tmp_path):
-    reports = {kind: evaluate_policy(policy_dir, ENV_CONFIG, TASKS, episodes=4, seed=11,
-                                     out_dir=tmp_path / kind, workers=2, envs_per_worker=1,
-                                     executor={"kind": kind})
+    reports = {kind: evaluate_policy(_run(policy_dir, tmp_path / kind, 4, seed=11, workers=2,
+                                          kind=kind))
                for kind in ("ray", "process")}
     assert reports["ray"]["overall"]["episodes"] == 4
     assert _records(tmp_path / "ray" / "episodes.jsonl") == \
@@ -213,8 +213,7 @@ def test_expert_as_a_policy_succeeds_and_records_a_captioned_two_camera_video(tm
     from robopolicy.viewer.captions import BAR
 
     tasks = {**TASKS, "horizon": 120}
-    report = evaluate_policy("expert", ENV_CONFIG, tasks, episodes=2, seed=0, out_dir=tmp_path,
-                             workers=2, envs_per_worker=1, videos=1)
+    report = evaluate_policy(_run("expert", tmp_path, 2, seed=0, workers=2, tasks=tasks, videos=1))
     assert report["overall"]["successes"] == 2 and report["policy"] == "expert"
     recs = _records(tmp_path / "episodes.jsonl")
     assert "video" in recs[0] and "video" not in recs[1]
@@ -240,9 +239,8 @@ def test_catalog_splits_report_per_split_class_and_category(tmp_path):
         split_episodes(TASKS, "test1", per_cell=1)
 
     tasks1 = {**tasks, "classes": [1]}
-    report = evaluate_splits("expert", ENV_CONFIG, tasks1, ["test1", "test5"], 1, seed=0,
-                             out_dir=tmp_path, executor={"kind": "process", "workers": 2,
-                                                         "envs_per_worker": 2})
+    report = evaluate_splits(_run("expert", tmp_path, 1, seed=0, workers=2, envs=2, tasks=tasks1,
+                                  splits=("test1", "test5"), episodes_per_cell=1))
     assert list(report["by_split"]) == ["test1", "test5"]
     t1, t5 = report["by_split"]["test1"], report["by_split"]["test5"]
     assert set(t5["by_category"]).isdisjoint(t1["by_category"])  # unseen categories
@@ -267,7 +265,7 @@ def test_aligned_chunk_boundaries_batch_the_policy_calls_without_changing_result
     specs = [replace(s, task={**s.task, "horizon": h})
              for s, h in zip(episode_list(tasks, 5, seed=60), (20, 13, 20, 9, 20), strict=True)]
     runner = PolicyRunner(load_policy(policy_dir), "cpu", seed=0)
-    executor = {"kind": "process", "workers": 1, "envs_per_worker": 2}
+    executor = ExecutorConfig(workers=1, envs_per_worker=2)
     out = {align: rollouts(runner, specs, ENV_CONFIG, tasks, tmp_path / str(align), executor,
                            align=align) for align in (True, False)}
     strip = lambda rs: [{k: v for k, v in r.items() if k != "wall_s"} for r in rs]  # noqa: E731
@@ -277,9 +275,9 @@ def test_aligned_chunk_boundaries_batch_the_policy_calls_without_changing_result
 
 
 def test_an_episode_ended_before_any_action_still_saves_its_rollout():
-    from robopolicy.evaluation.rollout import _Slot
+    from robopolicy.evaluation.loop import EpisodeSlot
 
-    slot = _Slot(2)
+    slot = EpisodeSlot(2)
     assert slot.rollout_arrays()["action"].shape == (0, 10)  # e.g. the expert gave up at once
     slot.actions.append(np.ones(10, np.float32))
     assert slot.rollout_arrays()["action"].shape == (1, 10)

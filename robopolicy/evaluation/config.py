@@ -1,0 +1,119 @@
+"""Typed configs of an evaluation run, built from the hydra config in one place
+(`EvalConfig.from_hydra`); every count is checked before anything is built."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from robopolicy.errors import RobopolicyError
+
+EXECUTOR_KINDS = ("process", "ray")
+
+
+def _positive(where: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise RobopolicyError(f"{where}={value!r}: must be a positive whole number")
+
+
+def _reject_unknown(where: str, given: Mapping, known) -> None:
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise RobopolicyError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where the rollout workers run.
+
+    kind: "process" (spawned local processes) or "ray" (Ray actors).
+    workers: worker processes or actors (> 0).
+    envs_per_worker: envs each worker steps (> 0).
+    address: the Ray cluster to join ("auto", "ray://host:10001"); None starts a local Ray.
+    """
+
+    kind: str = "process"
+    workers: int = 2
+    envs_per_worker: int = 4
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXECUTOR_KINDS:
+            raise RobopolicyError(f"executor: unknown kind {self.kind!r} (known: process, ray)")
+        _positive("executor.workers", self.workers)
+        _positive("executor.envs_per_worker", self.envs_per_worker)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ExecutorConfig:
+        """From an `executor` config group (unknown keys are refused)."""
+        _reject_unknown("executor", d, [f.name for f in fields(cls)])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One evaluation run.
+
+    policy: a policy directory written by `robopolicy train`, or "expert" (the scripted expert).
+    env, tasks: the suite's env and task-source configs (`suite.env`, `suite.tasks`).
+    out_dir: the run folder (resumed when it holds this same run).
+    episodes: without splits, episodes of the task source, seeds seed..seed+episodes-1 (> 0).
+    seed: the first episode seed; with splits it seeds only the policy's sampling noise.
+    splits: catalog splits to evaluate by PartInstruct's protocol (None: the episode list).
+    episodes_per_cell: with splits, episodes per split x category (> 0; None: all of them).
+    videos: record the first `videos` episodes (of each split) as mp4 (>= 0).
+    device: the policy's device ("auto", "cpu", "cuda", ...).
+    executor: the rollout workers.
+    batch_invariant: run the policy one episode at a time, so every episode's actions are
+        identical whatever the batching and worker count (False: one batched call for all
+        envs, faster, equal only up to floating-point rounding).
+    """
+
+    policy: str | Path
+    env: dict
+    tasks: dict
+    out_dir: Path
+    episodes: int = 50
+    seed: int = 100_000
+    splits: tuple[str, ...] | None = None
+    episodes_per_cell: int | None = None
+    videos: int = 0
+    device: str = "auto"
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    batch_invariant: bool = True
+
+    def __post_init__(self) -> None:
+        _positive("eval: episodes", self.episodes)
+        if self.episodes_per_cell is not None:
+            _positive("eval: episodes_per_cell", self.episodes_per_cell)
+        if isinstance(self.videos, bool) or not isinstance(self.videos, int) or self.videos < 0:
+            raise RobopolicyError(f"eval: videos={self.videos!r}: must be a whole number >= 0")
+        if self.splits is not None:
+            object.__setattr__(self, "splits", tuple(self.splits))
+            if not self.splits:
+                raise RobopolicyError("eval: splits is empty; e.g. splits=[test1,test2,test3,test4,test5]")
+
+    # the top-level keys of configs/eval.yaml, and of its `policy` group
+    HYDRA_KEYS = ("name", "policy", "suite", "executor", "splits", "episodes_per_cell",
+                  "episodes", "seed", "videos", "device", "out", "batch_invariant")
+    POLICY_KEYS = ("name", "path")
+
+    @classmethod
+    def from_hydra(cls, cfg: Mapping, out_dir: Path) -> EvalConfig:
+        """From `robopolicy eval`'s resolved config (a plain dict); unknown keys are refused."""
+        _reject_unknown("eval", cfg, cls.HYDRA_KEYS)
+        policy = cfg["policy"]
+        _reject_unknown("eval: policy", policy, cls.POLICY_KEYS)
+        if policy.get("path") in (None, "???"):
+            raise RobopolicyError("eval: policy.path is required: a policy directory written by "
+                                  "`robopolicy train`, or policy=expert")
+        splits = cfg.get("splits")
+        return cls(policy=policy["path"], env=dict(cfg["suite"]["env"]),
+                   tasks=dict(cfg["suite"]["tasks"]), out_dir=Path(out_dir),
+                   episodes=cfg["episodes"], seed=cfg["seed"],
+                   splits=None if splits is None else tuple(splits),
+                   episodes_per_cell=cfg.get("episodes_per_cell"), videos=cfg["videos"],
+                   device=cfg["device"], executor=ExecutorConfig.from_dict(cfg["executor"]),
+                   batch_invariant=bool(cfg.get("batch_invariant", True)))

@@ -1,0 +1,153 @@
+"""What computes an evaluation's actions: a trained policy run batched in the parent
+(`PolicyRunner`), or the scripted expert run inside the workers (`ExpertRunner`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+EXPERT = "expert"  # policy.path (or policy=expert) naming the built-in oracle
+
+
+class PolicyRunner:
+    """Runs a Policy on numpy observation windows on its device.
+
+    `batch_invariant` (the default) runs each row as a batch of one, with its episode's
+    generator for every random draw: a row's actions are then a function of its own episode
+    alone, bit for bit, whatever the batch, the row's position in it, or the worker count
+    (batched matrix products and convolutions may sum in another order for another batch
+    shape, and those last-bit differences grow over an episode's closed loop). False runs all
+    rows in one batched call: faster, the same up to floating-point rounding.
+    """
+
+    def __init__(self, policy, device: str = "cpu", seed: int = 0, batch_invariant: bool = True):
+        import torch
+
+        self.torch = torch
+        self.policy = policy.to(device).eval()
+        self.device = device
+        self.seed = seed
+        self.batch_invariant = batch_invariant
+        self.obs_keys = list(policy.shape_meta["obs"])
+        self.n_obs_steps, self.n_action_steps = policy.n_obs_steps, policy.n_action_steps
+
+    def noise_generator(self, episode: int):
+        """The generator of an episode's sampling noise."""
+        return self.torch.Generator().manual_seed(self.seed * 1_000_003 + episode)
+
+    def forget(self, episode: int) -> None:
+        """Drop what a stateful policy remembers of `episode` (before it is run again)."""
+        memory = getattr(self.policy, "_memory", None)
+        if isinstance(memory, dict):
+            memory.pop(episode, None)
+
+    def __call__(self, windows: list[dict[str, np.ndarray]], texts: list[str], generators: list,
+                 episodes: list[int] | None = None):
+        """Actions (B, Ta, Da) for each row's window; a `stateful` policy (BC-RNN) is also told
+        each row's episode, so it carries each episode's memory whatever the batch. The whole
+        predicted chunk of each row is left in `last_chunks` (None if the policy has none)."""
+        episodes = list(range(len(windows))) if episodes is None else list(episodes)
+        if not self.batch_invariant:
+            actions, whole = self._predict(windows, texts, generators, episodes, generator=None)
+        else:
+            # A stateful policy keeps only the episodes of its latest call (one that is missing
+            # has ended), so each one-row call sees every episode's memory and the step's call
+            # keeps all rows' updated memories.
+            memory = getattr(self.policy, "_memory", None)
+            carried = dict(memory) if isinstance(memory, dict) else None
+            rows, kept = [], {}
+            for w, t, g, e in zip(windows, texts, generators, episodes, strict=True):
+                if carried is not None:
+                    self.policy._memory = dict(carried)
+                rows.append(self._predict([w], [t], [g], [e], generator=g))
+                if carried is not None and e in self.policy._memory:
+                    kept[e] = self.policy._memory[e]
+            if carried is not None:
+                self.policy._memory = kept
+            actions = np.concatenate([a for a, _ in rows])
+            whole = None if rows[0][1] is None else np.concatenate([c for _, c in rows])
+        self.last_chunks = whole
+        return actions
+
+    def _predict(self, windows, texts, generators, episodes, generator):
+        torch = self.torch
+        obs = {k: torch.as_tensor(np.stack([w[k] for w in windows])).to(self.device)
+               for k in self.obs_keys}
+        shape = (self.policy.horizon, self.policy.action_dim)
+        noise = torch.stack([torch.randn(shape, generator=g) for g in generators]).to(self.device)
+        extra = {"episodes": episodes} if getattr(self.policy, "stateful", False) else {}
+        self.policy.last_chunk = None
+        with torch.inference_mode():
+            actions = self.policy.predict_action(obs, texts, noise=noise, generator=generator,
+                                                 **extra)
+        whole = getattr(self.policy, "last_chunk", None)
+        return (actions.float().cpu().numpy(),
+                None if whole is None else whole.float().cpu().numpy())
+
+
+class ExpertRunner:
+    """The scripted expert as the evaluated policy: the workers compute its actions (it reads
+    the simulator's ground truth), so the parent sends None and runs nothing itself."""
+
+    n_obs_steps = 1
+    n_action_steps = 1
+    seed = 0
+    acts_in_workers = True
+
+    def noise_generator(self, episode: int):
+        return None
+
+    def forget(self, episode: int) -> None:
+        pass
+
+
+def warn_if_other_suite(policy_path, env_config: dict, task_config: dict) -> None:
+    """Log the suite settings that differ from those of the policy's training demos."""
+    meta = json.loads((Path(policy_path) / "meta.json").read_text())
+    trained = meta.get("dataset_env_config") or {}
+    diffs = [f"{group}.{k}: trained {trained[group].get(k)!r}, evaluating {v!r}"
+             for group, now in (("env", env_config), ("tasks", task_config)) if group in trained
+             for k, v in now.items() if k not in ("obs_keys", "split")
+             and trained[group].get(k, v) != v]
+    if diffs:
+        log.warning("evaluating under other suite settings than the training demos: %s",
+                    "; ".join(diffs))
+
+
+def make_runner(policy_path, env_config: dict, task_config: dict, seed: int = 0,
+                device: str = "auto", batch_invariant: bool = True):
+    """(runner, env_config with the observations the policy needs, policy description)."""
+    if str(policy_path) == EXPERT:
+        return ExpertRunner(), {**env_config, "obs_keys": ["proprio"]}, EXPERT
+    from robopolicy.device import resolve_device
+    from robopolicy.policies.io import load_policy
+
+    device = resolve_device(device)
+    policy = load_policy(policy_path, device=device)
+    warn_if_other_suite(policy_path, env_config, task_config)
+    # The env renders exactly what the policy observes.
+    env_config = {**env_config, "obs_keys": list(policy.shape_meta["obs"])}
+    return PolicyRunner(policy, device, seed, batch_invariant), env_config, str(Path(policy_path).resolve())
+
+
+class TimedRunner:
+    """A runner that adds up the seconds spent in the policy."""
+
+    def __init__(self, runner):
+        self.inner, self.seconds, self.calls = runner, 0.0, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __call__(self, *args):
+        self.calls += 1
+        t0 = time.perf_counter()
+        out = self.inner(*args)
+        self.seconds += time.perf_counter() - t0
+        return out
