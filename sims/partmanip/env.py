@@ -3,13 +3,15 @@
 Control at 20 Hz. Action (10,): absolute TCP target in the robot base frame,
 ``pos (3) + rot6d (6) + gripper (1)`` with gripper in [0, 1] (1 = open); `action_mode="delta"`
 adds pos/rotation to the previous target instead. Observation keys (each optional):
-``rgb.<cam>`` (H,W,3) uint8, ``depth.<cam>`` (H,W) float32 metres, ``part_mask.<cam>`` (H,W) bool,
+``rgb.<cam>`` (H,W,3) uint8, ``depth.<cam>`` (H,W) float32 metres (at most `MAX_DEPTH`),
+``part_mask.<cam>`` (H,W) bool,
 ``pcd`` (`pcd_points`, 4) float32 = the object's points seen by the agentview depth camera, xyz in
 metres in the robot base frame + 1.0 on the current target part (else 0.0),
 ``proprio`` (17,) = joints 7 + gripper width 1 + TCP pos 3 + TCP rot6d 6, ``state`` = object pos 3
 + object rot6d 6 + target-part centroid 3 + target-part principal axis 3 + current skill's
 goal position 3 (`ChainTracker.skill_goal`) + articulation `articulation_dim`. `info` carries instruction, skill_instruction, skill_index, success,
-completion, predicates, task_id.
+completion, predicates, task_id. Every action and observation lies in the declared spaces
+(`sims.partmanip.spaces`): positions beyond the arm's reach are clipped into it.
 """
 
 from __future__ import annotations
@@ -21,20 +23,24 @@ import gymnasium as gym
 import numpy as np
 
 from sims.core.config import ConfigMixin
+from sims.core.control import ACTION_DIM, CONTROL_HZ
 from sims.core.rotations import mat_to_rot6d, quat_to_mat, rot6d_to_mat, yaw_quat
 from sims.core.types import CameraSpec, PlacedObject, SceneSpec
 from sims.objects import make_instance
 from sims.objects.kinematics import object_points
 from sims.partmanip.chain import ChainTracker, target_part
 from sims.partmanip.predicates import Snapshot
+from sims.partmanip.spaces import (
+    DELTA_POS_MAX,
+    MAX_DEPTH,
+    PCD_WORKSPACE,
+    action_space,
+    clip_target_position,
+    observation_space,
+)
 from sims.partmanip.tasks import TaskPool, TaskSpec
 
-PROPRIO_DIM = 17
-ACTION_DIM = 10
 PCD_CAMERA = "agentview"  # the fixed camera whose depth gives the `pcd` observation
-# Box (metres, robot base frame) a `pcd` point must lie in, besides being on the object: a guard
-# against stray pixels (depth at silhouette edges), reaching just below the table top.
-PCD_WORKSPACE = ((0.05, 1.1), (-0.6, 0.6), (-0.005, 0.8))
 
 
 def default_cameras(width: int = 128, height: int = 128) -> tuple[CameraSpec, ...]:
@@ -84,10 +90,13 @@ def make_backend(name: str):
 class PartManipEnv(gym.Env):
     """Part-level manipulation of one object on a table by a Franka Panda."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": int(CONTROL_HZ)}
 
     def __init__(self, config: EnvConfig | None = None, tasks=None,
                  render_mode: str | None = "rgb_array"):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode {render_mode!r}: known are None and "
+                             f"{self.metadata['render_modes']}")
         self.config = config or EnvConfig()
         self.tasks = tasks if tasks is not None else TaskPool()  # or a CatalogTasks
         self.render_mode = render_mode
@@ -100,11 +109,10 @@ class PartManipEnv(gym.Env):
         if "pcd" in self.config.obs_keys:  # the camera is fixed: its pixel rays never change
             cam = next(c for c in self.cameras if c.name == PCD_CAMERA)
             self._pcd_origin, self._pcd_rays = camera_rays(cam)
-        self.observation_space = self._make_observation_space()
-        low = np.full(ACTION_DIM, -np.inf, np.float32)
-        low[-1], high = 0.0, np.full(ACTION_DIM, np.inf, np.float32)
-        high[-1] = 1.0
-        self.action_space = gym.spaces.Box(low, high, dtype=np.float32)
+        self.observation_space = observation_space(
+            self.config.obs_keys, self.config.image_size, self.config.articulation_dim,
+            self.config.pcd_points)
+        self.action_space = action_space(self.config.action_mode)
         self._built_for: tuple[str, int] | None = None
         self.task: TaskSpec | None = None
         self.asset = None
@@ -136,25 +144,6 @@ class PartManipEnv(gym.Env):
     def state_dim(self) -> int:
         return 3 + 6 + 3 + 3 + 3 + self.config.articulation_dim
 
-    def _make_observation_space(self) -> gym.spaces.Dict:
-        w, h = self.config.image_size
-        spaces = {}
-        for key in self.config.obs_keys:
-            kind = key.split(".")[0]
-            if key == "proprio":
-                spaces[key] = gym.spaces.Box(-np.inf, np.inf, (PROPRIO_DIM,), np.float32)
-            elif key == "state":
-                spaces[key] = gym.spaces.Box(-np.inf, np.inf, (self.state_dim,), np.float32)
-            elif key == "pcd":
-                spaces[key] = gym.spaces.Box(-np.inf, np.inf, (self.config.pcd_points, 4), np.float32)
-            elif kind == "rgb":
-                spaces[key] = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
-            elif kind == "depth":
-                spaces[key] = gym.spaces.Box(0, np.inf, (h, w), np.float32)
-            else:
-                spaces[key] = gym.spaces.MultiBinary((h, w))
-        return gym.spaces.Dict(spaces)
-
     def shape_meta(self) -> dict:
         """diffusion_policy-style shape metadata of observations and actions."""
         obs = {}
@@ -167,13 +156,17 @@ class PartManipEnv(gym.Env):
     # -- episode -------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode: `options["task"]` (a TaskSpec or its dict) from its `init_seed`
-        (or from `seed` if given); without a task, the pool's task for `seed`."""
+        (or from `seed` if given); without a task, the source's task for `seed` (a catalog
+        split's episodes wrap round, so any seed gives an episode)."""
         super().reset(seed=seed)
         task = (options or {}).get("task")
         if isinstance(task, dict):
             task = TaskSpec.from_dict(task)
         if task is None:
-            task = self.tasks.task(0 if seed is None else seed)
+            index = 0 if seed is None else seed
+            if hasattr(self.tasks, "__len__"):
+                index %= len(self.tasks)
+            task = self.tasks.task(index)
         init_seed = task.init_seed if seed is None else seed
         self.task = task
         self._ensure_scene(task.category, task.instance_id)
@@ -208,7 +201,7 @@ class PartManipEnv(gym.Env):
         a = np.asarray(action, dtype=np.float64).reshape(ACTION_DIM)
         if self.config.action_mode == "delta":
             a = self._apply_delta(a)
-        pos, mat = a[:3], rot6d_to_mat(a[3:9])
+        pos, mat = clip_target_position(a[:3]), rot6d_to_mat(a[3:9])
         self._target = np.concatenate([pos, mat_to_rot6d(mat), [np.clip(a[9], 0.0, 1.0)]])
         q = self.backend.solve_ik(pos, mat, self.backend.arm_targets)
         self.backend.apply(q, self._target[9])
@@ -226,7 +219,8 @@ class PartManipEnv(gym.Env):
     def _apply_delta(self, a: np.ndarray) -> np.ndarray:
         prev_mat = rot6d_to_mat(self._target[3:9])
         mat = rot6d_to_mat(a[3:9]) @ prev_mat
-        return np.concatenate([self._target[:3] + a[:3], mat_to_rot6d(mat), a[9:]])
+        step = np.clip(a[:3], -DELTA_POS_MAX, DELTA_POS_MAX)
+        return np.concatenate([self._target[:3] + step, mat_to_rot6d(mat), a[9:]])
 
     # -- observation -------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
@@ -290,7 +284,7 @@ class PartManipEnv(gym.Env):
             if want["rgb"]:
                 obs[f"rgb.{cam}"] = out.rgb
             if want["depth"]:
-                obs[f"depth.{cam}"] = out.depth_m
+                obs[f"depth.{cam}"] = np.minimum(out.depth_m, np.float32(MAX_DEPTH))
             if want["part_mask"]:
                 obs[f"part_mask.{cam}"] = mask
             if pcd:
@@ -335,7 +329,10 @@ class PartManipEnv(gym.Env):
         }
 
     def render(self):
-        """An agentview frame at `config.render_size` (for videos)."""
+        """An agentview frame at `config.render_size` (for videos); None when the env was made
+        with `render_mode=None`."""
+        if self.render_mode is None:
+            return None
         w, h = self.config.render_size
         return self.backend.render("agentview", size=(w, h)).rgb
 
