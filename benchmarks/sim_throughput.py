@@ -31,9 +31,9 @@ OBS_KEYS = ["proprio", "state", "rgb.agentview", "depth.agentview", "rgb.wrist",
 def _ours_worker(seed: int, steps: int, warmup: int, barrier, queue) -> None:
     import numpy as np
 
-    from sims.partmanip.env import EnvConfig, PartManipEnv
+    from sims.partmanip.factory import make_env
 
-    env = PartManipEnv(EnvConfig(obs_keys=tuple(OBS_KEYS), image_size=(128, 128)))
+    env = make_env({"obs_keys": OBS_KEYS, "image_size": (128, 128)})
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
     home = env.commanded_target

@@ -75,11 +75,10 @@ def run_expert_episode(env, expert, task) -> tuple[dict[str, np.ndarray], dict]:
 
 
 def _init_worker(env_config: dict, task_config: dict) -> None:
-    from sims.partmanip.env import EnvConfig, PartManipEnv
     from sims.partmanip.expert import ScriptedExpert
-    from sims.partmanip.task_source import task_source
+    from sims.partmanip.factory import make_env
 
-    _worker["env"] = PartManipEnv(EnvConfig.from_config(env_config), task_source(task_config))
+    _worker["env"] = make_env(env_config, task_config)
     _worker["expert"] = ScriptedExpert()
 
 
@@ -139,7 +138,8 @@ def collect(env_config: dict, task_config: dict, out: Path, episodes: int, seed:
     An existing store at `out` of the same suite config is resumed (`overwrite` replaces it).
     `executor` is "process" (local spawned processes) or "ray" (actors; `address` = cluster)."""
     from robopolicy.executors import EXECUTORS, WorkerDied, ordered_map
-    from sims.partmanip.env import EnvConfig, PartManipEnv
+    from sims.partmanip.env import EnvConfig
+    from sims.partmanip.factory import make_env
     from sims.partmanip.task_source import CatalogTasks, task_source
 
     if executor not in EXECUTORS:  # checked before a store is created
@@ -152,7 +152,7 @@ def collect(env_config: dict, task_config: dict, out: Path, episodes: int, seed:
         if seed + episodes > len(pool):
             raise RobopolicyError(f"collect: split {pool.split} has {len(pool)} episodes, asked for "
                                   f"{seed}..{seed + episodes - 1}")
-    probe = PartManipEnv(env_cfg, pool)  # cheap: builds no simulator until reset
+    probe = make_env(env_cfg, pool)  # cheap: builds no simulator until reset
     store = _open_or_create(Path(out), probe.shape_meta(),
                             {"env": env_cfg.to_config(), "tasks": pool.to_config()}, overwrite)
     done = _previous_attempts(store)

@@ -22,10 +22,9 @@ def replay_steps(episode: Episode,
     each action. `obs_keys` chooses the observations rendered (whatever the episode recorded).
     The env (a PartManipEnv) is closed when the iteration ends."""
     import sims.mujoco  # noqa: F401  (picks a headless MUJOCO_GL before mujoco loads)
-    from sims.partmanip.env import EnvConfig, PartManipEnv
+    from sims.partmanip.factory import make_env
 
-    env_cfg = EnvConfig.from_config({**episode.env_config, "obs_keys": list(obs_keys)})
-    env = PartManipEnv(env_cfg)
+    env = make_env({**episode.env_config, "obs_keys": list(obs_keys)})
     try:
         obs, info = env.reset(options={"task": episode.task})
         yield 0, env, obs, info

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from sims.core.rotations import mat_to_rot6d, rotation_angle
-from sims.partmanip.env import EnvConfig, PartManipEnv
+from sims.partmanip.factory import make_env
 
 
 @pytest.fixture(scope="module")
 def camera_env():
-    env = PartManipEnv(EnvConfig(obs_keys=("proprio", "state", "rgb.agentview", "depth.agentview",
-                                           "part_mask.agentview", "rgb.wrist")))
+    env = make_env({"obs_keys": ("proprio", "state", "rgb.agentview", "depth.agentview",
+                                 "part_mask.agentview", "rgb.wrist")})
     env.reset(seed=3)
     yield env
     env.close()
@@ -140,8 +140,8 @@ def test_a_process_that_renders_can_still_import_triton(gl):
         pytest.skip("triton is not installed: nothing to load in the wrong order")
     if ctypes.util.find_library({"osmesa": "OSMesa", "egl": "EGL"}[gl]) is None:
         pytest.skip(f"no {gl} library on this machine")
-    code = ("from sims.partmanip.env import EnvConfig, PartManipEnv\n"
-            "env = PartManipEnv(EnvConfig(obs_keys=('proprio', 'rgb.agentview'), image_size=(32, 32)))\n"
+    code = ("from sims.partmanip.factory import make_env\n"
+            "env = make_env({'obs_keys': ('proprio', 'rgb.agentview'), 'image_size': (32, 32)})\n"
             "obs, _ = env.reset(seed=0)\n"
             "assert obs['rgb.agentview'].std() > 0\n"
             "import triton\n")

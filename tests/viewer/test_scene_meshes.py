@@ -14,9 +14,9 @@ def test_meshes_match_the_point_cloud_and_the_robot():
     from scipy.spatial import cKDTree
 
     from robopolicy.viewer.scene_meshes import object_geom_parts, scene_meshes
-    from sims.partmanip.env import EnvConfig, PartManipEnv
+    from sims.partmanip.factory import make_env
 
-    env = PartManipEnv(EnvConfig(obs_keys=("pcd", "proprio")))
+    env = make_env({"obs_keys": ("pcd", "proprio")})
     try:
         obs, _ = env.reset(seed=0)  # the default pool's task 0: a mug, grasped by its handle
         model, data = env.backend.model, env.backend.data
