@@ -22,8 +22,10 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from sims.core.camera import fixed_camera_rays
 from sims.core.config import ConfigMixin
 from sims.core.control import ACTION_DIM, CONTROL_HZ
+from sims.core.registry import make_backend
 from sims.core.rotations import mat_to_rot6d, quat_to_mat, rot6d_to_mat, yaw_quat
 from sims.core.types import CameraSpec, PlacedObject, SceneSpec
 from sims.objects import make_instance
@@ -68,7 +70,7 @@ class EnvConfig(ConfigMixin):
     settle_steps: int = 50  # physics steps to let the object come to rest after placement
     render_size: tuple[int, int] = (256, 256)  # env.render() frames (videos)
     pcd_points: int = 512  # points in the `pcd` observation (subsampled or repeated to this)
-    backend: str = "mujoco"
+    backend: str = "mujoco"  # a name registered in sims.core.registry
 
 
 def initial_pose(init_seed: int, config: EnvConfig) -> tuple[np.ndarray, float]:
@@ -76,15 +78,6 @@ def initial_pose(init_seed: int, config: EnvConfig) -> tuple[np.ndarray, float]:
     rng = np.random.default_rng(init_seed)
     pos = np.array([rng.uniform(*config.x_range), rng.uniform(*config.y_range), 0.002])
     return pos, float(rng.uniform(*config.yaw_range))
-
-
-def make_backend(name: str):
-    """A simulator backend by name."""
-    if name == "mujoco":
-        from sims.mujoco import MujocoBackend
-
-        return MujocoBackend()
-    raise ValueError(f"unknown backend {name!r} (known: mujoco)")
 
 
 class PartManipEnv(gym.Env):
@@ -108,7 +101,7 @@ class PartManipEnv(gym.Env):
             self._check_obs_key(key)
         if "pcd" in self.config.obs_keys:  # the camera is fixed: its pixel rays never change
             cam = next(c for c in self.cameras if c.name == PCD_CAMERA)
-            self._pcd_origin, self._pcd_rays = camera_rays(cam)
+            self._pcd_origin, self._pcd_rays = fixed_camera_rays(cam)
         self.observation_space = observation_space(
             self.config.obs_keys, self.config.image_size, self.config.articulation_dim,
             self.config.pcd_points)
@@ -347,32 +340,6 @@ class PartManipEnv(gym.Env):
     def close(self) -> None:
         if self.backend is not None:
             self.backend.close()
-
-
-def camera_rays(cam: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed camera's centre (3,) and per-pixel rays (H*W, 3), robot base frame, row-major
-    from the top-left pixel, scaled so that ``centre + depth_m * ray`` is the pixel's point
-    (depth is the distance along the optical axis, as rendered). MuJoCo convention: the camera
-    looks along its -z, +y up in the image, `fovy_deg` spans the image height."""
-    if cam.body is not None:
-        raise ValueError(f"camera {cam.name!r} rides on body {cam.body!r}; point clouds need a fixed camera")
-    pos = np.asarray(cam.pos, float)
-    if cam.lookat is None:
-        rot = quat_to_mat(np.asarray(cam.quat, float))
-    else:  # as sims.mujoco.scene.lookat_quat builds the camera
-        z = pos - np.asarray(cam.lookat, float)
-        z /= np.linalg.norm(z)
-        x = np.cross(np.asarray(cam.up, float), z)
-        if np.linalg.norm(x) < 1e-6:
-            x = np.cross(np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0]), z)
-        x /= np.linalg.norm(x)
-        rot = np.stack([x, np.cross(z, x), z], axis=1)
-    focal = 0.5 * cam.height / np.tan(np.radians(cam.fovy_deg) / 2)  # pixels
-    u = (np.arange(cam.width) + 0.5 - cam.width / 2) / focal  # pixel centres
-    v = (np.arange(cam.height) + 0.5 - cam.height / 2) / focal
-    uu, vv = np.meshgrid(u, v)
-    rays_cam = np.stack([uu, -vv, -np.ones_like(uu)], axis=-1).reshape(-1, 3)  # image rows go down
-    return pos, rays_cam @ rot.T
 
 
 def farthest_point_indices(points: np.ndarray, n: int) -> np.ndarray:
