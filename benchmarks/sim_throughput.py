@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from sims.core.control import CONTROL_HZ
+
 ROOT = Path(__file__).resolve().parents[1]
 PEER_PYTHON = ROOT / ".venv-robosuite" / "bin" / "python"
 OBS_KEYS = ["proprio", "state", "rgb.agentview", "depth.agentview", "rgb.wrist", "depth.wrist"]
@@ -117,7 +119,7 @@ def main() -> None:
         "ratio_vs_robosuite_same_render_nw": oursn / rate("robosuite Lift", args.workers, "MSAA"),
     }
     result = {"benchmark": "sim_throughput", "cameras": ["agentview", "wrist"],
-              "resolution": [128, 128], "depth": True, "control_hz": 20,
+              "resolution": [128, 128], "depth": True, "control_hz": CONTROL_HZ,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "mujoco_gl": os.environ.get("MUJOCO_GL", "egl (auto)")},
               "results": rows, "summary": summary}

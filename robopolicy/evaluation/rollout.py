@@ -24,10 +24,9 @@ import numpy as np
 
 from robopolicy.errors import RobopolicyError
 from robopolicy.progress import progress
+from sims.core.control import ACTION_DIM
 
 log = logging.getLogger(__name__)
-
-ACTION_DIM = 10  # the suite's action: TCP position 3, rot6d 6, gripper 1
 
 
 @dataclass(frozen=True)

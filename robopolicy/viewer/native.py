@@ -10,6 +10,7 @@ import time
 
 from robopolicy.errors import RobopolicyError
 from robopolicy.viewer.sources import Episode
+from sims.core.control import CONTROL_HZ
 
 NO_DISPLAY = ("view --native: no display (DISPLAY is unset) for MuJoCo's viewer; use --save "
               "out.rrd, --video out.mp4 or --web instead")
@@ -21,7 +22,7 @@ def has_display() -> bool:
                                             os.environ.get("WAYLAND_DISPLAY"))
 
 
-def play_native(episode: Episode, fps: float = 20.0) -> None:
+def play_native(episode: Episode, fps: float = CONTROL_HZ) -> None:
     """Show `episode`'s replay in the MuJoCo viewer."""
     if not has_display():
         raise RobopolicyError(NO_DISPLAY)

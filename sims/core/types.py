@@ -11,6 +11,8 @@ from typing import Literal
 
 import numpy as np
 
+from sims.core.control import CONTROL_HZ
+
 GeomType = Literal["box", "sphere", "capsule", "cylinder", "ellipsoid", "mesh"]
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
@@ -176,7 +178,7 @@ class SceneSpec:
     table: TableSpec = field(default_factory=TableSpec)
     robot: str = "panda"
     timestep: float = 0.002
-    control_hz: float = 20.0
+    control_hz: float = CONTROL_HZ
     shadows: bool = False
 
     @property

@@ -1,6 +1,6 @@
 """PartManipEnv: the part-level manipulation suite as a gymnasium environment.
 
-Control at 20 Hz. Action (10,): absolute TCP target in the robot base frame,
+Control at `CONTROL_HZ` (20 Hz). Action (`ACTION_DIM` = 10,): absolute TCP target in the robot base frame,
 ``pos (3) + rot6d (6) + gripper (1)`` with gripper in [0, 1] (1 = open); `action_mode="delta"`
 adds pos/rotation to the previous target instead. Observation keys (each optional):
 ``rgb.<cam>`` (H,W,3) uint8, ``depth.<cam>`` (H,W) float32 metres (at most `MAX_DEPTH`),
@@ -182,7 +182,7 @@ class PartManipEnv(gym.Env):
         self.asset = make_instance(category, instance_id)
         scene = SceneSpec(objects=[PlacedObject(self.asset, (0.5, 0.0, 0.002))],
                           cameras=list(self.cameras),
-                          control_hz=20.0)
+                          control_hz=CONTROL_HZ)
         self.backend.build(scene)
         self._substeps = scene.substeps
         self._built_for = (category, instance_id)
