@@ -73,10 +73,10 @@ def sequential(runner, specs, env_config: dict) -> dict:
     episode (robomimic `run_rollout`, diffusion_policy's runners with one env)."""
     from collections import deque
 
-    from sims.partmanip.env import EnvConfig, PartManipEnv
+    from sims.partmanip.factory import make_env
 
     t0 = time.perf_counter()
-    env = PartManipEnv(EnvConfig.from_config(env_config))
+    env = make_env(env_config)
     policy_s = steps = 0
     for spec in specs:
         obs, info = env.reset(options={"task": spec.task})

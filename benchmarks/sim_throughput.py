@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from sims.core.control import CONTROL_HZ
+
 ROOT = Path(__file__).resolve().parents[1]
 PEER_PYTHON = ROOT / ".venv-robosuite" / "bin" / "python"
 OBS_KEYS = ["proprio", "state", "rgb.agentview", "depth.agentview", "rgb.wrist", "depth.wrist"]
@@ -31,9 +33,9 @@ OBS_KEYS = ["proprio", "state", "rgb.agentview", "depth.agentview", "rgb.wrist",
 def _ours_worker(seed: int, steps: int, warmup: int, barrier, queue) -> None:
     import numpy as np
 
-    from sims.partmanip.env import EnvConfig, PartManipEnv
+    from sims.partmanip.factory import make_env
 
-    env = PartManipEnv(EnvConfig(obs_keys=tuple(OBS_KEYS), image_size=(128, 128)))
+    env = make_env({"obs_keys": OBS_KEYS, "image_size": (128, 128)})
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
     home = env.commanded_target
@@ -117,7 +119,7 @@ def main() -> None:
         "ratio_vs_robosuite_same_render_nw": oursn / rate("robosuite Lift", args.workers, "MSAA"),
     }
     result = {"benchmark": "sim_throughput", "cameras": ["agentview", "wrist"],
-              "resolution": [128, 128], "depth": True, "control_hz": 20,
+              "resolution": [128, 128], "depth": True, "control_hz": CONTROL_HZ,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "mujoco_gl": os.environ.get("MUJOCO_GL", "egl (auto)")},
               "results": rows, "summary": summary}

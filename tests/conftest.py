@@ -20,9 +20,9 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def mug_env():
     """A state-only PartManipEnv (no cameras rendered), shared by tests that reset it."""
-    from sims.partmanip.env import EnvConfig, PartManipEnv
+    from sims.partmanip.factory import make_env
 
-    env = PartManipEnv(EnvConfig())
+    env = make_env()
     yield env
     env.close()
 

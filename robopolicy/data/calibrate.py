@@ -19,11 +19,10 @@ _worker: dict = {}
 
 
 def _init_worker() -> None:
-    from sims.partmanip.env import EnvConfig, PartManipEnv
     from sims.partmanip.expert import ScriptedExpert
-    from sims.partmanip.tasks import TaskPool
+    from sims.partmanip.factory import make_env
 
-    _worker["env"] = PartManipEnv(EnvConfig(), TaskPool())
+    _worker["env"] = make_env()
     _worker["expert"] = ScriptedExpert()
 
 

@@ -46,11 +46,10 @@ class CollectSummary:
 
 
 def _init_worker(env_config: dict, task_config: dict) -> None:
-    from sims.partmanip.env import EnvConfig, PartManipEnv
     from sims.partmanip.expert import ScriptedExpert
-    from sims.partmanip.task_source import task_source
+    from sims.partmanip.factory import make_env
 
-    _worker["env"] = PartManipEnv(EnvConfig.from_config(env_config), task_source(task_config))
+    _worker["env"] = make_env(env_config, task_config)
     _worker["expert"] = ScriptedExpert()
 
 
@@ -189,7 +188,8 @@ def collect(config: CollectConfig) -> CollectSummary:
     """Run ``config.episodes`` expert episodes and write them to ``config.out`` (see
     :class:`CollectConfig`); return what was done."""
     from robopolicy.executors import WorkerDied, ordered_map
-    from sims.partmanip.env import EnvConfig, PartManipEnv
+    from sims.partmanip.env import EnvConfig
+    from sims.partmanip.factory import make_env
     from sims.partmanip.task_source import CatalogTasks, task_source
 
     c = config
@@ -202,7 +202,7 @@ def collect(config: CollectConfig) -> CollectSummary:
         if seed + episodes > len(pool):
             raise RobopolicyError(f"collect: split {pool.split} has {len(pool)} episodes, asked for "
                                   f"{seed}..{seed + episodes - 1}")
-    probe = PartManipEnv(env_cfg, pool)  # cheap: builds no simulator until reset
+    probe = make_env(env_cfg, pool)  # cheap: builds no simulator until reset
     store = _open_or_create(Path(out), probe.shape_meta(),
                             {"env": env_cfg.to_config(), "tasks": pool.to_config()}, c.overwrite)
     done = _previous_attempts(store)

@@ -27,11 +27,9 @@ class EnvWorker:
     """M PartManipEnvs (and an expert for each, built on first use)."""
 
     def __init__(self, env_config: dict, task_config: dict, n_envs: int):
-        from sims.partmanip.env import EnvConfig, PartManipEnv
-        from sims.partmanip.task_source import task_source
+        from sims.partmanip.factory import make_env
 
-        self.envs = [PartManipEnv(EnvConfig.from_config(env_config), task_source(task_config))
-                     for _ in range(n_envs)]
+        self.envs = [make_env(env_config, task_config) for _ in range(n_envs)]
         self.experts: list = [None] * n_envs
         self.frames: list[list | None] = [None] * n_envs
         self.skills: list[list | None] = [None] * n_envs

@@ -1,6 +1,6 @@
-"""Replay an episode in MuJoCo's own interactive viewer (`mujoco.viewer.launch_passive`), in
-real time at the env's control rate; the window stays open after the last step until closed.
-Needs a display."""
+"""Replay an episode in the simulator's own interactive viewer (`Backend.interactive_viewer`;
+MuJoCo's passive viewer), in real time at the env's control rate; the window stays open after
+the last step until closed. Needs a display."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 
 from robopolicy.errors import RobopolicyError
 from robopolicy.viewer.sources import Episode
+from sims.core.control import CONTROL_HZ
 
 NO_DISPLAY = ("view --native: no display (DISPLAY is unset) for MuJoCo's viewer; use --save "
               "out.rrd, --video out.mp4 or --web instead")
@@ -21,20 +22,19 @@ def has_display() -> bool:
                                             os.environ.get("WAYLAND_DISPLAY"))
 
 
-def play_native(episode: Episode, fps: float = 20.0) -> None:
+def play_native(episode: Episode, fps: float = CONTROL_HZ) -> None:
     """Show `episode`'s replay in the MuJoCo viewer."""
     if not has_display():
         raise RobopolicyError(NO_DISPLAY)
-    os.environ.setdefault("MUJOCO_GL", "glfw")  # before mujoco loads: a window needs GLFW
-    import mujoco.viewer
-
+    # before the backend loads: MuJoCo's window needs GLFW, not a headless GL
+    os.environ.setdefault("MUJOCO_GL", "glfw")
     from robopolicy.viewer.replay import replay_steps
 
     viewer, start = None, time.perf_counter()
     try:
         for t, env, _, _ in replay_steps(episode):
             if viewer is None:  # the scene is built at reset
-                viewer = mujoco.viewer.launch_passive(env.backend.model, env.backend.data)
+                viewer = env.backend.interactive_viewer()
             if not viewer.is_running():
                 return
             viewer.sync()

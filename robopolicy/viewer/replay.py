@@ -21,11 +21,10 @@ def replay_steps(episode: Episode,
     """Replay `episode`: yields (t, env, obs, info) for t = 0..T, the env after reset and after
     each action. `obs_keys` chooses the observations rendered (whatever the episode recorded).
     The env (a PartManipEnv) is closed when the iteration ends."""
-    import sims.mujoco  # noqa: F401  (picks a headless MUJOCO_GL before mujoco loads)
-    from sims.partmanip.env import EnvConfig, PartManipEnv
+    # the backend is loaded at the first reset (it picks its GL before its simulator loads)
+    from sims.partmanip.factory import make_env
 
-    env_cfg = EnvConfig.from_config({**episode.env_config, "obs_keys": list(obs_keys)})
-    env = PartManipEnv(env_cfg)
+    env = make_env({**episode.env_config, "obs_keys": list(obs_keys)})
     try:
         obs, info = env.reset(options={"task": episode.task})
         yield 0, env, obs, info

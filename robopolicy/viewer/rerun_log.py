@@ -1,5 +1,6 @@
-"""Log an episode to rerun by replaying it in MuJoCo, on the time sequence `step` (step 0 = after
-reset, step t+1 = after action t; action t is logged at step t).
+"""Log an episode to rerun by replaying it in the simulator (meshes and camera poses from its
+backend), on the time sequence `step` (step 0 = after reset, step t+1 = after action t; action t
+is logged at step t).
 
 Entity paths (world = robot base frame, metres, z up):
   world/robot/<link>/<geom>, world/object/<part>/<geom>, world/table   meshes (static, geom
@@ -25,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from robopolicy.viewer.replay import replay_steps
-from robopolicy.viewer.scene_meshes import object_geom_parts, scene_meshes
 from robopolicy.viewer.sources import Episode
 
 CAMERAS = ("agentview", "wrist")
@@ -80,25 +80,25 @@ def log_episode(episode: Episode, rec) -> dict:
 
 def _log_static(episode: Episode, env, rec) -> list[tuple[str, int]]:
     """Everything logged once: meshes, cameras' intrinsics, series styles, the task text, the
-    executed path. Returns the (entity, geom id) of the geoms that move."""
+    executed path. Returns the (entity, mesh id) of the meshes that move."""
     import rerun as rr
 
-    model, data = env.backend.model, env.backend.data
     rec.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
-    dynamic = []
-    for m in scene_meshes(model, object_geom_parts(env.asset)):
-        path = f"world/{m.entity}"
-        rec.log(path, rr.Mesh3D(vertex_positions=m.vertices, triangle_indices=m.faces,
-                                vertex_normals=m.normals, albedo_factor=m.rgba), static=True)
-        if model.body_weldid[model.geom_bodyid[m.geom_id]] == 0:  # welded to the world
-            rec.log(path, _geom_transform(data, m.geom_id), static=True)
-        else:
-            dynamic.append((path, m.geom_id))
+    meshes = env.backend.scene_meshes()
+    for m in meshes:
+        rec.log(f"world/{m.entity}", rr.Mesh3D(vertex_positions=m.vertices, triangle_indices=m.faces,
+                                               vertex_normals=m.normals, albedo_factor=m.rgba),
+                static=True)
+    fixed = [m for m in meshes if m.fixed]
+    for m, pos, rot in zip(fixed, *env.backend.mesh_poses([m.id for m in fixed]), strict=True):
+        rec.log(f"world/{m.entity}", rr.Transform3D(translation=pos, mat3x3=rot), static=True)
     rec.log("world/camera", rr.AnnotationContext(
         [(0, "background", (0, 0, 0, 0)), (1, "target part", TARGET_RGB)]), static=True)
+    specs = {c.name: c for c in env.cameras}
     for cam in CAMERAS:
         w, h = env.config.image_size
-        fovy = float(model.cam_fovy[_camera_id(model, cam)])
+        fovy = specs[cam].fovy_deg
+        # RUB: sims.core.camera's convention (x right, y up, looking along -z)
         rec.log(f"world/camera/{cam}", rr.Pinhole(fov_y=np.radians(fovy), aspect_ratio=w / h,
                                                   width=w, height=h, image_plane_distance=0.1,
                                                   camera_xyz=rr.ViewCoordinates.RUB), static=True)
@@ -110,32 +110,18 @@ def _log_static(episode: Episode, env, rec) -> list[tuple[str, int]]:
             static=True)
     rec.log("world/action/tcp_path", rr.LineStrips3D([episode.actions[:, :3]], colors=[PATH_RGB],
                                                      radii=0.002), static=True)
-    return dynamic
-
-
-def _camera_id(model, name: str) -> int:
-    import mujoco
-
-    return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, name)
-
-
-def _geom_transform(data, geom_id: int):
-    import rerun as rr
-
-    return rr.Transform3D(translation=data.geom_xpos[geom_id],
-                          mat3x3=data.geom_xmat[geom_id].reshape(3, 3))
+    return [(f"world/{m.entity}", m.id) for m in meshes if not m.fixed]
 
 
 def _log_scene(env, dynamic: list[tuple[str, int]], rec) -> None:
     import rerun as rr
 
-    model, data = env.backend.model, env.backend.data
-    for path, geom_id in dynamic:
-        rec.log(path, _geom_transform(data, geom_id))
+    positions, rotations = env.backend.mesh_poses([mesh_id for _, mesh_id in dynamic])
+    for (path, _), pos, rot in zip(dynamic, positions, rotations, strict=True):
+        rec.log(path, rr.Transform3D(translation=pos, mat3x3=rot))
     for cam in CAMERAS:
-        c = _camera_id(model, cam)
-        rec.log(f"world/camera/{cam}", rr.Transform3D(translation=data.cam_xpos[c],
-                                                      mat3x3=data.cam_xmat[c].reshape(3, 3)))
+        pos, rot = env.backend.camera_pose(cam)
+        rec.log(f"world/camera/{cam}", rr.Transform3D(translation=pos, mat3x3=rot))
 
 
 def _log_observation(obs: dict[str, np.ndarray], rec) -> None:

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sims.core.control import CONTROL_HZ
 
-def write_mp4(frames: list[np.ndarray] | np.ndarray, path: str | Path, fps: int = 20) -> Path:
+
+def write_mp4(frames: list[np.ndarray] | np.ndarray, path: str | Path,
+              fps: int = int(CONTROL_HZ)) -> Path:
     """Encode (T, H, W, 3) uint8 frames; H and W are padded to even sizes for yuv420p."""
     import imageio.v2 as imageio
 

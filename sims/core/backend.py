@@ -1,7 +1,9 @@
-"""The Backend protocol: what the suite needs from a physics simulator.
+"""The Backend protocol: what the suite and the viewer need from a physics simulator.
 
-`sims.mujoco.MujocoBackend` and (later) `sims.pybullet.PybulletBackend` implement it; the
-suite (`sims.partmanip`) uses nothing else. Poses are in the world (= robot base) frame.
+`sims.mujoco.MujocoBackend` implements it; a backend is made by name through
+`sims.core.registry` (`EnvConfig.backend`), so a new one (e.g. PyBullet) registers itself there
+and plugs in without touching the env or the viewer, which use nothing else. Poses are in the
+world (= robot base) frame; cameras follow `sims.core.camera`'s convention.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from sims.core.types import ContactForce, RenderOutput, SceneSpec
+from sims.core.types import ContactForce, RenderOutput, SceneMesh, SceneSpec
 
 
 @runtime_checkable
@@ -79,5 +81,23 @@ class Backend(Protocol):
     def solve_ik(self, pos: np.ndarray, mat: np.ndarray, q_seed: np.ndarray) -> np.ndarray:
         """Arm joint angles that put the TCP at `pos` with orientation `mat`, starting from `q_seed`."""
 
+    def camera_pose(self, camera: str) -> tuple[np.ndarray, np.ndarray]:
+        """A scene camera's current pose: position (3,), rotation (3, 3) whose columns are its
+        axes (x right, y up in the image, looking along -z; `sims.core.camera`), also for a
+        camera riding on a robot body. With the CameraSpec's fovy and size, `sims.core.camera.
+        project` maps world points to its pixels."""
+
+    def scene_meshes(self) -> list[SceneMesh]:
+        """The visible robot, table and object pieces as triangle meshes in their own frames
+        (object pieces named `object/<part>/<geom>`), for viewers."""
+
+    def mesh_poses(self, ids) -> tuple[np.ndarray, np.ndarray]:
+        """World poses of the meshes with these `SceneMesh.id`s now: positions (N, 3),
+        rotations (N, 3, 3)."""
+
+    def interactive_viewer(self):
+        """A live window on the simulation (needs a display): an object with `is_running()`,
+        `sync()` (redraw the current state) and `close()`."""
+
     def close(self) -> None:
-        """Free renderers and GL contexts."""
+        """Free renderers and GL contexts (calling it twice is allowed)."""

@@ -11,6 +11,8 @@ from typing import Literal
 
 import numpy as np
 
+from sims.core.control import CONTROL_HZ
+
 GeomType = Literal["box", "sphere", "capsule", "cylinder", "ellipsoid", "mesh"]
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
@@ -176,7 +178,7 @@ class SceneSpec:
     table: TableSpec = field(default_factory=TableSpec)
     robot: str = "panda"
     timestep: float = 0.002
-    control_hz: float = 20.0
+    control_hz: float = CONTROL_HZ
     shadows: bool = False
 
     @property
@@ -204,3 +206,19 @@ class RenderOutput:
     rgb: np.ndarray | None = None
     depth_m: np.ndarray | None = None
     segmentation: np.ndarray | None = None
+
+
+@dataclass
+class SceneMesh:
+    """One visible piece of the scene as a viewer draws it: a triangle mesh in its own frame
+    (vertices (V, 3) metres, normals (V, 3), faces (F, 3), rgba (4,) in [0, 1]), named by
+    `entity` below the scene root (`robot/<link>/<piece>`, `object/<part>/<geom>`, `table`).
+    `id` asks the backend for its pose (`Backend.mesh_poses`); a `fixed` mesh never moves."""
+
+    id: int
+    entity: str
+    vertices: np.ndarray
+    faces: np.ndarray
+    normals: np.ndarray
+    rgba: np.ndarray
+    fixed: bool = False

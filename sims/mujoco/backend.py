@@ -5,8 +5,9 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from sims.core.types import ContactForce, RenderOutput, SceneSpec
+from sims.core.types import ContactForce, RenderOutput, SceneMesh, SceneSpec
 from sims.mujoco.ik import PandaIK
+from sims.mujoco.meshes import scene_meshes
 from sims.mujoco.panda import ARM_JOINTS, FINGER_JOINTS, FINGER_MAX, HOME_QPOS
 from sims.mujoco.renderer import Renderer
 from sims.mujoco.scene import TABLE_GEOM, build_spec
@@ -199,6 +200,29 @@ class MujocoBackend:
         if seg is not None:
             seg = np.where(seg >= 0, self._geom_label[np.maximum(seg, 0)], 0).astype(np.int32)
         return RenderOutput(img, dep, seg)
+
+    def camera_pose(self, camera: str) -> tuple[np.ndarray, np.ndarray]:
+        cid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+        if cid < 0:
+            raise KeyError(f"no camera named {camera!r}")
+        # MuJoCo's camera frame is sims.core.camera's convention (x right, y up, looks along -z)
+        return self.data.cam_xpos[cid].copy(), self.data.cam_xmat[cid].reshape(3, 3).copy()
+
+    def scene_meshes(self) -> list[SceneMesh]:
+        parts = {f"{p.asset.name}/{g.name}": g.part for p in self.scene.objects
+                 for g in p.asset.geoms}
+        return scene_meshes(self.model, parts)
+
+    def mesh_poses(self, ids) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.asarray(ids, int)
+        return self.data.geom_xpos[ids].copy(), self.data.geom_xmat[ids].reshape(-1, 3, 3).copy()
+
+    def interactive_viewer(self):
+        """MuJoCo's passive viewer on this simulation (needs a display, and MUJOCO_GL=glfw set
+        before mujoco was first imported)."""
+        import mujoco.viewer
+
+        return mujoco.viewer.launch_passive(self.model, self.data)
 
     def close(self) -> None:
         for r in self._renderers.values():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from sims.core.camera import lookat_rotation
 from sims.core.rotations import mat_to_quat
 from sims.core.types import CameraSpec, SceneSpec
 from sims.mujoco.panda import panda_spec
@@ -14,15 +15,9 @@ TABLE_GEOM = "table"
 
 
 def lookat_quat(pos, lookat, up=(0.0, 0.0, 1.0)) -> np.ndarray:
-    """wxyz orientation of a MuJoCo camera at `pos` looking at `lookat` (camera looks along -z)."""
-    z = np.asarray(pos, float) - np.asarray(lookat, float)
-    z /= np.linalg.norm(z)
-    x = np.cross(np.asarray(up, float), z)
-    if np.linalg.norm(x) < 1e-6:  # looking straight along `up`
-        x = np.cross(np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0]), z)
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    return mat_to_quat(np.stack([x, y, z], axis=1))
+    """wxyz orientation of a camera at `pos` looking at `lookat` (`sims.core.camera`'s
+    convention is MuJoCo's: the camera looks along -z)."""
+    return mat_to_quat(lookat_rotation(pos, lookat, up))
 
 
 def _add_camera(spec: mujoco.MjSpec, cam: CameraSpec) -> None:

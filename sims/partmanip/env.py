@@ -1,15 +1,17 @@
 """PartManipEnv: the part-level manipulation suite as a gymnasium environment.
 
-Control at 20 Hz. Action (10,): absolute TCP target in the robot base frame,
+Control at `CONTROL_HZ` (20 Hz). Action (`ACTION_DIM` = 10,): absolute TCP target in the robot base frame,
 ``pos (3) + rot6d (6) + gripper (1)`` with gripper in [0, 1] (1 = open); `action_mode="delta"`
 adds pos/rotation to the previous target instead. Observation keys (each optional):
-``rgb.<cam>`` (H,W,3) uint8, ``depth.<cam>`` (H,W) float32 metres, ``part_mask.<cam>`` (H,W) bool,
+``rgb.<cam>`` (H,W,3) uint8, ``depth.<cam>`` (H,W) float32 metres (at most `MAX_DEPTH`),
+``part_mask.<cam>`` (H,W) bool,
 ``pcd`` (`pcd_points`, 4) float32 = the object's points seen by the agentview depth camera, xyz in
 metres in the robot base frame + 1.0 on the current target part (else 0.0),
 ``proprio`` (17,) = joints 7 + gripper width 1 + TCP pos 3 + TCP rot6d 6, ``state`` = object pos 3
 + object rot6d 6 + target-part centroid 3 + target-part principal axis 3 + current skill's
 goal position 3 (`ChainTracker.skill_goal`) + articulation `articulation_dim`. `info` carries instruction, skill_instruction, skill_index, success,
-completion, predicates, task_id.
+completion, predicates, task_id. Every action and observation lies in the declared spaces
+(`sims.partmanip.spaces`): positions beyond the arm's reach are clipped into it.
 """
 
 from __future__ import annotations
@@ -20,21 +22,27 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from sims.core.camera import fixed_camera_rays
 from sims.core.config import ConfigMixin
+from sims.core.control import ACTION_DIM, CONTROL_HZ
+from sims.core.registry import make_backend
 from sims.core.rotations import mat_to_rot6d, quat_to_mat, rot6d_to_mat, yaw_quat
 from sims.core.types import CameraSpec, PlacedObject, SceneSpec
 from sims.objects import make_instance
 from sims.objects.kinematics import object_points
 from sims.partmanip.chain import ChainTracker, target_part
 from sims.partmanip.predicates import Snapshot
+from sims.partmanip.spaces import (
+    DELTA_POS_MAX,
+    MAX_DEPTH,
+    PCD_WORKSPACE,
+    action_space,
+    clip_target_position,
+    observation_space,
+)
 from sims.partmanip.tasks import TaskPool, TaskSpec
 
-PROPRIO_DIM = 17
-ACTION_DIM = 10
 PCD_CAMERA = "agentview"  # the fixed camera whose depth gives the `pcd` observation
-# Box (metres, robot base frame) a `pcd` point must lie in, besides being on the object: a guard
-# against stray pixels (depth at silhouette edges), reaching just below the table top.
-PCD_WORKSPACE = ((0.05, 1.1), (-0.6, 0.6), (-0.005, 0.8))
 
 
 def default_cameras(width: int = 128, height: int = 128) -> tuple[CameraSpec, ...]:
@@ -62,7 +70,7 @@ class EnvConfig(ConfigMixin):
     settle_steps: int = 50  # physics steps to let the object come to rest after placement
     render_size: tuple[int, int] = (256, 256)  # env.render() frames (videos)
     pcd_points: int = 512  # points in the `pcd` observation (subsampled or repeated to this)
-    backend: str = "mujoco"
+    backend: str = "mujoco"  # a name registered in sims.core.registry
 
 
 def initial_pose(init_seed: int, config: EnvConfig) -> tuple[np.ndarray, float]:
@@ -72,22 +80,16 @@ def initial_pose(init_seed: int, config: EnvConfig) -> tuple[np.ndarray, float]:
     return pos, float(rng.uniform(*config.yaw_range))
 
 
-def make_backend(name: str):
-    """A simulator backend by name."""
-    if name == "mujoco":
-        from sims.mujoco import MujocoBackend
-
-        return MujocoBackend()
-    raise ValueError(f"unknown backend {name!r} (known: mujoco)")
-
-
 class PartManipEnv(gym.Env):
     """Part-level manipulation of one object on a table by a Franka Panda."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": int(CONTROL_HZ)}
 
     def __init__(self, config: EnvConfig | None = None, tasks=None,
                  render_mode: str | None = "rgb_array"):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode {render_mode!r}: known are None and "
+                             f"{self.metadata['render_modes']}")
         self.config = config or EnvConfig()
         self.tasks = tasks if tasks is not None else TaskPool()  # or a CatalogTasks
         self.render_mode = render_mode
@@ -99,12 +101,11 @@ class PartManipEnv(gym.Env):
             self._check_obs_key(key)
         if "pcd" in self.config.obs_keys:  # the camera is fixed: its pixel rays never change
             cam = next(c for c in self.cameras if c.name == PCD_CAMERA)
-            self._pcd_origin, self._pcd_rays = camera_rays(cam)
-        self.observation_space = self._make_observation_space()
-        low = np.full(ACTION_DIM, -np.inf, np.float32)
-        low[-1], high = 0.0, np.full(ACTION_DIM, np.inf, np.float32)
-        high[-1] = 1.0
-        self.action_space = gym.spaces.Box(low, high, dtype=np.float32)
+            self._pcd_origin, self._pcd_rays = fixed_camera_rays(cam)
+        self.observation_space = observation_space(
+            self.config.obs_keys, self.config.image_size, self.config.articulation_dim,
+            self.config.pcd_points)
+        self.action_space = action_space(self.config.action_mode)
         self._built_for: tuple[str, int] | None = None
         self.task: TaskSpec | None = None
         self.asset = None
@@ -136,25 +137,6 @@ class PartManipEnv(gym.Env):
     def state_dim(self) -> int:
         return 3 + 6 + 3 + 3 + 3 + self.config.articulation_dim
 
-    def _make_observation_space(self) -> gym.spaces.Dict:
-        w, h = self.config.image_size
-        spaces = {}
-        for key in self.config.obs_keys:
-            kind = key.split(".")[0]
-            if key == "proprio":
-                spaces[key] = gym.spaces.Box(-np.inf, np.inf, (PROPRIO_DIM,), np.float32)
-            elif key == "state":
-                spaces[key] = gym.spaces.Box(-np.inf, np.inf, (self.state_dim,), np.float32)
-            elif key == "pcd":
-                spaces[key] = gym.spaces.Box(-np.inf, np.inf, (self.config.pcd_points, 4), np.float32)
-            elif kind == "rgb":
-                spaces[key] = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
-            elif kind == "depth":
-                spaces[key] = gym.spaces.Box(0, np.inf, (h, w), np.float32)
-            else:
-                spaces[key] = gym.spaces.MultiBinary((h, w))
-        return gym.spaces.Dict(spaces)
-
     def shape_meta(self) -> dict:
         """diffusion_policy-style shape metadata of observations and actions."""
         obs = {}
@@ -167,13 +149,17 @@ class PartManipEnv(gym.Env):
     # -- episode -------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode: `options["task"]` (a TaskSpec or its dict) from its `init_seed`
-        (or from `seed` if given); without a task, the pool's task for `seed`."""
+        (or from `seed` if given); without a task, the source's task for `seed` (a catalog
+        split's episodes wrap round, so any seed gives an episode)."""
         super().reset(seed=seed)
         task = (options or {}).get("task")
         if isinstance(task, dict):
             task = TaskSpec.from_dict(task)
         if task is None:
-            task = self.tasks.task(0 if seed is None else seed)
+            index = 0 if seed is None else seed
+            if hasattr(self.tasks, "__len__"):
+                index %= len(self.tasks)
+            task = self.tasks.task(index)
         init_seed = task.init_seed if seed is None else seed
         self.task = task
         self._ensure_scene(task.category, task.instance_id)
@@ -196,7 +182,7 @@ class PartManipEnv(gym.Env):
         self.asset = make_instance(category, instance_id)
         scene = SceneSpec(objects=[PlacedObject(self.asset, (0.5, 0.0, 0.002))],
                           cameras=list(self.cameras),
-                          control_hz=20.0)
+                          control_hz=CONTROL_HZ)
         self.backend.build(scene)
         self._substeps = scene.substeps
         self._built_for = (category, instance_id)
@@ -208,7 +194,7 @@ class PartManipEnv(gym.Env):
         a = np.asarray(action, dtype=np.float64).reshape(ACTION_DIM)
         if self.config.action_mode == "delta":
             a = self._apply_delta(a)
-        pos, mat = a[:3], rot6d_to_mat(a[3:9])
+        pos, mat = clip_target_position(a[:3]), rot6d_to_mat(a[3:9])
         self._target = np.concatenate([pos, mat_to_rot6d(mat), [np.clip(a[9], 0.0, 1.0)]])
         q = self.backend.solve_ik(pos, mat, self.backend.arm_targets)
         self.backend.apply(q, self._target[9])
@@ -226,7 +212,8 @@ class PartManipEnv(gym.Env):
     def _apply_delta(self, a: np.ndarray) -> np.ndarray:
         prev_mat = rot6d_to_mat(self._target[3:9])
         mat = rot6d_to_mat(a[3:9]) @ prev_mat
-        return np.concatenate([self._target[:3] + a[:3], mat_to_rot6d(mat), a[9:]])
+        step = np.clip(a[:3], -DELTA_POS_MAX, DELTA_POS_MAX)
+        return np.concatenate([self._target[:3] + step, mat_to_rot6d(mat), a[9:]])
 
     # -- observation -------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
@@ -290,7 +277,7 @@ class PartManipEnv(gym.Env):
             if want["rgb"]:
                 obs[f"rgb.{cam}"] = out.rgb
             if want["depth"]:
-                obs[f"depth.{cam}"] = out.depth_m
+                obs[f"depth.{cam}"] = np.minimum(out.depth_m, np.float32(MAX_DEPTH))
             if want["part_mask"]:
                 obs[f"part_mask.{cam}"] = mask
             if pcd:
@@ -335,7 +322,10 @@ class PartManipEnv(gym.Env):
         }
 
     def render(self):
-        """An agentview frame at `config.render_size` (for videos)."""
+        """An agentview frame at `config.render_size` (for videos); None when the env was made
+        with `render_mode=None`."""
+        if self.render_mode is None:
+            return None
         w, h = self.config.render_size
         return self.backend.render("agentview", size=(w, h)).rgb
 
@@ -350,32 +340,6 @@ class PartManipEnv(gym.Env):
     def close(self) -> None:
         if self.backend is not None:
             self.backend.close()
-
-
-def camera_rays(cam: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed camera's centre (3,) and per-pixel rays (H*W, 3), robot base frame, row-major
-    from the top-left pixel, scaled so that ``centre + depth_m * ray`` is the pixel's point
-    (depth is the distance along the optical axis, as rendered). MuJoCo convention: the camera
-    looks along its -z, +y up in the image, `fovy_deg` spans the image height."""
-    if cam.body is not None:
-        raise ValueError(f"camera {cam.name!r} rides on body {cam.body!r}; point clouds need a fixed camera")
-    pos = np.asarray(cam.pos, float)
-    if cam.lookat is None:
-        rot = quat_to_mat(np.asarray(cam.quat, float))
-    else:  # as sims.mujoco.scene.lookat_quat builds the camera
-        z = pos - np.asarray(cam.lookat, float)
-        z /= np.linalg.norm(z)
-        x = np.cross(np.asarray(cam.up, float), z)
-        if np.linalg.norm(x) < 1e-6:
-            x = np.cross(np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0]), z)
-        x /= np.linalg.norm(x)
-        rot = np.stack([x, np.cross(z, x), z], axis=1)
-    focal = 0.5 * cam.height / np.tan(np.radians(cam.fovy_deg) / 2)  # pixels
-    u = (np.arange(cam.width) + 0.5 - cam.width / 2) / focal  # pixel centres
-    v = (np.arange(cam.height) + 0.5 - cam.height / 2) / focal
-    uu, vv = np.meshgrid(u, v)
-    rays_cam = np.stack([uu, -vv, -np.ones_like(uu)], axis=-1).reshape(-1, 3)  # image rows go down
-    return pos, rays_cam @ rot.T
 
 
 def farthest_point_indices(points: np.ndarray, n: int) -> np.ndarray:

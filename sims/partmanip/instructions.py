@@ -8,7 +8,7 @@ are generated from the skill and its parameters. Category and part names are wri
 from __future__ import annotations
 
 from sims.partmanip.classes import TaskParams
-from sims.partmanip.tasks import SkillCall
+from sims.partmanip.skills import SkillCall
 
 DIRECTION_WORDS = {"front": "towards you", "back": "away from you", "left": "to the left",
                    "right": "to the right", "top": "up", "bottom": "down"}

@@ -6,30 +6,19 @@ base frame (`sims.core.directions`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from sims.core.config import ConfigMixin
 from sims.partmanip.classes import TaskParams, build_chain
+from sims.partmanip.instructions import skill_instruction, task_instruction
+from sims.partmanip.skills import SKILLS as SKILLS  # re-exported: chains are built of them
+from sims.partmanip.skills import Direction as Direction
+from sims.partmanip.skills import Skill as Skill
+from sims.partmanip.skills import SkillCall
 
-Skill = Literal["grasp", "touch", "move", "rotate", "release"]
-Direction = Literal["front", "back", "left", "right", "top", "bottom"]
-SKILLS: tuple[str, ...] = ("grasp", "touch", "move", "rotate", "release")
 DEFAULT_HORIZON = 250  # control steps (400 for the novel task class split)
-
-
-@dataclass(frozen=True)
-class SkillCall:
-    """One skill with its parameters, e.g. SkillCall("grasp", {"part": "handle"})."""
-
-    skill: Skill
-    params: dict = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in self.params.items())
-        return f"{self.skill}({args})"
 
 
 @dataclass(frozen=True)
@@ -77,8 +66,6 @@ def make_task(task_class: int, category: str, part: str, direction: str | None =
               paraphrase: int = 0) -> TaskSpec:
     """Build a TaskSpec with its instructions. `direction` is shorthand for a single move
     direction; `task_id` names the task (class, category, parameters), not the instance."""
-    from sims.partmanip.instructions import skill_instruction, task_instruction
-
     dirs = ((direction,) if direction else ()) + tuple(directions)
     params = TaskParams(part, dirs, rotate_part, facing, part2)
     chain, phases = chain_for_class(task_class, params)

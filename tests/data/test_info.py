@@ -69,13 +69,12 @@ def test_robomimic_export_writes_env_metadata_robomimic_accepts(expert_store, tm
     """robomimic's own metadata functions read a gym-type env with our gymnasium id; building it
     needs robomimic's legacy-gym wrapper, so the file says how to evaluate instead."""
     import h5py
+    import gymnasium
     import robomimic.envs.env_base as EB
     import robomimic.utils.env_utils as EnvUtils
     import robomimic.utils.file_utils as FileUtils
 
     from robopolicy.data.export import env_metadata, export_robomimic
-    from sims.partmanip.env import EnvConfig, PartManipEnv
-    from sims.partmanip.task_source import task_source
 
     out = export_robomimic(expert_store, tmp_path / "demos.hdf5")
     env_meta = FileUtils.get_env_metadata_from_dataset(str(out))
@@ -86,8 +85,8 @@ def test_robomimic_export_writes_env_metadata_robomimic_accepts(expert_store, tm
     store = EpisodeStore.open(expert_store)
     kwargs = env_meta["env_kwargs"]
     assert kwargs == store.env_config
-    env = PartManipEnv(EnvConfig.from_config(kwargs["env"]), task_source(kwargs["tasks"]))
-    assert env.shape_meta() == store.shape_meta  # the kwargs rebuild the recorded env
+    env = gymnasium.make(env_meta["env_name"], **kwargs).unwrapped
+    assert env.shape_meta() == store.shape_meta  # the registered id and kwargs rebuild the recorded env
     with h5py.File(out) as f:
         assert "robopolicy eval policy.path=" in f["data"].attrs["robopolicy_eval"]
     catalog = env_metadata({"env": {}, "tasks": {"source": "catalog", "split": "train"}})

@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 
-from sims.partmanip.env import EnvConfig, PartManipEnv
+from sims.partmanip.env import EnvConfig
+from sims.partmanip.factory import make_env
 from sims.partmanip.tasks import TaskPool, make_task
 
 
@@ -19,7 +21,7 @@ def _run(env, seed, steps=25):
 
 def test_reset_and_step_are_deterministic(mug_env):
     a, info_a = _run(mug_env, seed=21)
-    other = PartManipEnv(EnvConfig())  # a fresh simulator must agree bit for bit
+    other = make_env()  # a fresh simulator must agree bit for bit
     b, info_b = _run(other, seed=21)
     other.close()
     np.testing.assert_array_equal(a, b)
@@ -55,7 +57,7 @@ def test_task_pool_is_a_pure_function_of_the_seed():
 
 
 def test_delta_actions_move_relative_to_the_last_target():
-    env = PartManipEnv(EnvConfig(action_mode="delta"))
+    env = make_env(EnvConfig(action_mode="delta"))
     env.reset(seed=4)
     start, _ = env.backend.tcp_pose()
     still = np.r_[np.zeros(3), 1.0, 0, 0, 0, 1.0, 0, 1.0]  # zero translation, identity rot6d
@@ -73,7 +75,7 @@ def test_delta_actions_move_relative_to_the_last_target():
 
 
 def test_point_cloud_observation():
-    env = PartManipEnv(EnvConfig(obs_keys=("proprio", "state", "pcd")))
+    env = make_env({"obs_keys": ["proprio", "state", "pcd"]})
     obs, _ = env.reset(seed=5)
     pcd = obs["pcd"]
     assert pcd.shape == (512, 4) and pcd.dtype == np.float32
@@ -106,3 +108,22 @@ def test_env_config_defaults_are_the_suites_yaml():
 
     cfg = yaml.safe_load((Path(__file__).parents[2] / "configs/env/partmanip.yaml").read_text())
     assert EnvConfig.from_config(cfg) == EnvConfig()
+
+
+def test_make_env_takes_a_config_object_a_dict_or_a_hydra_config():
+    from omegaconf import OmegaConf
+
+    from sims.partmanip import make_env as lazily_loaded
+    from sims.partmanip.task_source import CatalogTasks
+
+    assert lazily_loaded is make_env
+    fields = {"obs_keys": ["proprio"], "image_size": [64, 48]}
+    tasks = {"source": "catalog", "split": "val"}
+    built = [make_env(EnvConfig.from_config(fields), CatalogTasks(split="val")),
+             make_env(fields, tasks),
+             make_env(OmegaConf.create(fields), OmegaConf.create(tasks))]
+    for env in built:
+        assert env.config == EnvConfig(obs_keys=("proprio",), image_size=(64, 48))
+        assert env.tasks == CatalogTasks(split="val")
+    with pytest.raises(ValueError, match="unknown EnvConfig keys"):
+        make_env({"obs_key": ["proprio"]})

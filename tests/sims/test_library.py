@@ -10,10 +10,10 @@ import pybullet
 import pytest
 
 from sims.objects import categories, make_instance
-from sims.objects.checks import drop_test, grasp_parts, joint_sweep, topdown_grasp
 from sims.objects.export import to_mjcf, to_urdf
 from sims.objects.geometry import load_category_spec
 from sims.objects.kinematics import object_points
+from tests.sims.physics_checks import drop_test, grasp_parts, joint_sweep, topdown_grasp
 
 CATEGORIES = categories()
 SAMPLE = (0, 7, 23)  # instances checked per category

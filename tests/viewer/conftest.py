@@ -44,12 +44,12 @@ def eval_run(tmp_path_factory):
     """(run folder, record): one real scripted-expert episode of the default TaskPool's task 0,
     stored as episode 3 of split test1 with fake predicted chunks (the policy's)."""
     from robopolicy.data.collect import run_expert_episode
-    from sims.partmanip.env import EnvConfig, PartManipEnv
     from sims.partmanip.expert import ScriptedExpert
+    from sims.partmanip.factory import make_env
     from sims.partmanip.tasks import TaskPool
 
     pool = TaskPool()
-    env = PartManipEnv(EnvConfig(), pool)
+    env = make_env(None, pool)
     try:
         task = pool.task(0)
         data, info = run_expert_episode(env, ScriptedExpert(), task)

@@ -1,5 +1,5 @@
-"""Triangle meshes of a MuJoCo scene's visible geoms, each in its own geom frame, named for the
-viewer: the robot's links, the object's parts and the table.
+"""Triangle meshes of a MuJoCo scene's visible geoms, each in its own geom frame, named for a
+viewer: the robot's links, the object's parts and the table (`MujocoBackend.scene_meshes`).
 
 A geom's world pose at any time is (`data.geom_xpos[g]`, `data.geom_xmat[g]`), so a viewer logs
 each mesh once and then only moves it. Mesh geoms come from `model.mesh_vert`/`mesh_face`
@@ -10,30 +10,16 @@ planes are left out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import mujoco
 import numpy as np
+
+from sims.core.types import SceneMesh
 
 VISIBLE_GROUPS = (0, 1, 2)  # MuJoCo's default visible geom groups
 
 
-@dataclass
-class GeomMesh:
-    """One geom's mesh: vertices (V, 3) metres and normals in the geom frame, faces (F, 3),
-    rgba (4,) in [0, 1], and its entity path below the scene root (e.g. `robot/panda_link3/link3_8`,
-    `object/handle/handle_0`)."""
-
-    geom_id: int
-    entity: str
-    vertices: np.ndarray
-    faces: np.ndarray
-    normals: np.ndarray
-    rgba: np.ndarray
-
-
 def _primitive(geom_type: int, size: np.ndarray):
     """A trimesh of a primitive geom (MuJoCo half-sizes), or None for a type not drawn."""
-    import mujoco
     import trimesh
 
     t = mujoco.mjtGeom
@@ -52,12 +38,10 @@ def _primitive(geom_type: int, size: np.ndarray):
     return None  # plane, height field
 
 
-def geom_entity(model, geom_id: int, object_parts: dict[str, str]) -> str:
+def geom_entity(model: mujoco.MjModel, geom_id: int, object_parts: dict[str, str]) -> str:
     """Where a geom lives in the viewer's tree: `object/<part>/<geom>` for an object's geom
     (`object_parts` maps full geom names to part names), `robot/<body>/<geom>` for a robot
     link's, else `<geom>` (the table)."""
-    import mujoco
-
     name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, geom_id)
     body = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, int(model.geom_bodyid[geom_id]))
     if name in object_parts:
@@ -71,9 +55,9 @@ def geom_entity(model, geom_id: int, object_parts: dict[str, str]) -> str:
     return label if name else f"{body or 'world'}/{label}"
 
 
-def scene_meshes(model, object_parts: dict[str, str] | None = None) -> list[GeomMesh]:
-    """The meshes of `model`'s visible geoms (see the module docstring)."""
-    import mujoco
+def scene_meshes(model: mujoco.MjModel, object_parts: dict[str, str] | None = None) -> list[SceneMesh]:
+    """The meshes of `model`'s visible geoms (see the module docstring); a mesh's `id` is its
+    geom id."""
     import trimesh
 
     object_parts = object_parts or {}
@@ -93,14 +77,10 @@ def scene_meshes(model, object_parts: dict[str, str] | None = None) -> list[Geom
                 continue
         mat = int(model.geom_matid[g])
         rgba = model.mat_rgba[mat] if mat >= 0 else model.geom_rgba[g]
-        meshes.append(GeomMesh(g, geom_entity(model, g, object_parts),
-                               np.asarray(mesh.vertices, np.float32),
-                               np.asarray(mesh.faces, np.uint32),
-                               np.asarray(mesh.vertex_normals, np.float32),
-                               np.asarray(rgba, np.float32)))
+        meshes.append(SceneMesh(g, geom_entity(model, g, object_parts),
+                                np.asarray(mesh.vertices, np.float32),
+                                np.asarray(mesh.faces, np.uint32),
+                                np.asarray(mesh.vertex_normals, np.float32),
+                                np.asarray(rgba, np.float32),
+                                fixed=bool(model.body_weldid[model.geom_bodyid[g]] == 0)))
     return meshes
-
-
-def object_geom_parts(asset) -> dict[str, str]:
-    """{full MuJoCo geom name: part name} of an object asset (`<asset>/<geom>` -> part)."""
-    return {f"{asset.name}/{g.name}": g.part for g in asset.geoms}

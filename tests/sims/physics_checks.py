@@ -1,4 +1,4 @@
-"""Physical sanity checks of generated instances, run by the tests (tests/sims/test_library.py):
+"""Physical sanity checks of generated instances, used by tests/sims/test_library.py:
 does it rest stably on a table, do its joints move, can the gripper grasp its parts."""
 
 from __future__ import annotations
