@@ -68,8 +68,8 @@ def test_robomimic_export_loads_in_robomimics_sequence_dataset(expert_store, tmp
 def test_robomimic_export_writes_env_metadata_robomimic_accepts(expert_store, tmp_path):
     """robomimic's own metadata functions read a gym-type env with our gymnasium id; building it
     needs robomimic's legacy-gym wrapper, so the file says how to evaluate instead."""
-    import h5py
     import gymnasium
+    import h5py
     import robomimic.envs.env_base as EB
     import robomimic.utils.env_utils as EnvUtils
     import robomimic.utils.file_utils as FileUtils
