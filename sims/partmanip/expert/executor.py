@@ -69,6 +69,13 @@ class ScriptedExpert:
             return False
         return all(goal_predicates(env.snapshot(), s.call, s.ctx, s.ctx.goal).values())
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """The recoveries of this episode, by kind: `drops` (a carry lost its object),
+        `replans` (waypoints ended without the goal), `unplanned` (a plan found no way),
+        `reaims` (a push aimed again elsewhere)."""
+        return dict(self._core.counts) if self._core is not None else {}
+
     def act(self, env) -> np.ndarray:
         """The next action (10,) for `env` in its current state."""
         core, p = self._core, self.params
@@ -105,6 +112,7 @@ class ScriptedExpert:
             # middle of a carry: finishing the waypoints would move an empty hand, so take it
             # again from where it lies now.
             if s.replans < p.max_replans:
+                core.counts["drops"] += 1
                 path.clear()
                 s.lost, s.idle, s.replans = 0, 0, s.replans + 1
                 s.recovering = True
@@ -114,6 +122,7 @@ class ScriptedExpert:
             # short, the object lagged): plan the skill again from the state it is in now.
             s.idle += 1
             if s.idle >= p.idle_replan and s.replans < p.max_replans:
+                core.counts["replans"] += 1
                 s.idle, s.replans = 0, s.replans + 1
                 self._plan_or_wait(self._replan, env, *current)
         # With no waypoints left, the last target holds until the skill's goal is met.
@@ -154,6 +163,7 @@ class ScriptedExpert:
             if s.replans >= self.params.max_replans:
                 raise
             s.replans += 1
+            self._core.counts["unplanned"] += 1
             self._recovery.grasp.back_off()
             s.recovering = True  # no drop checks until the fingers are on the object again
             s.unplanned = True  # the next replan plans the skill afresh

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from sims.core.directions import DIRECTIONS
 from sims.core.rotations import quat_to_mat
 from sims.objects.spatial import spatial_part_masks
-from sims.partmanip.classes import MOVE_DISTANCE
+from sims.partmanip.classes import HORIZONTAL, MOVE_DISTANCE
 from sims.partmanip.expert.params import ExpertParams
 from sims.partmanip.grasp import HAND_HALF
 from sims.partmanip.push import (
@@ -177,3 +178,17 @@ def push_point(snap, part: str, d: np.ndarray, avoid: np.ndarray | None = None,
     clear[facing] = descent_clear(cloud, pts[facing], d, lateral, params)
     better = first(clear)
     return found if better is None else better
+
+
+def push_direction(snap, goal: np.ndarray, part: str, direction: str, params: ExpertParams = DEFAULT) -> str:
+    """The direction to push `part` on in, towards `goal` (world, metres): `direction`, unless
+    the pushed object has drifted off its line (an off-centre contact turns it as it slides)
+    more than `push_drift` and further than it is from the goal along the line; then the
+    horizontal direction that brings it back, if the part can be pushed that way."""
+    d = DIRECTIONS[direction]
+    remaining = (goal - snap.object_pos) * [1.0, 1.0, 0.0]
+    across = remaining - (remaining @ d) * d
+    if np.linalg.norm(across) <= max(params.push_drift, abs(float(remaining @ d))):
+        return direction
+    onto = max(HORIZONTAL, key=lambda k: float(DIRECTIONS[k] @ across))
+    return onto if push_point(snap, part, DIRECTIONS[onto], params=params) is not None else direction

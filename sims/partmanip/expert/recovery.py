@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from sims.core.directions import DIRECTIONS
-from sims.partmanip.expert.geometry import base_frame
+from sims.partmanip.expert.geometry import base_frame, push_direction
 from sims.partmanip.expert.skills.base import Core, ExpertFailure, SkillPlanner
 from sims.partmanip.expert.skills.grasp import GraspPlanner
 from sims.partmanip.expert.skills.move import MovePlanner
@@ -84,7 +84,7 @@ class Recovery:
             how == "touch" and not preds.get("touching", True))
         direction = call.params["direction"]
         if how == "touch" and not (lost and preds.get("at_position", False)):
-            direction = self.move.push_direction(env, ctx, part, direction)
+            direction = push_direction(env.snapshot(), ctx.goal, part, direction, self.core.params)
         turned = (how == "touch" and hand.push_dir is not None
                   and DIRECTIONS[direction] @ hand.push_dir < 0.99)
         if lost and how == "grasp":
@@ -121,6 +121,7 @@ class Recovery:
             # beside a flat blade), slid past it, or the hand pushes it: back off, then push
             # again along a lane clear of where they met it, the hand clear of the object
             skill.reaims += 1
+            core.counts["reaims"] += 1
             skill.reaim = next(k for k, v in DIRECTIONS.items() if v @ hand.push_dir > 0.99)
             self.touch.back_off()
         elif hand.push_dir is not None:

@@ -3,6 +3,8 @@ the hand and of the skill in progress, with the moves every skill makes (go, app
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from sims.partmanip.expert.params import ExpertParams
@@ -23,6 +25,7 @@ class Core:
         self.path = path
         self.hand = HandState()
         self.skill: SkillState | None = None  # the skill whose waypoints are planned
+        self.counts: Counter[str] = Counter()  # recoveries this episode, by kind
 
 
 class SkillPlanner:

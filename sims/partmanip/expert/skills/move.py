@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from sims.core.directions import DIRECTIONS
-from sims.partmanip.classes import HORIZONTAL
-from sims.partmanip.expert.geometry import push_point
 from sims.partmanip.expert.skills.base import SkillPlanner
 from sims.partmanip.expert.state import SkillContext
 from sims.partmanip.expert.trajectory import CONTROL_HZ
@@ -57,17 +53,3 @@ class MovePlanner(SkillPlanner):
         if left <= 0 or along <= p.push_speed * left:
             return p.push_speed
         return min(p.late_push_speed, along / left)
-
-    def push_direction(self, env, ctx: SkillContext, part: str, direction: str) -> str:
-        """The direction to push on in: the move's own, unless the pushed object has drifted
-        off its line (an off-centre contact turns it as it slides) more than `push_drift` and
-        further than it is from the target along the line; then the horizontal direction that
-        brings it back, if the part can be pushed that way."""
-        d = DIRECTIONS[direction]
-        snap = env.snapshot()
-        remaining = (ctx.goal - snap.object_pos) * [1.0, 1.0, 0.0]
-        across = remaining - (remaining @ d) * d
-        if np.linalg.norm(across) <= max(self.p.push_drift, abs(float(remaining @ d))):
-            return direction
-        onto = max(HORIZONTAL, key=lambda k: float(DIRECTIONS[k] @ across))
-        return onto if push_point(snap, part, DIRECTIONS[onto], params=self.p) is not None else direction
