@@ -24,19 +24,15 @@ KP = np.array([4500, 4500, 3500, 3500, 2000, 2000, 2000], float)
 KV = np.array([450, 450, 350, 350, 200, 200, 200], float)
 TORQUE = np.array([87, 87, 87, 87, 12, 12, 12], float)
 GRIPPER_KP = 2000.0  # N/m on the finger opening
-GRIPPER_FORCE = 20.0  # N, maximum squeeze per finger (the URDF's effort limit; 40 N gave the same
-# suite success, 49.3% of 280 episodes, but dropped two mug episodes of the regression tests)
-GRIPPER_SQUEEZE = 0.01  # m: "closed" commands the opening this far below zero (0.04 was
-# tried: the full squeeze on thin parts made grasps slip more, 40.7% vs 46.8% expert success)
+GRIPPER_FORCE = 20.0  # N, maximum squeeze per finger: the URDF's effort limit
+GRIPPER_SQUEEZE = 0.01  # m: "closed" commands the opening this far below zero (a deeper squeeze
+# makes grasps on thin parts slip more)
 FINGER_FRICTION = 1.5
-# The pads' contact time constant (s; MuJoCo's solref). At the default 0.02 s the squeezed pads
-# sank 4.6-6.3 mm into a pump head 18 mm across (deepest point, 6 grasps), and a round one,
-# pinched so deep, squeezed out sideways between them like soap as it was lifted (5 of the
-# first 60 class-14 train episodes dropped it). At 0.01 s they sink 1.7-2.5 mm (5 grasps): of
-# the first 400 train episodes 13 more succeed and 5 fewer (366 -> 374), most of the gain
-# grasps on small parts. (Stiffer was measured too: 0.008 s gave 378 and 0.005 s 377, but each
-# failed a regression test's push that 0.01 s makes.) PAD_SOLMIX makes the pads' value, not
-# the object's, set the pair's contact.
+# The pads' contact time constant (s; MuJoCo's solref), stiffer than MuJoCo's 0.02 s: at 0.02 s
+# squeezed pads sink 4.6-6.3 mm into a pump head 18 mm across and a round one, pinched so deep,
+# squeezes out sideways between them like soap as it is lifted; at 0.01 s they sink 1.7-2.5 mm.
+# Stiffer still fails a push of the regression tests. PAD_SOLMIX makes the pads' value, not the
+# object's, set the pair's contact.
 PAD_SOLREF = (0.01, 1.0)
 PAD_SOLMIX = 1000.0
 

@@ -52,7 +52,7 @@ def push_contact(snap, part: str, d: np.ndarray, slack: np.ndarray | float = BLO
     before = (cloud @ d)[None, :] - (cand @ d)[:, None] < -np.broadcast_to(slack, len(cloud))[None, :]
     blocked = across & height & before
     if hand_tilt is not None:
-        blocked |= _hits_hand(cloud, cand, d, lateral, tip, hand_tilt)
+        blocked |= hits_hand(cloud, cand, d, lateral, tip, hand_tilt)
     free = ~np.any(blocked, axis=1)
     if not free.any():
         return None
@@ -61,7 +61,7 @@ def push_contact(snap, part: str, d: np.ndarray, slack: np.ndarray | float = BLO
     return cand[int(np.argmin(score))]
 
 
-def _hits_hand(cloud, cand, d, lateral, tip, tilt: float) -> np.ndarray:
+def hits_hand(cloud, cand, d, lateral, tip, tilt: float) -> np.ndarray:
     """(candidates, cloud): the point lies in the hand's path to a contact at the candidate,
     the hand leaning back by `tilt` from the fingertips (its box in the hand's own frame)."""
     axis = -np.sin(tilt) * d + np.cos(tilt) * np.array([0.0, 0.0, 1.0])  # tips -> wrist

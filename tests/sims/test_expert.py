@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sims.partmanip.expert import ScriptedExpert
+from sims.partmanip.expert import ExpertParams, ScriptedExpert, SkillContext
 from sims.partmanip.tasks import make_task
 
 
@@ -126,13 +126,13 @@ def test_a_push_aims_low_on_a_part_whose_side_is_slanted_to_it():
     from sims.core.directions import DIRECTIONS
     from sims.objects import make_instance
     from sims.partmanip.env import EnvConfig, initial_pose
-    from sims.partmanip.expert import _push_point
+    from sims.partmanip.expert.geometry import push_point
     from sims.partmanip.push import PUSH_HEIGHT, push_contact, resting_snapshot
 
     pos, yaw = initial_pose(1000946, EnvConfig())
     snap = resting_snapshot(make_instance("stapler", 1), pos, yaw)
     d = DIRECTIONS["right"]
-    strict, relaxed = push_contact(snap, "lid", d), _push_point(snap, "lid", d)
+    strict, relaxed = push_contact(snap, "lid", d), push_point(snap, "lid", d)
     assert strict[2] > 0.05
     assert abs(relaxed[2] - PUSH_HEIGHT) < 0.01
     lid = snap.part_points("lid")
@@ -145,12 +145,12 @@ def test_a_push_on_a_hollow_part_meets_its_outside():
     # inner wall brought the hand down onto the rim
     from sims.core.directions import DIRECTIONS
     from sims.objects import make_instance
-    from sims.partmanip.expert import _push_point
+    from sims.partmanip.expert.geometry import push_point
     from sims.partmanip.push import resting_snapshot
 
     snap = resting_snapshot(make_instance("kitchen_pot", 2), np.array([0.55, 0.0, 0.0]), 0.3)
     d = DIRECTIONS["front"]
-    p = _push_point(snap, "body", d)
+    p = push_point(snap, "body", d)
     outermost = float(np.max(snap.part_points("body") @ -d))
     assert p @ -d > outermost - 0.03
 
@@ -162,20 +162,20 @@ def test_a_push_keeps_the_hand_clear_of_an_overhanging_rim():
     from sims.core.directions import DIRECTIONS
     from sims.objects import make_instance
     from sims.partmanip.env import EnvConfig, initial_pose
-    from sims.partmanip.expert import _push_point, _push_tilt
-    from sims.partmanip.push import _hits_hand, push_contact, resting_snapshot
+    from sims.partmanip.expert.geometry import push_point, push_tilt
+    from sims.partmanip.push import hits_hand, push_contact, resting_snapshot
 
     pos, yaw = initial_pose(3000089, EnvConfig())
     snap = resting_snapshot(make_instance("kitchen_pot", 12), pos, yaw)
     d, cloud = DIRECTIONS["back"], snap.object_points()
-    tilt = _push_tilt(cloud.mean(axis=0), d)
+    tilt = push_tilt(cloud.mean(axis=0), d)
 
     def hand_hits(p):
         tip = np.array([max(p[2], 0.015) - 0.005])
-        return int(_hits_hand(cloud, p[None], d, np.cross([0.0, 0.0, 1.0], d), tip, tilt).sum())
+        return int(hits_hand(cloud, p[None], d, np.cross([0.0, 0.0, 1.0], d), tip, tilt).sum())
 
     assert hand_hits(push_contact(snap, "body", d)) > 0
-    assert hand_hits(_push_point(snap, "body", d)) == 0
+    assert hand_hits(push_point(snap, "body", d)) == 0
 
 
 def test_a_top_touch_blocked_by_a_lid_touches_the_body_from_a_side(mug_env):
@@ -197,16 +197,17 @@ def test_a_push_that_arrived_touches_its_spatial_part_again(mug_env):
 
 def test_a_far_push_towards_the_robot_leans_less_to_keep_the_wrist_in_reach():
     from sims.core.directions import DIRECTIONS
-    from sims.partmanip.expert import PUSH_TILT, WRIST_BEHIND_TCP, WRIST_REACH, _push_tilt
+    from sims.partmanip.expert.geometry import push_tilt
 
-    near = _push_tilt(np.array([0.5, 0.0, 0.03]), DIRECTIONS["left"])
-    assert near == pytest.approx(PUSH_TILT)
+    p = ExpertParams()
+    near = push_tilt(np.array([0.5, 0.0, 0.03]), DIRECTIONS["left"])
+    assert near == pytest.approx(p.push_tilt)
     d = DIRECTIONS["front"]
     tcp = np.array([0.72, 0.1, 0.03])
-    tilt = _push_tilt(tcp, d)
-    assert tilt < PUSH_TILT
-    wrist = tcp[:2] - d[:2] * (0.05 + WRIST_BEHIND_TCP * np.sin(tilt))
-    assert np.linalg.norm(wrist) <= WRIST_REACH
+    tilt = push_tilt(tcp, d)
+    assert tilt < p.push_tilt
+    wrist = tcp[:2] - d[:2] * (0.05 + p.wrist_behind_tcp * np.sin(tilt))
+    assert np.linalg.norm(wrist) <= p.wrist_reach
 
 
 # Episodes the expert used to fail (test1 episodes 33 and 86 of the catalog at seed 0): the
@@ -224,27 +225,24 @@ def test_expert_solves_episodes_it_used_to_fail(mug_env, task):
 
 def test_after_a_push_the_fingers_back_away_before_they_open(mug_env):
     # fingers opening against a tall, light object knock it over (a bottle, then no grasp on
-    # its lid): the release retreats with them closed first
-    from sims.partmanip.expert import RETREAT
+    # its lid): the release retreats with them closed first, from where the push ended
+    from sims.core.directions import DIRECTIONS
 
     task = make_task(6, "bottle", "body", directions=("left",), instance_id=20, init_seed=3000008)
+    d = DIRECTIONS["left"]
     expert = ScriptedExpert()
-    env = mug_env
-    env.reset(options={"task": task})
-    expert.reset(env)
-    start = None
+    mug_env.reset(options={"task": task})
+    expert.reset(mug_env)
+    furthest = -np.inf  # the commanded TCP's furthest reach along the push
     for _ in range(task.horizon):
-        before = expert._pos.copy()  # the commanded TCP before this step
-        action = expert.act(env)
-        if start is None and expert._skill == 2:  # the release was planned at this step
-            start = before
-        if start is not None and action[9] > 0.5:  # the first command to open
-            assert np.linalg.norm(action[:3] - start) >= RETREAT - 0.01
+        action = expert.act(mug_env)
+        if action[9] > 0.5 and mug_env.tracker.index == 2:  # the first command to open
+            assert furthest - float(action[:3] @ d) >= ExpertParams().retreat - 0.01
             break
-        *_, terminated, truncated, info = env.step(action)
+        furthest = max(furthest, float(action[:3] @ d))
+        mug_env.step(action)
     else:
         pytest.fail("the expert never opened the fingers")
-    assert start is not None
 
 
 def _run_counting_reaims(env, task) -> tuple[bool, int]:
@@ -253,7 +251,7 @@ def _run_counting_reaims(env, task) -> tuple[bool, int]:
     expert.reset(env)
     for _ in range(task.horizon):
         *_, terminated, truncated, info = env.step(expert.act(env))
-        reaims = max(reaims, expert._reaims)
+        reaims = expert.counts.get("reaims", 0)
         if terminated or truncated:
             break
     return info["success"], reaims
@@ -285,30 +283,47 @@ def test_a_far_push_back_followed_by_another_push_keeps_the_wrist_as_at_home(mug
     assert _success(mug_env, task)
 
 
-def _touched(env, task) -> ScriptedExpert:
-    """The expert, run on `task` until its first skill (a touch before a push) is done."""
+BOTTLE_PUSH = dict(task_class=6, category="bottle", part="right", directions=("left",), instance_id=1,
+                   init_seed=1)
+
+
+def _touched(env, task, follow_chain: bool = True) -> ScriptedExpert:
+    """The expert, run on `task` until its first skill (a touch before a push) is done: as
+    the env's tracker judges it when following the chain, else as the expert does (its
+    waypoints ended too)."""
     expert = ScriptedExpert()
     env.reset(options={"task": task})
-    expert.reset(env)
-    while env.tracker.index == 0:
+    expert.reset(env, follow_chain=follow_chain)
+    if not follow_chain:
+        expert.start_skill(task.chain[0], SkillContext(after=task.chain[1:]))
+    for _ in range(100):
         env.step(expert.act(env))
-    return expert
+        if expert.skill_done(env) if not follow_chain else env.tracker.index > 0:
+            return expert
+    pytest.fail("the touch never ended")
 
 
-def test_a_last_push_running_late_goes_faster_to_end_within_the_horizon(mug_env):
-    from sims.partmanip.expert import LATE_PUSH_SPEED
-
-    # the bottle touched, the push is the chain's last move
-    task = make_task(6, "bottle", "right", directions=("left",), instance_id=1, init_seed=1)
-    expert = _touched(mug_env, task)
-    expert._queue.clear()  # the touch's last waypoints done
-    along = 0.14
-    assert expert._push_speed(mug_env, along) == expert.push_speed  # time enough
-    # 60 steps after this one, 15 of them for the release: 45 steps (2.25 s) for 14 cm
-    mug_env._steps = task.horizon - 61
-    assert expert._push_speed(mug_env, along) == pytest.approx(along / 2.25)
-    mug_env._steps = task.horizon - 31  # too late to make it: as fast as pushes go
-    assert expert._push_speed(mug_env, along) == LATE_PUSH_SPEED
+@pytest.mark.parametrize("seconds_left,speed", [(None, 0.06), (1.5, None), (0.5, 0.12)],
+                         ids=["time-enough", "late", "too-late"])
+def test_a_last_push_running_late_goes_faster_to_end_by_the_deadline(mug_env, seconds_left, speed):
+    # the bottle touched, the push is the plan's last move: it goes at push_speed if that
+    # ends by the deadline (with the release after it), else as fast as it must, up to
+    # late_push_speed
+    p = ExpertParams()
+    task = make_task(**BOTTLE_PUSH)
+    expert = _touched(mug_env, task, follow_chain=False)
+    touch, move, release = task.chain
+    deadline = None
+    if seconds_left is not None:  # steps after the one planned now: release + seconds_left
+        deadline = mug_env.elapsed_steps + 1 + p.release_steps + round(seconds_left * 20)
+    ctx = SkillContext.starting(move, mug_env.snapshot(), before=(touch,), after=(release,), deadline=deadline)
+    expert.start_skill(move, ctx)
+    before = mug_env.commanded_target[:3].copy()
+    step = float(np.linalg.norm(expert.act(mug_env)[:3] - before))  # one step of the push
+    along = 0.12 + p.push_overshoot
+    expected = along / seconds_left if speed is None else speed
+    steps = int(np.ceil(along / expected * 20))
+    assert step == pytest.approx(along / steps, rel=1e-3)
 
 
 @pytest.mark.slow
@@ -328,15 +343,15 @@ def test_a_push_starts_where_the_hand_comes_down_clear_of_a_handle():
     from sims.core.directions import DIRECTIONS
     from sims.objects import make_instance
     from sims.partmanip.env import EnvConfig, initial_pose
-    from sims.partmanip.expert import _descent_clear, _push_point
+    from sims.partmanip.expert.geometry import descent_clear, push_point
     from sims.partmanip.push import push_contact, resting_snapshot
 
     pos, yaw = initial_pose(3000087, EnvConfig())
     snap = resting_snapshot(make_instance("kitchen_pot", 27), pos, yaw)
     d, cloud = DIRECTIONS["front"], snap.object_points()
     lateral = np.cross([0.0, 0.0, 1.0], d)
-    assert not _descent_clear(cloud, push_contact(snap, "body", d)[None], d, lateral)[0]
-    assert _descent_clear(cloud, _push_point(snap, "body", d)[None], d, lateral)[0]
+    assert not descent_clear(cloud, push_contact(snap, "body", d)[None], d, lateral)[0]
+    assert descent_clear(cloud, push_point(snap, "body", d)[None], d, lateral)[0]
 
 
 @pytest.mark.slow
@@ -347,48 +362,50 @@ def test_a_push_under_a_handle_succeeds(mug_env):
 
 
 def test_a_push_that_drifted_off_its_line_is_pushed_back_onto_it(mug_env):
-    from sims.partmanip.expert import PUSH_DRIFT
+    from sims.partmanip.expert.geometry import push_direction
 
     # touched: the push (to the left, +y) is the current skill
-    expert = _touched(mug_env, make_task(4, "bottle", "right", directions=("left",), instance_id=1, init_seed=1))
+    _touched(mug_env, make_task(4, "bottle", "right", directions=("left",), instance_id=1, init_seed=1))
+    drift = ExpertParams().push_drift
     target = mug_env.tracker.move_target()
     name = mug_env.asset.name
     quat = mug_env.backend.object_pose(name)[1]
 
     def direction_with_object_at(offset) -> str:
         mug_env.backend.set_object_pose(name, target + np.asarray(offset), quat)
-        return expert._push_direction(mug_env, "right", "left")
+        return push_direction(mug_env.snapshot(), target, "right", "left")
 
     # short of the target along the push: keep pushing along it, even a little off the line
     assert direction_with_object_at([0.0, -0.08, 0.0]) == "left"
-    assert direction_with_object_at([PUSH_DRIFT / 2, -0.04, 0.0]) == "left"
+    assert direction_with_object_at([drift / 2, -0.04, 0.0]) == "left"
     # there along the push but off the line (away from the robot: +x): back onto it, frontwards
-    assert direction_with_object_at([2 * PUSH_DRIFT, -0.01, 0.0]) == "front"
-    assert direction_with_object_at([-2 * PUSH_DRIFT, 0.0, 0.0]) == "back"
+    assert direction_with_object_at([2 * drift, -0.01, 0.0]) == "front"
+    assert direction_with_object_at([-2 * drift, 0.0, 0.0]) == "back"
 
 
 @pytest.mark.parametrize("closing", [(0.0, 1.0, 0.0), (1.0, 0.0, 0.0)])
 def test_a_regrasp_closes_the_way_the_hand_is_turned(mug_env, closing):
     # a turn may leave the hand half a turn from home; a re-grasp that closed the way home's
-    # hand does first turned back for two seconds (test2 episode 28 ran out of time so)
-    from sims.partmanip.expert import HOME_CLOSING_AXIS
+    # hand does would first turn back for two seconds (test2 episode 28 ran out of time so)
+    from sims.partmanip.expert.geometry import HOME_CLOSING_AXIS
+    from sims.partmanip.expert.skills.base import Core
+    from sims.partmanip.expert.skills.grasp import GraspPlanner
+    from sims.partmanip.expert.trajectory import Waypoints
     from sims.partmanip.grasp import topdown_rotation
 
-    task = make_task(1, "mug", "body", instance_id=0, init_seed=11)
-    expert = ScriptedExpert()
-    mug_env.reset(options={"task": task})
-    expert.reset(mug_env)
+    mug_env.reset(options={"task": make_task(1, "mug", "body", instance_id=0, init_seed=11)})
     hand = topdown_rotation(np.array(closing))
-    expert._mat = hand
-    expert._plan_grasp(mug_env, "body", attempt=0)
-    assert expert._queue[-1][0].mat[:, 1] @ HOME_CLOSING_AXIS > 0  # a first grasp: as at home
-    expert._queue.clear()
-    expert._plan_grasp(mug_env, "body", attempt=1)
-    assert expert._queue[-1][0].mat[:, 1] @ hand[:, 1] > 0
+    core = Core(ExpertParams(), Waypoints(mug_env.commanded_target[:3].copy(), hand, 1.0))
+    planner = GraspPlanner(core)
+    planner.grasp(mug_env, "body", attempt=0)
+    assert core.path.end()[1][:, 1] @ HOME_CLOSING_AXIS > 0  # a first grasp: as at home
+    core.path.clear()
+    planner.grasp(mug_env, "body", attempt=1)
+    assert core.path.end()[1][:, 1] @ hand[:, 1] > 0
 
 
 def test_a_touch_after_a_turn_closes_the_way_joint_7_can_reach():
-    from sims.partmanip.expert import WRIST_LIMIT, _within_wrist
+    from sims.partmanip.expert.geometry import within_wrist
     from sims.partmanip.grasp import topdown_rotation
 
     def q7_after(q7, hand, mat):  # turning the hand by +yaw about z turns joint 7 by -yaw
@@ -398,19 +415,19 @@ def test_a_touch_after_a_turn_closes_the_way_joint_7_can_reach():
     # the hand as at home (joint 7 at pi/4): a push to the right (closing along +x) is kept
     home = topdown_rotation(np.array([0.0, -1.0, 0.0]))
     right = topdown_rotation(np.array([1.0, 0.0, 0.0]))
-    assert np.allclose(_within_wrist(right, home, np.pi / 4, either_way=True), right)
+    assert np.allclose(within_wrist(right, home, np.pi / 4, either_way=True), right)
     # a turn wound joint 7 to -1.7: the same push closing that way would need -3.3, past the
     # joint's range; the fingers swapped need about 0
-    assert q7_after(-1.7, home, right) < -WRIST_LIMIT
-    out = _within_wrist(right, home, -1.7, either_way=True)
+    assert q7_after(-1.7, home, right) < -ExpertParams().wrist_limit
+    out = within_wrist(right, home, -1.7, either_way=True)
     assert out[:, 1] @ right[:, 1] < -0.99
     assert abs(q7_after(-1.7, home, out)) < 0.2
     # half a turn away (a push back from home's pose): either way round is a half turn, and
     # the choice is kept whichever way the rounding goes
     back = topdown_rotation(np.array([1e-3, 1.0, 0.0]))
-    assert np.allclose(_within_wrist(back, home, np.pi / 4, either_way=True), back)
+    assert np.allclose(within_wrist(back, home, np.pi / 4, either_way=True), back)
     back = topdown_rotation(np.array([-1e-3, 1.0, 0.0]))
-    assert np.allclose(_within_wrist(back, home, np.pi / 4, either_way=True), back)
+    assert np.allclose(within_wrist(back, home, np.pi / 4, either_way=True), back)
 
 
 # Train-split episode 221 (class 14): the turn before the push had left joint 7 wound up; the arm
@@ -427,17 +444,23 @@ def test_a_push_after_a_turn_that_wound_the_wrist_up_succeeds(mug_env):
 # its front faces a push back free, so the fingers press on top of it and the move drags it.
 def test_a_push_with_no_free_side_presses_on_top_and_drags_the_part(mug_env):
     from sims.core.directions import DIRECTIONS
-    from sims.partmanip.expert import _push_point
+    from sims.partmanip.expert.geometry import push_point
 
     task = make_task(6, "scissors", "front", directions=("back",), instance_id=3, init_seed=1)
     mug_env.reset(options={"task": task})
-    assert _push_point(mug_env.snapshot(), "front", DIRECTIONS["back"]) is None
+    assert push_point(mug_env.snapshot(), "front", DIRECTIONS["back"]) is None
     expert = ScriptedExpert()
     expert.reset(mug_env)
+    commanded, checked = [], False
     for _ in range(task.horizon):
-        *_, terminated, truncated, info = mug_env.step(expert.act(mug_env))
-        if info["skill_index"] == 1:  # touching: the fingers came down from above
-            assert expert._push_dir is None and expert._top_from is not None
+        action = expert.act(mug_env)
+        commanded.append(action[:3])
+        *_, terminated, truncated, info = mug_env.step(action)
+        if info["skill_index"] == 1 and not checked:  # touching: the fingers came straight down
+            last = np.array(commanded[-8:])
+            assert np.allclose(last[:, :2], last[0, :2])
+            assert np.all(np.diff(last[:, 2]) <= 0) and last[-1, 2] < last[0, 2]
+            checked = True
         if terminated or truncated:
             break
     assert info["success"]

@@ -1,0 +1,1 @@
+"""One planner per skill, on a shared base."""
