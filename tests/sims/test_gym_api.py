@@ -19,7 +19,7 @@ NORMALISE_ADVICE = "we recommend using a symmetric and normalized space"
 
 @pytest.mark.parametrize("env_id,kwargs", [
     (MUG_LIFT_ID, {}),
-    (PARTMANIP_ID, {"config": {"obs_keys": ALL_KINDS, "image_size": [64, 48]},
+    (PARTMANIP_ID, {"env": {"obs_keys": ALL_KINDS, "image_size": [64, 48]},
                     "tasks": {"split": "test1"}}),
 ])
 def test_check_env_passes_with_only_the_normalise_advice(env_id, kwargs):

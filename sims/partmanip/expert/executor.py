@@ -11,12 +11,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from sims.core.control import CONTROL_HZ
 from sims.core.rotations import rot6d_to_mat
 from sims.partmanip.expert.params import ExpertParams
 from sims.partmanip.expert.recovery import Recovery
 from sims.partmanip.expert.skills.base import Core, ExpertFailure
 from sims.partmanip.expert.state import SkillContext, SkillState, goal_from, goal_predicates
-from sims.partmanip.expert.trajectory import CONTROL_HZ, Waypoints
+from sims.partmanip.expert.trajectory import Waypoints
 from sims.partmanip.tasks import SkillCall
 
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
+from sims.core.control import CONTROL_HZ
 from sims.core.rotations import mat_to_rot6d
-
-CONTROL_HZ = 20.0  # the env's control rate: one waypoint per step
 
 
 @dataclass

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from sims.core.control import CONTROL_HZ
 from sims.core.directions import DIRECTIONS
 from sims.partmanip.expert.skills.base import SkillPlanner
 from sims.partmanip.expert.state import SkillContext
-from sims.partmanip.expert.trajectory import CONTROL_HZ
 
 
 class MovePlanner(SkillPlanner):
