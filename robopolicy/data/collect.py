@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +45,12 @@ class CollectSummary:
         return self.successes / max(1, self.episodes)
 
 
-def _init_worker(env_config: dict, task_config: dict) -> None:
-    from sims.partmanip.expert import ScriptedExpert
+def _init_worker(env_config: dict, task_config: dict, expert_params: dict | None = None) -> None:
+    from sims.partmanip.expert import ExpertParams, ScriptedExpert
     from sims.partmanip.factory import make_env
 
     _worker["env"] = make_env(env_config, task_config)
-    _worker["expert"] = ScriptedExpert()
+    _worker["expert"] = ScriptedExpert(params=ExpertParams.from_overrides(expert_params))
 
 
 def _collect_one(seed: int):
@@ -120,6 +120,8 @@ class CollectConfig:
         overwrite: replace an existing store at ``out`` instead of resuming it.
         executor: ``"process"`` (local spawned processes) or ``"ray"`` (actors).
         address: the Ray cluster to join (``executor="ray"``; None: a local Ray).
+        expert: the scripted expert's ExpertParams overrides (field -> value), e.g.
+            ``{"speed": 0.3}``; every field is listed in sims/partmanip/expert/params.py.
     """
 
     env: dict[str, Any]
@@ -132,9 +134,11 @@ class CollectConfig:
     overwrite: bool = False
     executor: str = "process"
     address: str | None = None
+    expert: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from robopolicy.executors import EXECUTORS
+        from sims.partmanip.expert.params import ExpertParams
 
         object.__setattr__(self, "out", Path(self.out))
         for name in ("episodes", "workers"):
@@ -143,6 +147,10 @@ class CollectConfig:
                 raise RobopolicyError(f"collect: {name} must be a positive integer, got {value!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise RobopolicyError(f"collect: seed must be a non-negative integer, got {self.seed!r}")
+        try:
+            ExpertParams.from_overrides(self.expert)
+        except (ValueError, TypeError) as e:
+            raise RobopolicyError(f"collect: expert: {e}") from None
         if self.executor not in EXECUTORS:
             raise RobopolicyError(f"collect: unknown executor {self.executor!r} "
                                   f"(known: {', '.join(EXECUTORS)})")
@@ -176,12 +184,13 @@ class CollectConfig:
             "out": Path(values["out"]) if values["out"] else default_out,
             "episodes": values["episodes"], "seed": values["seed"], "workers": values["workers"],
             "keep_failures": values["keep_failures"], "overwrite": values["overwrite"],
-            "executor": executor["kind"], "address": executor.get("address")})
+            "executor": executor["kind"], "address": executor.get("address"),
+            "expert": values.get("expert") or {}})
 
 
 #: Top-level keys of configs/collect.yaml (``name`` only names the run folder).
 _HYDRA_KEYS = {"name", "suite", "executor", "split", "episodes", "seed", "workers",
-               "keep_failures", "out", "overwrite"}
+               "keep_failures", "out", "overwrite", "expert"}
 
 
 def collect(config: CollectConfig) -> CollectSummary:
@@ -216,7 +225,7 @@ def collect(config: CollectConfig) -> CollectSummary:
     log.info("collecting %d episodes with %d %s workers into %s", len(seeds), workers, c.executor,
              out)
     results = ordered_map(_collect_one, seeds, init=_init_worker, workers=workers, kind=c.executor,
-                          address=c.address, init_args=(env_cfg.to_config(), pool.to_config()))
+                          address=c.address, init_args=(env_cfg.to_config(), pool.to_config(), dict(c.expert)))
     attempts = open(store.path / ATTEMPTS_FILE, "a")
     with attempts, progress(total=episodes, initial=episodes - len(seeds), desc="collect",
                             unit="ep") as bar:

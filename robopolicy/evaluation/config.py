@@ -69,6 +69,8 @@ class EvalConfig:
     batch_invariant: run the policy one episode at a time, so every episode's actions are
         identical whatever the batching and worker count (False: one batched call for all
         envs, faster, equal only up to floating-point rounding).
+    expert_params: the scripted expert's ExpertParams overrides (`policy.params`, policy=expert
+        only), e.g. {"speed": 0.3}.
     """
 
     policy: str | Path
@@ -83,9 +85,20 @@ class EvalConfig:
     device: str = "auto"
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     batch_invariant: bool = True
+    expert_params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _positive("eval: episodes", self.episodes)
+        if self.expert_params:
+            if str(self.policy) != "expert":
+                raise RobopolicyError("eval: policy.params sets the scripted expert's parameters; "
+                                      f"policy {self.policy} takes none")
+            from sims.partmanip.expert.params import ExpertParams
+
+            try:
+                ExpertParams.from_overrides(self.expert_params)
+            except (ValueError, TypeError) as e:
+                raise RobopolicyError(f"eval: policy.params: {e}") from None
         if self.episodes_per_cell is not None:
             _positive("eval: episodes_per_cell", self.episodes_per_cell)
         if isinstance(self.videos, bool) or not isinstance(self.videos, int) or self.videos < 0:
@@ -98,7 +111,7 @@ class EvalConfig:
     # the top-level keys of configs/eval.yaml, and of its `policy` group
     HYDRA_KEYS = ("name", "policy", "suite", "executor", "splits", "episodes_per_cell",
                   "episodes", "seed", "videos", "device", "out", "batch_invariant")
-    POLICY_KEYS = ("name", "path")
+    POLICY_KEYS = ("name", "path", "params")
 
     @classmethod
     def from_hydra(cls, cfg: Mapping, out_dir: Path) -> EvalConfig:
@@ -116,4 +129,5 @@ class EvalConfig:
                    splits=None if splits is None else tuple(splits),
                    episodes_per_cell=cfg.get("episodes_per_cell"), videos=cfg["videos"],
                    device=cfg["device"], executor=ExecutorConfig.from_dict(cfg["executor"]),
-                   batch_invariant=bool(cfg.get("batch_invariant", True)))
+                   batch_invariant=bool(cfg.get("batch_invariant", True)),
+                   expert_params=dict(policy.get("params") or {}))

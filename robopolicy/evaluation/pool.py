@@ -117,9 +117,9 @@ class ProcessRolloutPool(_Pool):
     """Workers as spawned processes, each serving an EnvWorker over a pipe."""
 
     def __init__(self, env_config: dict, task_config: dict, workers: int = 2,
-                 envs_per_worker: int = 4):
+                 envs_per_worker: int = 4, expert_params: dict | None = None):
         super().__init__(workers, envs_per_worker)
-        self._args = (env_config, task_config, envs_per_worker)
+        self._args = (env_config, task_config, envs_per_worker, expert_params)
         self._ctx = mp.get_context("spawn")
         self._conns: list = [None] * workers
         self._procs: list = [None] * workers
@@ -184,8 +184,9 @@ class ProcessRolloutPool(_Pool):
 class _RayEnvWorker:
     """An EnvWorker as a Ray actor: each call answers (results, timings) like the pipe."""
 
-    def __init__(self, env_config: dict, task_config: dict, n_envs: int):
-        self.worker = EnvWorker(env_config, task_config, n_envs)
+    def __init__(self, env_config: dict, task_config: dict, n_envs: int,
+                 expert_params: dict | None = None):
+        self.worker = EnvWorker(env_config, task_config, n_envs, expert_params)
 
     def call(self, cmd: str, payload: list):
         return getattr(self.worker, cmd)(payload), self.worker.timings()
@@ -201,7 +202,8 @@ class RayRolloutPool(_Pool):
     at `address` ("auto", "ray://host:10001"), so a cluster evaluates with the same loop."""
 
     def __init__(self, env_config: dict, task_config: dict, workers: int = 2,
-                 envs_per_worker: int = 4, address: str | None = None):
+                 envs_per_worker: int = 4, address: str | None = None,
+                 expert_params: dict | None = None):
         super().__init__(workers, envs_per_worker)
         try:
             import ray
@@ -213,7 +215,7 @@ class RayRolloutPool(_Pool):
             ray.init(address=address, num_cpus=workers if address is None else None,
                      include_dashboard=False, log_to_driver=False, configure_logging=False)
         self._cls = ray.remote(num_cpus=1, max_restarts=0)(_RayEnvWorker)
-        self._args = (env_config, task_config, envs_per_worker)
+        self._args = (env_config, task_config, envs_per_worker, expert_params)
         self._actors = [self._cls.remote(*self._args) for _ in range(workers)]
 
     @property
@@ -246,10 +248,12 @@ class RayRolloutPool(_Pool):
 
 
 def make_pool(kind: str, env_config: dict, task_config: dict, workers: int, envs_per_worker: int,
-              address: str | None = None) -> _Pool:
-    """The rollout pool of an `executor` config's kind (process | ray)."""
+              address: str | None = None, expert_params: dict | None = None) -> _Pool:
+    """The rollout pool of an `executor` config's kind (process | ray); `expert_params` are the
+    ExpertParams overrides of the workers' scripted experts."""
     if kind == "process":
-        return ProcessRolloutPool(env_config, task_config, workers, envs_per_worker)
+        return ProcessRolloutPool(env_config, task_config, workers, envs_per_worker, expert_params)
     if kind == "ray":
-        return RayRolloutPool(env_config, task_config, workers, envs_per_worker, address)
+        return RayRolloutPool(env_config, task_config, workers, envs_per_worker, address,
+                              expert_params)
     raise RobopolicyError(f"unknown executor {kind!r} (known: process, ray)")

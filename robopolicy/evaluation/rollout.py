@@ -45,7 +45,7 @@ def rollouts(runner, specs: list[EpisodeSpec], env_config: dict, task_config: di
     t0 = time.perf_counter()
     timed = TimedRunner(runner)
     with make_pool(executor.kind, env_config, task_config, workers, envs_per_worker,
-                   executor.address) as pool:
+                   executor.address, getattr(runner, "expert_params", None)) as pool:
         records = run_episodes(timed, pool, specs, out_dir, videos, align=align)
         stats = pool.stats
     ran = [r for r, e in zip(records, specs, strict=True) if (e.group, e.index) not in resumed]
@@ -53,6 +53,11 @@ def rollouts(runner, specs: list[EpisodeSpec], env_config: dict, task_config: di
     timing["episodes_resumed"] = len(resumed)
     timing["policy_calls"] = timed.calls
     return records, {**timing, "workers": workers, "envs_per_worker": envs_per_worker}
+
+
+def _expert_record(run: EvalConfig) -> dict:
+    """run.json's record of the expert's overrides (none: nothing, as before they existed)."""
+    return {"expert_params": run.expert_params} if run.expert_params else {}
 
 
 def _timing(stats, wall: float, policy_s: float, records: list[dict]) -> dict:
@@ -84,10 +89,11 @@ def evaluate_policy(run: EvalConfig) -> dict:
     from robopolicy.evaluation.report import write_report
 
     runner, env_config, name = make_runner(run.policy, run.env, run.tasks, run.seed, run.device,
-                                           run.batch_invariant)
+                                           run.batch_invariant, run.expert_params)
     specs = episode_list(run.tasks, run.episodes, run.seed)
     claim_folder(run.out_dir, {"policy": name, "episodes_requested": run.episodes,
-                               "seed": run.seed, "tasks": run.tasks, "env": env_config})
+                               "seed": run.seed, "tasks": run.tasks, "env": env_config,
+                               **_expert_record(run)})
     # one-row policy calls gain nothing from shared chunk boundaries; batched calls do
     records, timing = rollouts(runner, specs, env_config, run.tasks, run.out_dir, run.executor,
                                run.videos, align=not run.batch_invariant)
@@ -112,12 +118,12 @@ def evaluate_splits(run: EvalConfig) -> dict:
     if unknown:  # said now, not after minutes of building the catalog for the known ones
         raise RobopolicyError(f"eval: splits: unknown split {unknown[0]!r} (known: {', '.join(SPLITS)})")
     runner, env_config, name = make_runner(run.policy, run.env, run.tasks, run.seed, run.device,
-                                           run.batch_invariant)
+                                           run.batch_invariant, run.expert_params)
     specs = [s for split in run.splits
              for s in split_episodes(run.tasks, split, run.episodes_per_cell)]
     claim_folder(run.out_dir, {"policy": name, "splits": list(run.splits),
                                "episodes_per_cell": run.episodes_per_cell, "seed": run.seed,
-                               "tasks": run.tasks, "env": env_config})
+                               "tasks": run.tasks, "env": env_config, **_expert_record(run)})
     # one-row policy calls gain nothing from shared chunk boundaries; batched calls do
     records, timing = rollouts(runner, specs, env_config, run.tasks, run.out_dir, run.executor,
                                run.videos, align=not run.batch_invariant)

@@ -93,12 +93,16 @@ class PolicyRunner:
 
 class ExpertRunner:
     """The scripted expert as the evaluated policy: the workers compute its actions (it reads
-    the simulator's ground truth), so the parent sends None and runs nothing itself."""
+    the simulator's ground truth), so the parent sends None and runs nothing itself.
+    `expert_params` are the ExpertParams overrides the workers build their experts with."""
 
     n_obs_steps = 1
     n_action_steps = 1
     seed = 0
     acts_in_workers = True
+
+    def __init__(self, expert_params: dict | None = None):
+        self.expert_params = dict(expert_params or {})
 
     def noise_generator(self, episode: int):
         return None
@@ -121,10 +125,12 @@ def warn_if_other_suite(policy_path, env_config: dict, task_config: dict) -> Non
 
 
 def make_runner(policy_path, env_config: dict, task_config: dict, seed: int = 0,
-                device: str = "auto", batch_invariant: bool = True):
-    """(runner, env_config with the observations the policy needs, policy description)."""
+                device: str = "auto", batch_invariant: bool = True,
+                expert_params: dict | None = None):
+    """(runner, env_config with the observations the policy needs, policy description);
+    `expert_params`: the scripted expert's ExpertParams overrides (policy "expert" only)."""
     if str(policy_path) == EXPERT:
-        return ExpertRunner(), {**env_config, "obs_keys": ["proprio"]}, EXPERT
+        return ExpertRunner(expert_params), {**env_config, "obs_keys": ["proprio"]}, EXPERT
     from robopolicy.device import resolve_device
     from robopolicy.policies.io import load_policy
 

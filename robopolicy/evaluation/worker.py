@@ -26,10 +26,12 @@ VIDEO_CAMERAS = ("agentview", "wrist")
 class EnvWorker:
     """M PartManipEnvs (and an expert for each, built on first use)."""
 
-    def __init__(self, env_config: dict, task_config: dict, n_envs: int):
+    def __init__(self, env_config: dict, task_config: dict, n_envs: int,
+                 expert_params: dict | None = None):
         from sims.partmanip.factory import make_env
 
         self.envs = [make_env(env_config, task_config) for _ in range(n_envs)]
+        self.expert_params = expert_params  # ExpertParams overrides (policy=expert)
         self.experts: list = [None] * n_envs
         self.frames: list[list | None] = [None] * n_envs
         self.skills: list[list | None] = [None] * n_envs
@@ -64,11 +66,11 @@ class EnvWorker:
         return out
 
     def _expert_action(self, slot: int) -> np.ndarray | None:
-        from sims.partmanip.expert import ExpertFailure, ScriptedExpert
+        from sims.partmanip.expert import ExpertFailure, ExpertParams, ScriptedExpert
 
         env = self.envs[slot]
         if self.experts[slot] is None:
-            self.experts[slot] = ScriptedExpert()
+            self.experts[slot] = ScriptedExpert(params=ExpertParams.from_overrides(self.expert_params))
             self.experts[slot].reset(env)  # built mid-episode only on its first step
         try:
             return self.experts[slot].act(env)
@@ -114,10 +116,11 @@ class EnvWorker:
             env.close()
 
 
-def worker_main(conn, env_config: dict, task_config: dict, n_envs: int) -> None:
+def worker_main(conn, env_config: dict, task_config: dict, n_envs: int,
+                expert_params: dict | None = None) -> None:
     """Serve an EnvWorker over `conn` until "close" (or the parent goes away)."""
     t0 = time.perf_counter()
-    worker = EnvWorker(env_config, task_config, n_envs)
+    worker = EnvWorker(env_config, task_config, n_envs, expert_params)
     worker._reset_s = time.perf_counter() - t0  # start-up counts as set-up work, like resets
     try:
         while True:

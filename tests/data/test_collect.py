@@ -158,6 +158,7 @@ def test_ray_executor_collects_the_same_episodes(tmp_path, expert_store):
     ("workers=0", "collect: workers must be a positive integer, got 0"),
     ("seed=-3", "collect: seed must be a non-negative integer, got -3"),
     ("+episodez=3", "collect: unknown config key(s) ['episodez']"),
+    ("+expert.sped=0.3", "collect: expert: unknown expert parameter(s) ['sped']"),
 ])
 def test_bad_collect_config_is_one_line_and_writes_nothing(tmp_path, override, message):
     import subprocess
@@ -182,3 +183,16 @@ def test_collect_config_rejects_unknown_keys_and_bad_counts(tmp_path):
     for bad in ({"episodes": 0}, {"episodes": -1}, {"episodes": True}, {"workers": 0}):
         with pytest.raises(RobopolicyError, match="must be a positive integer"):
             CollectConfig.from_dict({**good, **bad})
+
+
+def test_collect_builds_its_experts_with_the_configs_params(tmp_path):
+    from robopolicy.data.collect import CollectConfig, collect
+    from tests.conftest import ENV_CONFIG, TASKS
+
+    steps = []
+    for name, params in (("default", {}), ("slow", {"speed": 0.2, "carry_speed": 0.08})):
+        s = collect(CollectConfig(ENV_CONFIG, TASKS, tmp_path / f"{name}.zarr", episodes=1, seed=0,
+                                  workers=1, expert=params))
+        assert s.successes == 1
+        steps.append(EpisodeStore.open(tmp_path / f"{name}.zarr").n_steps)
+    assert steps[1] > steps[0] + 5  # a slower hand takes longer to the same success

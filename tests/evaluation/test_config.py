@@ -25,6 +25,11 @@ def test_the_hydra_config_becomes_a_typed_run():
     assert run.executor == ExecutorConfig("process", 2, 4, None)
 
 
+def test_the_expert_params_reach_the_run():
+    assert _with(policy={"path": "expert", "params": {"speed": 0.3}}).expert_params == {"speed": 0.3}
+    assert _with().expert_params == {}
+
+
 @pytest.mark.parametrize("over, message", [
     ({"episodes": -1}, r"^eval: episodes=-1: must be a positive whole number$"),
     ({"episodes": 0}, r"^eval: episodes=0: must be a positive"),
@@ -37,6 +42,10 @@ def test_the_hydra_config_becomes_a_typed_run():
     ({"executor": {**HYDRA["executor"], "worker": 3}}, r"^executor: unknown key 'worker'"),
     ({"episode": 3}, r"^eval: unknown key 'episode'"),
     ({"policy": {"path": "???"}}, r"^eval: policy.path is required"),
+    ({"policy": {"path": "expert", "params": {"sped": 0.3}}},
+     r"^eval: policy.params: unknown expert parameter\(s\) \['sped'\]"),
+    ({"policy": {"path": "some/policy", "params": {"speed": 0.3}}},
+     r"^eval: policy.params sets the scripted expert's parameters"),
 ])
 def test_bad_values_are_refused_in_one_line(over, message):
     with pytest.raises(RobopolicyError, match=message) as e:

@@ -223,6 +223,17 @@ def test_expert_as_a_policy_succeeds_and_records_a_captioned_two_camera_video(tm
     assert frames.shape[1:] == (256 + 2 * BAR, 2 * 256, 3)  # agentview | wrist, caption bars
 
 
+def test_the_workers_experts_take_the_runs_expert_params(tmp_path):
+    tasks = {**TASKS, "horizon": 120}
+    fast = evaluate_policy(_run("expert", tmp_path / "fast", 1, seed=0, tasks=tasks))
+    slow = evaluate_policy(_run("expert", tmp_path / "slow", 1, seed=0, tasks=tasks,
+                                expert_params={"speed": 0.2, "carry_speed": 0.08}))
+    assert fast["overall"]["successes"] == slow["overall"]["successes"] == 1
+    steps = [_records(tmp_path / run / "episodes.jsonl")[0]["steps"] for run in ("fast", "slow")]
+    assert steps[1] > steps[0] + 5  # a slower hand takes longer to the same success
+    assert json.loads((tmp_path / "slow" / "run.json").read_text())["expert_params"]["speed"] == 0.2
+
+
 @pytest.mark.slow
 def test_catalog_splits_report_per_split_class_and_category(tmp_path):
     from robopolicy.evaluation.rollout import evaluate_splits, split_episodes
