@@ -14,7 +14,7 @@ VERBS: dict[str, str] = {
     "collect": "Run the scripted expert in parallel sim workers and write demos to a zarr store.",
     "train": "Train a policy on a demo store; saves policy directories (weights + config + meta).",
     "eval": "Roll a policy out headlessly in parallel workers; writes episodes.jsonl, reports, videos.",
-    "dataset": "dataset info PATH: summarize a demo store; dataset catalog: build the task catalog (--json).",
+    "dataset": "dataset info|verify|export|catalog|calibrate: summarize or check a demo store, export it, build the task catalog.",
     "view": "Show an episode of a dataset or eval run: rerun viewer, --save X.rrd, --web, --video X.mp4, --native.",
     "quickstart": "Collect demos, train a diffusion policy, evaluate it on held-out seeds (small, CPU).",
 }
