@@ -43,9 +43,8 @@ class PolicyRunner:
 
     def forget(self, episode: int) -> None:
         """Drop what a stateful policy remembers of `episode` (before it is run again)."""
-        memory = getattr(self.policy, "_memory", None)
-        if isinstance(memory, dict):
-            memory.pop(episode, None)
+        if getattr(self.policy, "stateful", False):
+            self.policy.forget(episode)
 
     def __call__(self, windows: list[dict[str, np.ndarray]], texts: list[str], generators: list,
                  episodes: list[int] | None = None):
@@ -59,17 +58,17 @@ class PolicyRunner:
             # A stateful policy keeps only the episodes of its latest call (one that is missing
             # has ended), so each one-row call sees every episode's memory and the step's call
             # keeps all rows' updated memories.
-            memory = getattr(self.policy, "_memory", None)
-            carried = dict(memory) if isinstance(memory, dict) else None
+            stateful = getattr(self.policy, "stateful", False)
+            carried = self.policy.memory if stateful else None
             rows, kept = [], {}
             for w, t, g, e in zip(windows, texts, generators, episodes, strict=True):
-                if carried is not None:
-                    self.policy._memory = dict(carried)
+                if stateful:
+                    self.policy.memory = carried
                 rows.append(self._predict([w], [t], [g], [e], generator=g))
-                if carried is not None and e in self.policy._memory:
-                    kept[e] = self.policy._memory[e]
-            if carried is not None:
-                self.policy._memory = kept
+                if stateful and e in self.policy.memory:
+                    kept[e] = self.policy.memory[e]
+            if stateful:
+                self.policy.memory = kept
             actions = np.concatenate([a for a, _ in rows])
             whole = None if rows[0][1] is None else np.concatenate([c for _, c in rows])
         self.last_chunks = whole

@@ -297,6 +297,20 @@ class BCRNNPolicy(RobomimicPolicy):
         """Forget every episode's hidden state (the next call starts all rows from zero)."""
         self._memory = {}
 
+    @property
+    def memory(self) -> dict:
+        """Episode id -> what the policy carries of it into its next call (a copy). A call keeps
+        only the episodes it was given: one missing from it has ended."""
+        return dict(self._memory)
+
+    @memory.setter
+    def memory(self, memory: dict) -> None:
+        self._memory = dict(memory)
+
+    def forget(self, episode: int) -> None:
+        """Drop the hidden state of `episode` (before it is run again from its start)."""
+        self._memory.pop(episode, None)
+
     def _carried(self, episodes: Sequence[int], device: torch.device):
         """Hidden state (layers, B, H) per state tensor and step count (B,) of each row: its
         episode's from the last call, or zero for an episode not seen before."""
