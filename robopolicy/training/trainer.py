@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,9 +34,15 @@ from robopolicy.progress import progress
 from robopolicy.training.checkpoints import TopK, rollout_success
 from robopolicy.training.distributed import close_distributed, init_distributed, wrap_loss
 from robopolicy.training.loggers import MetricsLogger
+from robopolicy.training.trainer_state import (
+    STATE_FILE,
+    capture_rng,
+    load_state,
+    restore_rng,
+    save_state,
+)
 
 log = logging.getLogger(__name__)
-STATE_FILE = "train_state.pt"
 
 
 @dataclass
@@ -90,28 +95,6 @@ def _instructions(store: EpisodeStore) -> list[str]:
         raise RobopolicyError(f"dataset {store.path}: episodes {missing[:5]} have no instruction; a "
                               "text-conditioned policy (text_encoder) needs one per episode")
     return text
-
-
-def _save_state(path: Path, state: dict) -> None:
-    """Write the training state atomically (a kill mid-write leaves the previous one)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def _load_state(path: Path, run: dict) -> dict:
-    """The training state to resume from; it must come from the same run configuration."""
-    if not path.is_file():
-        raise RobopolicyError(f"resume: no training state at {path} (the run saved no checkpoint yet)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # a truncated or foreign file
-        raise RobopolicyError(f"resume: cannot read {path}: {type(e).__name__}: {e}") from None
-    differ = sorted(k for k in run if state.get("run", {}).get(k) != run[k])
-    if differ:
-        raise RobopolicyError(f"resume: {path} was written by a run with other settings "
-                              f"({', '.join(differ)}); start a new run instead")
-    return state
 
 
 def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_keys: list[str],
@@ -169,17 +152,14 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
     order = rng.permutation(len(train_sampler))
     start, cursor = 0, 0
     if resume:
-        state = _load_state(state_path, run)
+        state = load_state(state_path, run)
         policy.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         ema.load_state_dict(state["ema"])
         ema.to(device)
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        if device.startswith("cuda") and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        order, cursor, start = np.asarray(state["order"]), int(state["cursor"]), int(state["step"])
+        restore_rng(state["rng"], rng, device.startswith("cuda"))
+        order, cursor, start = state["order"].numpy(), int(state["cursor"]), int(state["step"])
         if dist.rank:
             torch.manual_seed(seed + dist.rank + 7919 * start)
         log.info("resuming %s from step %d of %d", out_dir, start, steps)
@@ -196,12 +176,11 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
         if not dist.main:
             return
         ckpt_dir.parent.mkdir(parents=True, exist_ok=True)
-        _save_state(state_path, {
+        save_state(state_path, {
             "step": step, "run": run, "model": policy.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(), "ema": ema.state_dict(),
-            "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if device.startswith("cuda") else None,
-            "order": order, "cursor": cursor})
+            "rng": capture_rng(rng, device.startswith("cuda")),
+            "order": torch.from_numpy(order), "cursor": cursor})
         ema.store(policy.parameters())
         ema.copy_to(policy.parameters())
         save_policy(policy, ckpt_dir, policy_cfg, {**extra, "step": step})

@@ -100,6 +100,32 @@ def test_resume_refuses_other_settings_or_a_missing_state(expert_store, tiny_pol
         train(tiny_policy_cfg, {**cfg, "lr": 1e-2}, expert_store, keys, tmp_path, resume=True)
 
 
+class _OpensAFile:
+    """Unpickling this calls open(marker, "w"): what a crafted train_state.pt could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_training_state_that_would_run_code_is_refused_unread(expert_store, tiny_policy_cfg,
+                                                                tmp_path):
+    """A train_state.pt whose unpickling would create a file: resume names the file in one
+    line and the file is never created (the state is read with weights_only=True)."""
+    cfg = {**TRAINER, "steps": 2, "ckpt_every": 1}
+    keys = ["proprio", "state"]
+    train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path)
+    state_path = tmp_path / "checkpoints" / "train_state.pt"
+    marker = tmp_path / "pwned"
+    torch.save({"step": 1, "payload": _OpensAFile(marker)}, state_path)
+    with pytest.raises(RobopolicyError, match=r"resume: .*train_state.pt is not a plain training state") as e:
+        train(tiny_policy_cfg, {**cfg, "steps": 3}, expert_store, keys, tmp_path, resume=True)
+    assert "\n" not in str(e.value) and str(state_path) in str(e.value)
+    assert not marker.exists()
+
+
 def test_a_diverging_run_stops_cleanly_keeping_its_last_good_checkpoint(expert_store, tiny_policy_cfg,
                                                                         tmp_path):
     """A huge learning rate blows the weights up: the first non-finite loss stops the run with
@@ -228,5 +254,5 @@ def test_a_nan_in_a_batch_stops_training_before_it_reaches_the_weights(expert_st
     assert json.loads((latest / "meta.json").read_text())["step"] == 4
     policy = load_policy(latest, expected="diffusion_unet")
     assert all(torch.isfinite(p).all() for p in policy.parameters())
-    state = torch.load(tmp_path / "checkpoints" / "train_state.pt", weights_only=False)
+    state = torch.load(tmp_path / "checkpoints" / "train_state.pt", weights_only=True)
     assert state["step"] == 4 and all(torch.isfinite(v).all() for v in state["model"].values())
