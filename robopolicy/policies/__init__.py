@@ -26,6 +26,8 @@ __all__ = [
     "available_policies",
     "get_policy_class",
     "load_policy",
+    "policy_target",
+    "policy_targets",
     "register_policy",
     "save_policy",
 ]
@@ -68,6 +70,21 @@ def register_policy(name: str) -> Callable[[T], T]:
 def available_policies() -> list[str]:
     """Names of all known policies (built-in and registered)."""
     return sorted(set(_BUILTIN) | set(_REGISTRY))
+
+
+def policy_target(name: str) -> str:
+    """The dotted class path a config's ``_target_`` names for policy ``name`` (no import)."""
+    if name in _REGISTRY:
+        cls = _REGISTRY[name]
+        return f"{cls.__module__}.{cls.__qualname__}"
+    if name in _BUILTIN:
+        return _BUILTIN[name].replace(":", ".")
+    raise RobopolicyError(f"unknown policy '{name}' (known: {', '.join(available_policies())})")
+
+
+def policy_targets() -> dict[str, str]:
+    """Every known policy's class path (``_target_``) -> its registry name."""
+    return {policy_target(name): name for name in available_policies()}
 
 
 def get_policy_class(name: str) -> type[Policy]:
