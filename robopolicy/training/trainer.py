@@ -164,7 +164,8 @@ def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_key
             torch.manual_seed(seed + dist.rank + 7919 * start)
         log.info("resuming %s from step %d of %d", out_dir, start, steps)
     out_dir.mkdir(parents=True, exist_ok=True)
-    logger = (MetricsLogger(out_dir, bool(cfg.get("tensorboard", True)), cfg.get("wandb"), run)
+    logger = (MetricsLogger(out_dir, bool(cfg.get("tensorboard", True)), cfg.get("wandb"), run,
+                            resume_step=start if resume else None)
               if dist.main else None)
     rollout_every = int(cfg.get("rollout_every") or 0)
     top_k = TopK(ckpt_dir.parent, int(cfg.get("keep_top_k", 3))) if rollout_every else None

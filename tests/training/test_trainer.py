@@ -66,19 +66,22 @@ class Killed(Exception):
 
 
 def test_resume_continues_bit_for_bit(expert_store, tiny_policy_cfg, tmp_path):
-    """6 steps straight vs 3 + a kill at step 4 + resume: identical weights and losses."""
+    """6 steps straight vs 3 + a kill at step 5 (step 4 logged, not checkpointed) + resume:
+    identical weights and losses, and metrics.jsonl holds each step once, as the straight run's."""
     from safetensors.torch import load_file
 
     cfg = {**TRAINER, "steps": 6, "ckpt_every": 3, "log_every": 1}
     keys = ["proprio", "state"]
     straight = train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path / "a")
 
-    def kill_at_4(step, loss):
-        if step == 4:
+    def kill_at_5(step, loss):
+        if step == 5:
             raise Killed
 
     with pytest.raises(Killed):
-        train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path / "b", callbacks=[kill_at_4])
+        train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path / "b", callbacks=[kill_at_5])
+    metrics = tmp_path / "b" / "metrics.jsonl"
+    assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [1, 2, 3, 4]
     losses: list[float] = []
     resumed = train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path / "b", resume=True,
                     callbacks=[lambda step, loss: losses.append((step, loss))])
@@ -88,6 +91,8 @@ def test_resume_continues_bit_for_bit(expert_store, tiny_policy_cfg, tmp_path):
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert [r["loss"] for r in rows[3:]] == [loss for _, loss in losses]
+    resumed_rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [(r["step"], r["loss"]) for r in resumed_rows] == [(r["step"], r["loss"]) for r in rows]
 
 
 def test_resume_refuses_other_settings_or_a_missing_state(expert_store, tiny_policy_cfg, tmp_path):
