@@ -55,6 +55,12 @@ def register_policy(name: str) -> Callable[[T], T]:
     """Class decorator: register a Policy subclass under ``name`` and set ``cls.name``."""
 
     def decorator(cls: T) -> T:
+        builtin = _BUILTIN.get(name)
+        if builtin is not None and builtin != f"{cls.__module__}:{cls.__qualname__}":
+            # the built-in table and the decorator must agree, or a config's _target_ and the
+            # name in meta.json could point at two different classes
+            raise RobopolicyError(f"policy name '{name}' is the built-in {builtin}; "
+                                  f"{cls.__module__}.{cls.__qualname__} cannot take it")
         known = _REGISTRY.get(name)
         if known is not None and known.__qualname__ != cls.__qualname__:
             raise RobopolicyError(

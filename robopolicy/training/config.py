@@ -4,8 +4,9 @@
     config = TrainConfig.build(policy_cfg, trainer_dict, "demos.zarr", ["proprio", "state"], out)
     result = train(config)
 
-`TrainerSettings` mirrors `configs/trainer/default.yaml`; a key it does not know is refused in
-one line, so a misspelt setting never silently falls back to a default.
+`TrainerSettings` mirrors `configs/trainer/default.yaml` (its defaults are that file's values, a
+test keeps them equal); a key it does not know is refused in one line, so a misspelt setting
+never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -47,19 +48,19 @@ class TrainerSettings:
         keep_top_k: step checkpoints kept, ranked by rollout success.
     """
 
-    steps: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    betas: tuple[float, float]
-    warmup_steps: int
-    grad_clip: float
-    ema_power: float
-    ckpt_every: int
-    val_every: int
-    log_every: int
-    device: str
-    seed: int
+    steps: int = 3000
+    batch_size: int = 256
+    lr: float = 1.0e-4
+    weight_decay: float = 1.0e-6
+    betas: tuple[float, float] = (0.95, 0.999)
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    ema_power: float = 0.75
+    ckpt_every: int = 1000
+    val_every: int = 500
+    log_every: int = 50
+    device: str = "auto"
+    seed: int = 0
     tensorboard: bool = True
     wandb: str | None = None
     rollout_every: int = 0
@@ -71,18 +72,16 @@ class TrainerSettings:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainerSettings:
-        """Settings from a plain mapping; an unknown or missing key is a one-line error."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        """Settings from a plain mapping (absent keys keep their defaults); an unknown key is a
+        one-line error."""
+        fields = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(values) - set(fields))
         if unknown:
             raise RobopolicyError(f"trainer config: unknown key(s) {', '.join(unknown)} "
                                   f"(known: {', '.join(fields)})")
-        missing = [n for n, f in fields.items() if n not in values
-                   and f.default is dataclasses.MISSING]
-        if missing:
-            raise RobopolicyError(f"trainer config: missing key(s) {', '.join(missing)}")
         kwargs = dict(values)
-        kwargs["betas"] = tuple(float(b) for b in kwargs["betas"])
+        if "betas" in kwargs:
+            kwargs["betas"] = tuple(float(b) for b in kwargs["betas"])
         return cls(**kwargs)
 
     def as_dict(self) -> dict[str, Any]:

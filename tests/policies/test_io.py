@@ -258,3 +258,20 @@ def test_every_shipped_policy_config_round_trips(name, tmp_path):
     saved_state, loaded_state = policy.state_dict(), loaded.state_dict()
     assert saved_state.keys() == loaded_state.keys()
     assert all(torch.equal(saved_state[k], loaded_state[k]) for k in saved_state)
+
+
+def test_the_registry_names_each_builtin_policy_once():
+    """Every built-in name resolves to the class registered under it, whose `_target_` path is the
+    one the registry gives, and no other class can take a built-in name."""
+    from robopolicy.policies import (
+        available_policies,
+        get_policy_class,
+        policy_target,
+        register_policy,
+    )
+
+    for name in available_policies():
+        cls = get_policy_class(name)
+        assert cls.name == name and policy_target(name) == f"{cls.__module__}.{cls.__qualname__}"
+    with pytest.raises(RobopolicyError, match="policy name 'bc' is the built-in"):
+        register_policy("bc")(type("Imposter", (), {}))
