@@ -15,6 +15,7 @@ def main(cfg: DictConfig) -> None:
     from robopolicy.data.collect import CollectConfig, collect
     from robopolicy.evaluation.config import EvalConfig, ExecutorConfig
     from robopolicy.evaluation.rollout import evaluate_policy
+    from robopolicy.training.config import TrainConfig
     from robopolicy.training.trainer import train
 
     out = output_dir()
@@ -28,9 +29,7 @@ def main(cfg: DictConfig) -> None:
                                   episodes=cfg.collect.episodes, seed=cfg.collect.seed,
                                   workers=workers))
     print(f"[2/3] training {cfg.policy.name} for {cfg.trainer.steps} steps", flush=True)
-    trained = train(OmegaConf.to_container(cfg.policy, resolve=True),
-                    OmegaConf.to_container(cfg.trainer, resolve=True), demos.path,
-                    list(cfg.dataset.obs_keys), out / "train", cfg.dataset.val_ratio)
+    trained = train(TrainConfig.from_hydra(cfg, out / "train", dataset=demos.path))
     print(f"[3/3] evaluating on {cfg.eval.episodes} held-out episodes", flush=True)
     executor = ExecutorConfig(workers=workers, envs_per_worker=cfg.executor.envs_per_worker)
     report = evaluate_policy(EvalConfig(trained.policy_dir, env, tasks, out / "eval",

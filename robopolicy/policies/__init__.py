@@ -26,6 +26,8 @@ __all__ = [
     "available_policies",
     "get_policy_class",
     "load_policy",
+    "policy_target",
+    "policy_targets",
     "register_policy",
     "save_policy",
 ]
@@ -53,6 +55,12 @@ def register_policy(name: str) -> Callable[[T], T]:
     """Class decorator: register a Policy subclass under ``name`` and set ``cls.name``."""
 
     def decorator(cls: T) -> T:
+        builtin = _BUILTIN.get(name)
+        if builtin is not None and builtin != f"{cls.__module__}:{cls.__qualname__}":
+            # the built-in table and the decorator must agree, or a config's _target_ and the
+            # name in meta.json could point at two different classes
+            raise RobopolicyError(f"policy name '{name}' is the built-in {builtin}; "
+                                  f"{cls.__module__}.{cls.__qualname__} cannot take it")
         known = _REGISTRY.get(name)
         if known is not None and known.__qualname__ != cls.__qualname__:
             raise RobopolicyError(
@@ -68,6 +76,21 @@ def register_policy(name: str) -> Callable[[T], T]:
 def available_policies() -> list[str]:
     """Names of all known policies (built-in and registered)."""
     return sorted(set(_BUILTIN) | set(_REGISTRY))
+
+
+def policy_target(name: str) -> str:
+    """The dotted class path a config's ``_target_`` names for policy ``name`` (no import)."""
+    if name in _REGISTRY:
+        cls = _REGISTRY[name]
+        return f"{cls.__module__}.{cls.__qualname__}"
+    if name in _BUILTIN:
+        return _BUILTIN[name].replace(":", ".")
+    raise RobopolicyError(f"unknown policy '{name}' (known: {', '.join(available_policies())})")
+
+
+def policy_targets() -> dict[str, str]:
+    """Every known policy's class path (``_target_``) -> its registry name."""
+    return {policy_target(name): name for name in available_policies()}
 
 
 def get_policy_class(name: str) -> type[Policy]:

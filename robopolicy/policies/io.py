@@ -8,9 +8,10 @@ A policy directory holds:
 - ``meta.json``: ``{"policy": name, "shape_meta": ..., "robopolicy_version": ..., **extra}``.
 
 ``save_policy`` writes into a temporary sibling directory and renames it into place, so a
-crash never leaves a half-written policy. ``load_policy`` rebuilds the policy with
-``hydra.utils.instantiate`` and loads the weights with safetensors; problems raise a one-line
-RobopolicyError that names the directory.
+crash never leaves a half-written policy. ``load_policy`` never runs code a file names: every
+``_target_`` in config.yaml (at any depth) must be an exact allowed class (the registry's policy
+classes at the top, ``COMPONENT_TARGETS`` below) before hydra builds anything, and the weights
+are read with safetensors; problems raise a one-line RobopolicyError that names the directory.
 
     save_policy(policy, "outputs/run/checkpoints/latest/pretrained_model", config=cfg.policy)
     policy = load_policy("outputs/run/checkpoints/latest/pretrained_model", expected="diffusion_unet")
@@ -35,16 +36,25 @@ from safetensors.torch import load_file, save_file
 
 import robopolicy
 from robopolicy.errors import RobopolicyError
-from robopolicy.policies import get_policy_class
+from robopolicy.policies import policy_target, policy_targets
 from robopolicy.policies.base import Policy, to_plain
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
 
-# Modules a saved config may name in a `_target_`; anything else is refused at load time, so
-# a policy directory cannot make the loader call arbitrary code.
-ALLOWED_TARGET_ROOTS = ("robopolicy", "diffusers", "torch")
+# The `_target_`s a policy config may name below its top level, exactly (the top level must
+# name a class of the policy registry, `robopolicy.policies.policy_targets`). hydra builds every
+# `_target_` it meets at any depth, so anything else could call arbitrary code when a downloaded
+# policy directory is loaded.
+# Schedulers: the diffusion policy's training noise scheduler (its inference scheduler is picked
+# by name, `inference_scheduler: ddim|ddpm`, and built by the policy).
+SCHEDULER_TARGETS = frozenset({"diffusers.DDPMScheduler"})
+# Networks and encoders: none. The shipped configs give ConditionalUnet1D, TransformerDenoiser,
+# ObsEncoder, the text encoder and robomimic's algorithms as plain kwargs the policy classes
+# build, so a config never needs to name one.
+NETWORK_TARGETS: frozenset[str] = frozenset()
+COMPONENT_TARGETS = SCHEDULER_TARGETS | NETWORK_TARGETS
 
 
 def _one_line(exc: BaseException) -> str:
@@ -52,25 +62,35 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _check_targets(node: Any, where: str, path: Path) -> None:
-    if isinstance(node, Mapping):
-        target = node.get("_target_")
-        if target is not None and str(target).split(".")[0] not in ALLOWED_TARGET_ROOTS:
-            raise RobopolicyError(
-                f"policy at {path}: {CONFIG_FILE} {where}_target_ '{target}' is outside {', '.join(ALLOWED_TARGET_ROOTS)}"
-            )
-        for key, value in node.items():
-            _check_targets(value, f"{where}{key}.", path)
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            _check_targets(value, f"{where}{i}.", path)
+def check_targets(config: Any, source: str) -> None:
+    """Refuse, in one line naming `source` and the dotted key, any `_target_` in `config` (at any
+    depth) that is not an exact allowed class; nothing is imported or built before this passes."""
+    policies = policy_targets()
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, Mapping):
+            if "_target_" in node:
+                target, allowed = node["_target_"], policies if not where else COMPONENT_TARGETS
+                if not isinstance(target, str) or target not in allowed:
+                    raise RobopolicyError(
+                        f"{source}: key '{where}_target_' names {target!r}, which is not an allowed "
+                        f"class here (allowed: {', '.join(sorted(allowed))})")
+            for key, value in node.items():
+                walk(value, f"{where}{key}.")
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f"{where}{i}.")
+
+    walk(config, "")
 
 
-def instantiate_policy(config: Mapping, shape_meta: Mapping) -> Policy:
-    """Build a policy from its hydra config (``_target_`` + kwargs, ``name`` allowed) and shape_meta."""
+def instantiate_policy(config: Mapping, shape_meta: Mapping, source: str = "policy config") -> Policy:
+    """Build a policy from its hydra config (``_target_`` + kwargs, ``name`` allowed) and shape_meta;
+    every ``_target_`` in it must be an allowed class (`check_targets`; `source` names the config)."""
     config = to_plain(config)
     if "_target_" not in config:
         raise RobopolicyError("policy config has no _target_")
+    check_targets(config, source)
     try:
         policy = hydra.utils.instantiate(config, shape_meta=to_plain(shape_meta), _convert_="all")
     except InstantiationException as exc:
@@ -175,18 +195,21 @@ def load_policy(
         ) from exc
     if not isinstance(config, dict) or "_target_" not in config:
         raise RobopolicyError(f"policy at {path}: {CONFIG_FILE} has no _target_")
-    _check_targets(config, "", path)
+    source = f"policy at {path}: {CONFIG_FILE}"
+    check_targets(config, source)
     try:
-        same_class = hydra.utils.get_class(config["_target_"]) is get_policy_class(name)
-    except Exception as exc:
-        raise RobopolicyError(f"policy at {path}: {_one_line(exc)}") from exc
-    if not same_class:
+        expected_target = policy_target(str(name))
+    except RobopolicyError as exc:
+        raise RobopolicyError(f"policy at {path}: {META_FILE}: {exc}") from None
+    if config["_target_"] != expected_target:
         raise RobopolicyError(
-            f"policy at {path}: {CONFIG_FILE} _target_ '{config['_target_']}' does not match meta policy '{name}'"
+            f"{source} _target_ '{config['_target_']}' does not match meta policy '{name}'"
         )
     try:
-        policy = instantiate_policy(config, shape_meta)
+        policy = instantiate_policy(config, shape_meta, source)
     except RobopolicyError as exc:
+        if str(exc).startswith(source):
+            raise
         raise RobopolicyError(f"policy at {path}: {exc}") from exc
     except Exception as exc:
         raise RobopolicyError(

@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +33,7 @@ from robopolicy.errors import RobopolicyError
 from robopolicy.policies.io import instantiate_policy, save_policy
 from robopolicy.policies.robomimic_adapter import RobomimicPolicy, quiet_robomimic
 from robopolicy.progress import progress
+from robopolicy.training.config import TrainConfig
 from robopolicy.training.loggers import MetricsLogger
 from robopolicy.training.trainer import TrainResult, policy_shape_meta
 
@@ -59,22 +61,26 @@ def _batches(loader) -> Iterator[tuple[int, dict]]:
             yield epoch, batch
 
 
-def train_robomimic(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path,
-                    obs_keys: list[str], out_dir: Path, val_ratio: float = 0.0,
-                    resume: bool = False,
-                    callbacks: Sequence[Callable[[int, float], None]] = ()) -> TrainResult:
-    """Train the robomimic policy `policy_cfg` on the store at `dataset_path` for
-    `trainer_cfg["steps"]` robomimic updates; the policy is saved to out_dir/checkpoints/latest
-    and metrics to out_dir/metrics.jsonl. Each callback is called as `cb(step, loss)`."""
-    cfg = trainer_cfg
-    if resume:
+def train_robomimic(config: TrainConfig | Mapping, *args: Any,
+                    callbacks: Sequence[Callable[[int, float], None]] = (),
+                    **kwargs: Any) -> TrainResult:
+    """Train the robomimic policy `config.policy` for `config.trainer.steps` robomimic updates;
+    the policy is saved to out_dir/checkpoints/latest and metrics to out_dir/metrics.jsonl. Each
+    callback is called as `cb(step, loss)`. The plain form `train_robomimic(policy_cfg,
+    trainer_cfg, dataset_path, obs_keys, out_dir, val_ratio=0.0, resume=False)` builds the
+    TrainConfig first."""
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig.build(config, *args, **kwargs)
+    cfg, policy_cfg, obs_keys = config.trainer, config.policy, config.obs_keys
+    out_dir, val_ratio = config.out_dir, config.val_ratio
+    if config.resume:
         raise RobopolicyError(f"resume: policy '{policy_cfg.get('name')}' trains with robomimic's own "
                               "update, which cannot resume; start a new run")
-    seed = int(cfg["seed"])
+    seed = cfg.seed
     torch.manual_seed(seed)
-    device = resolve_device(cfg["device"])
+    device = resolve_device(cfg.device)
 
-    store = EpisodeStore.open(dataset_path)
+    store = EpisodeStore.open(config.dataset)
     if store.n_episodes == 0:
         raise RobopolicyError(f"dataset {store.path}: has no episodes")
     shape_meta = policy_shape_meta(store, list(obs_keys))
@@ -91,7 +97,7 @@ def train_robomimic(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Pat
     val_set = sequence_dataset(policy, hdf5, obs_keys, "valid") if val_ratio > 0 else None
     if val_set is not None and len(val_set) == 0:
         val_set = None
-    steps, batch_size = int(cfg["steps"]), int(cfg["batch_size"])
+    steps, batch_size = cfg.steps, cfg.batch_size
     loader = torch.utils.data.DataLoader(
         train_set, batch_size=batch_size, shuffle=True, num_workers=0,
         drop_last=len(train_set) >= batch_size, generator=torch.Generator().manual_seed(seed))
@@ -111,8 +117,8 @@ def train_robomimic(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Pat
         batch = next(iter(torch.utils.data.DataLoader(val_set, batch_size=4 * batch_size)))
         return float(policy.train_on_batch(batch, epoch=0, validate=True)["losses"]["action_loss"])
 
-    logger = MetricsLogger(out_dir, bool(cfg.get("tensorboard", True)), cfg.get("wandb"),
-                           {"policy": policy_cfg, "trainer": cfg, "dataset": str(store.path)})
+    logger = MetricsLogger(out_dir, cfg.tensorboard, cfg.wandb,
+                           {"policy": policy_cfg, "trainer": cfg.as_dict(), "dataset": str(store.path)})
     t0, mean_loss, window = time.perf_counter(), float("nan"), []
     policy.algo.set_train()
     batches = _batches(loader)
@@ -132,7 +138,7 @@ def train_robomimic(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Pat
         window.append(loss)
         for cb in callbacks:
             cb(step, loss)
-        if step % cfg["log_every"] == 0 or step == steps:
+        if step % cfg.log_every == 0 or step == steps:
             rate = step * batch_size / (time.perf_counter() - t0)
             mean_loss = float(np.mean(window))
             window.clear()
@@ -140,10 +146,10 @@ def train_robomimic(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Pat
             row = {"epoch": epoch, "loss": mean_loss,
                    "lr": policy.algo.optimizers["policy"].param_groups[0]["lr"],
                    "samples_per_s": rate}
-            if val_set is not None and step % cfg["val_every"] == 0:
+            if val_set is not None and step % cfg.val_every == 0:
                 row["val_loss"] = val_loss()
             logger.log(step, row)
-        if step % cfg["ckpt_every"] == 0 and step != steps:
+        if step % cfg.ckpt_every == 0 and step != steps:
             save(step)
     save(steps)
     logger.close()

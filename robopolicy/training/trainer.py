@@ -4,9 +4,11 @@ The store's needed keys are cached in RAM and batches are gathered with one fanc
 call per key (no per-sample Python). The saved weights are the EMA's (Chi et al.); a
 non-finite loss stops the run with a clear message, keeping the last good checkpoint.
 
-With every checkpoint goes `checkpoints/train_state.pt`: raw weights, optimizer, schedule,
-EMA, the sampler's order and every random state. `resume=True` continues from it bit for bit:
-on CPU the resumed run ends with the same weights as one never interrupted.
+`Trainer` runs the loop (setup / resume / step / save / rollout) for a typed `TrainConfig`;
+`train(config)` is the one call. With every checkpoint goes `checkpoints/train_state.pt`: raw
+weights, optimizer, schedule, EMA, the sampler's order and every random state.
+`TrainConfig.resume` continues from it bit for bit: on CPU the resumed run ends with the same
+weights as one never interrupted.
 
 Under torchrun each process takes its share of every global batch (DDP, gloo on CPU); rank 0
 logs (metrics.jsonl, TensorBoard), checkpoints and runs the periodic rollouts on `val` that
@@ -17,11 +19,11 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,11 +35,18 @@ from robopolicy.errors import RobopolicyError
 from robopolicy.policies.io import instantiate_policy, save_policy
 from robopolicy.progress import progress
 from robopolicy.training.checkpoints import TopK, rollout_success
+from robopolicy.training.config import TrainConfig
 from robopolicy.training.distributed import close_distributed, init_distributed, wrap_loss
 from robopolicy.training.loggers import MetricsLogger
+from robopolicy.training.trainer_state import (
+    STATE_FILE,
+    capture_rng,
+    load_state,
+    restore_rng,
+    save_state,
+)
 
 log = logging.getLogger(__name__)
-STATE_FILE = "train_state.pt"
 
 
 @dataclass
@@ -92,188 +101,212 @@ def _instructions(store: EpisodeStore) -> list[str]:
     return text
 
 
-def _save_state(path: Path, state: dict) -> None:
-    """Write the training state atomically (a kill mid-write leaves the previous one)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+def train(config: TrainConfig | Mapping, *args: Any,
+          callbacks: Sequence[Callable[[int, float], None]] = (), **kwargs: Any) -> TrainResult:
+    """Run the training `config` describes; checkpoints go to its out_dir/checkpoints. Each
+    callback is called as `cb(step, loss)` after every optimizer step.
+
+    The plain form `train(policy_cfg, trainer_cfg, dataset_path, obs_keys, out_dir,
+    val_ratio=0.0, resume=False)` builds the TrainConfig first (`TrainConfig.build`)."""
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig.build(config, *args, **kwargs)
+    return Trainer(config, callbacks).run()
 
 
-def _load_state(path: Path, run: dict) -> dict:
-    """The training state to resume from; it must come from the same run configuration."""
-    if not path.is_file():
-        raise RobopolicyError(f"resume: no training state at {path} (the run saved no checkpoint yet)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # a truncated or foreign file
-        raise RobopolicyError(f"resume: cannot read {path}: {type(e).__name__}: {e}") from None
-    differ = sorted(k for k in run if state.get("run", {}).get(k) != run[k])
-    if differ:
-        raise RobopolicyError(f"resume: {path} was written by a run with other settings "
-                              f"({', '.join(differ)}); start a new run instead")
-    return state
+class Trainer:
+    """Our training loop: AdamW + cosine schedule, EMA weights, checkpoints to resume from.
 
+        trainer = Trainer(config)
+        result = trainer.run()   # setup, resume (when config.resume), step..., save
+    """
 
-def train(policy_cfg: dict, trainer_cfg: dict, dataset_path: str | Path, obs_keys: list[str],
-          out_dir: Path, val_ratio: float = 0.0, resume: bool = False,
-          callbacks: Sequence[Callable[[int, float], None]] = ()) -> TrainResult:
-    """Train `policy_cfg` on the store at `dataset_path`; checkpoints go to out_dir/checkpoints.
-    `resume` continues the run in `out_dir` from its last checkpoint; each callback is called
-    as `cb(step, loss)` after every optimizer step."""
-    from diffusers.optimization import get_scheduler
-    from diffusers.training_utils import EMAModel
+    def __init__(self, config: TrainConfig,
+                 callbacks: Sequence[Callable[[int, float], None]] = ()) -> None:
+        self.config = config
+        self.callbacks = tuple(callbacks)
+        self.start = 0  # the step the loop continues after (a resumed run's checkpoint step)
 
-    cfg = trainer_cfg
-    seed = int(cfg["seed"])
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    dist = init_distributed(resolve_device(cfg["device"]))
-    device = dist.device
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.config.out_dir / "checkpoints" / "latest"
 
-    store = EpisodeStore.open(dataset_path)
-    if store.n_episodes == 0:
-        raise RobopolicyError(f"dataset {store.path}: has no episodes")
-    shape_meta = policy_shape_meta(store, list(obs_keys))
-    data = store.load([*obs_keys, "action"])
-    train_eps, val_eps = split_episodes(store.n_episodes, val_ratio, seed)
+    @property
+    def state_path(self) -> Path:
+        return self.config.out_dir / "checkpoints" / STATE_FILE
 
-    policy = instantiate_policy(policy_cfg, shape_meta)
-    policy.fit_normalizer(data)
-    policy.to(device)
+    def setup(self) -> None:
+        """Open the store, build the policy, the samplers, the optimizer, schedule and EMA."""
+        from diffusers.optimization import get_scheduler
+        from diffusers.training_utils import EMAModel
 
-    text = _instructions(store) if getattr(policy, "uses_text", False) else None
-    train_sampler = training_sampler(data, store.episode_ends, policy, obs_keys, train_eps, text)
-    val_sampler = (training_sampler(data, store.episode_ends, policy, obs_keys, val_eps, text)
-                   if len(val_eps) else None)
-    log.info("training %s on %s: %d episodes (%d val), %d windows, %s x %d, %d parameters",
-             policy.name, store.path, store.n_episodes, len(val_eps), len(train_sampler), device,
-             dist.world, sum(p.numel() for p in policy.parameters()))
+        c, s = self.config, self.config.trainer
+        torch.manual_seed(s.seed)
+        self.rng = np.random.default_rng(s.seed)
+        self.dist = dist = init_distributed(resolve_device(s.device))
+        self.device = dist.device
+        self.store = store = EpisodeStore.open(c.dataset)
+        if store.n_episodes == 0:
+            raise RobopolicyError(f"dataset {store.path}: has no episodes")
+        shape_meta = policy_shape_meta(store, c.obs_keys)
+        data = store.load([*c.obs_keys, "action"])
+        train_eps, val_eps = split_episodes(store.n_episodes, c.val_ratio, s.seed)
 
-    steps, batch_size = int(cfg["steps"]), int(cfg["batch_size"])
-    local_batch = dist.local_batch(batch_size)
-    loss_module = wrap_loss(policy, dist)  # DDP broadcasts rank 0's weights here
-    if dist.rank:  # other diffusion noise per rank; the weights above are already shared
-        torch.manual_seed(seed + dist.rank)
-    opt = torch.optim.AdamW(policy.parameters(), lr=cfg["lr"], betas=tuple(cfg["betas"]),
-                            weight_decay=cfg["weight_decay"])
-    sched = get_scheduler("cosine", opt, num_warmup_steps=cfg["warmup_steps"],
-                          num_training_steps=steps)
-    ema = EMAModel(policy.parameters(), use_ema_warmup=True, inv_gamma=1.0,
-                   power=cfg["ema_power"], decay=0.9999)
+        self.policy = policy = instantiate_policy(c.policy, shape_meta)
+        policy.fit_normalizer(data)
+        policy.to(self.device)
+        text = _instructions(store) if getattr(policy, "uses_text", False) else None
+        self.train_sampler = training_sampler(data, store.episode_ends, policy, c.obs_keys,
+                                              train_eps, text)
+        self.val_sampler = (training_sampler(data, store.episode_ends, policy, c.obs_keys,
+                                             val_eps, text) if len(val_eps) else None)
+        log.info("training %s on %s: %d episodes (%d val), %d windows, %s x %d, %d parameters",
+                 policy.name, store.path, store.n_episodes, len(val_eps), len(self.train_sampler),
+                 self.device, dist.world, sum(p.numel() for p in policy.parameters()))
 
-    ckpt_dir = out_dir / "checkpoints" / "latest"
-    state_path = out_dir / "checkpoints" / STATE_FILE
-    # what a resumed run must share with the one it continues (the device may change)
-    run = {"policy": policy_cfg, "trainer": {k: v for k, v in cfg.items() if k != "device"},
-           "dataset": str(store.path), "obs_keys": list(obs_keys), "val_ratio": val_ratio}
-    order = rng.permutation(len(train_sampler))
-    start, cursor = 0, 0
-    if resume:
-        state = _load_state(state_path, run)
-        policy.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        ema.load_state_dict(state["ema"])
-        ema.to(device)
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        if device.startswith("cuda") and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        order, cursor, start = np.asarray(state["order"]), int(state["cursor"]), int(state["step"])
-        if dist.rank:
-            torch.manual_seed(seed + dist.rank + 7919 * start)
-        log.info("resuming %s from step %d of %d", out_dir, start, steps)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    logger = (MetricsLogger(out_dir, bool(cfg.get("tensorboard", True)), cfg.get("wandb"), run)
-              if dist.main else None)
-    rollout_every = int(cfg.get("rollout_every") or 0)
-    top_k = TopK(ckpt_dir.parent, int(cfg.get("keep_top_k", 3))) if rollout_every else None
-    # The suite the demos came from, so evaluation can tell when it runs under other settings.
-    extra = {"dataset": str(store.path), "obs_keys": list(obs_keys),
-             "dataset_env_config": store.env_config}
+        self.local_batch = dist.local_batch(s.batch_size)
+        self.loss_module = wrap_loss(policy, dist)  # DDP broadcasts rank 0's weights here
+        if dist.rank:  # other diffusion noise per rank; the weights above are already shared
+            torch.manual_seed(s.seed + dist.rank)
+        self.opt = torch.optim.AdamW(policy.parameters(), lr=s.lr, betas=s.betas,
+                                     weight_decay=s.weight_decay)
+        self.sched = get_scheduler("cosine", self.opt, num_warmup_steps=s.warmup_steps,
+                                   num_training_steps=s.steps)
+        self.ema = EMAModel(policy.parameters(), use_ema_warmup=True, inv_gamma=1.0,
+                            power=s.ema_power, decay=0.9999)
+        # what a resumed run must share with the one it continues (the device may change)
+        self.run_record = {"policy": c.policy,
+                           "trainer": {k: v for k, v in s.as_dict().items() if k != "device"},
+                           "dataset": str(store.path), "obs_keys": list(c.obs_keys),
+                           "val_ratio": c.val_ratio}
+        self.order = self.rng.permutation(len(self.train_sampler))
+        self.cursor = 0
+        self.top_k = (TopK(self.ckpt_dir.parent, s.keep_top_k) if s.rollout_every else None)
+        # The suite the demos came from, so evaluation can tell when it runs under other settings.
+        self.extra = {"dataset": str(store.path), "obs_keys": list(c.obs_keys),
+                      "dataset_env_config": store.env_config}
 
-    def save(step: int) -> None:
-        if not dist.main:
-            return
-        ckpt_dir.parent.mkdir(parents=True, exist_ok=True)
-        _save_state(state_path, {
-            "step": step, "run": run, "model": policy.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(), "ema": ema.state_dict(),
-            "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if device.startswith("cuda") else None,
-            "order": order, "cursor": cursor})
-        ema.store(policy.parameters())
-        ema.copy_to(policy.parameters())
-        save_policy(policy, ckpt_dir, policy_cfg, {**extra, "step": step})
-        ema.restore(policy.parameters())
+    def resume(self) -> None:
+        """Continue from the run's training state: weights, optimizer, schedule, EMA, sampler
+        order and every random state, so the run goes on as if never interrupted."""
+        state = load_state(self.state_path, self.run_record)
+        self.policy.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.ema.load_state_dict(state["ema"])
+        self.ema.to(self.device)
+        restore_rng(state["rng"], self.rng, self.device.startswith("cuda"))
+        self.order, self.cursor = state["order"].numpy(), int(state["cursor"])
+        self.start = int(state["step"])
+        if self.dist.rank:
+            torch.manual_seed(self.config.trainer.seed + self.dist.rank + 7919 * self.start)
+        log.info("resuming %s from step %d of %d", self.config.out_dir, self.start,
+                 self.config.trainer.steps)
 
-    def rollout(step: int) -> float:
-        """Save the EMA policy as checkpoints/step_<N>, roll it out, rank it among the top k."""
-        step_dir = ckpt_dir.parent / f"step_{step:07d}"
-        ema.store(policy.parameters())
-        ema.copy_to(policy.parameters())
-        save_policy(policy, step_dir, policy_cfg, {**extra, "step": step})
-        ema.restore(policy.parameters())
-        success = rollout_success(step_dir, store.env_config, {**cfg, "device": device},
-                                  out_dir / "rollouts" / f"step_{step:07d}")
-        top_k.add(step, success, step_dir)
-        return success
-
-    def val_loss() -> float:
-        idx = np.arange(min(len(val_sampler), 4 * batch_size))
-        policy.eval()
-        with torch.no_grad():
-            loss = policy.compute_loss(_to_torch(val_sampler.sample_batch(idx), device))["loss"]
-        policy.train()
-        return float(loss)
-
-    t0, loss_value, mean_loss = time.perf_counter(), float("nan"), float("nan")
-    window: list[float] = []  # losses since the last log line
-    policy.train()
-    bar = progress(range(start + 1, steps + 1), desc="train", unit="step", initial=start,
-                   total=steps, disable=not dist.main)
-    for step in bar:
-        if cursor + batch_size > len(order):
-            order, cursor = rng.permutation(len(train_sampler)), 0
+    def step(self, step: int) -> float:
+        """One optimizer step on the next batch of the sampler order; returns its loss."""
+        s, dist = self.config.trainer, self.dist
+        if self.cursor + s.batch_size > len(self.order):
+            self.order, self.cursor = self.rng.permutation(len(self.train_sampler)), 0
         # every rank draws the same order and takes its own slice of the global batch
-        first = cursor + dist.rank * local_batch
-        idx = order[first:first + local_batch]
-        cursor += batch_size
-        batch = _to_torch(train_sampler.sample_batch(idx), device)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-            loss = loss_module(batch)
+        first = self.cursor + dist.rank * self.local_batch
+        idx = self.order[first:first + self.local_batch]
+        self.cursor += s.batch_size
+        batch = _to_torch(self.train_sampler.sample_batch(idx), self.device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.startswith("cuda")):
+            loss = self.loss_module(batch)
         loss_value = loss.item()
         if dist.any_true(not math.isfinite(loss_value)):
-            where = ckpt_dir if ckpt_dir.exists() else "none yet"
+            where = self.ckpt_dir if self.ckpt_dir.exists() else "none yet"
             raise RobopolicyError(f"training stopped: non-finite loss ({loss_value}) at step {step}; "
                                   f"last good checkpoint: {where}")
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg["grad_clip"])
-        opt.step()
-        sched.step()
-        ema.step(policy.parameters())
-        window.append(loss_value)
-        for cb in callbacks:
-            cb(step, loss_value)
-        if dist.main and (step % cfg["log_every"] == 0 or step == steps):
-            rate = (step - start) * batch_size / (time.perf_counter() - t0)
-            mean_loss = float(np.mean(window))
-            window.clear()
-            bar.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{rate:.0f}", refresh=False)
-            row = {"loss": mean_loss, "lr": sched.get_last_lr()[0], "samples_per_s": rate}
-            if val_sampler is not None and step % cfg["val_every"] == 0:
-                row["val_loss"] = val_loss()
-            logger.log(step, row)
-        if step % cfg["ckpt_every"] == 0 and step != steps:
-            save(step)
-        if dist.main and rollout_every and step % rollout_every == 0:
-            logger.log(step, {"rollout_success": rollout(step)})
-    if start < steps:
-        save(steps)
-    if logger is not None:
-        logger.close()
-    close_distributed(dist)
-    wall = time.perf_counter() - t0
-    log.info("trained %d steps in %.1f s; policy saved to %s", steps - start, wall, ckpt_dir)
-    return TrainResult(ckpt_dir, steps, mean_loss, wall, (steps - start) * batch_size / max(wall, 1e-9))
+        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), s.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        self.ema.step(self.policy.parameters())
+        return loss_value
+
+    def _save_ema(self, policy_dir: Path, step: int) -> None:
+        """Save the EMA weights as a policy directory, keeping the raw weights in training."""
+        self.ema.store(self.policy.parameters())
+        self.ema.copy_to(self.policy.parameters())
+        save_policy(self.policy, policy_dir, self.config.policy, {**self.extra, "step": step})
+        self.ema.restore(self.policy.parameters())
+
+    def save(self, step: int) -> None:
+        """Write the training state and checkpoints/latest (the EMA policy); rank 0 only."""
+        if not self.dist.main:
+            return
+        self.ckpt_dir.parent.mkdir(parents=True, exist_ok=True)
+        save_state(self.state_path, {
+            "step": step, "run": self.run_record, "model": self.policy.state_dict(),
+            "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+            "ema": self.ema.state_dict(),
+            "rng": capture_rng(self.rng, self.device.startswith("cuda")),
+            "order": torch.from_numpy(self.order), "cursor": self.cursor})
+        self._save_ema(self.ckpt_dir, step)
+
+    def rollout(self, step: int) -> float:
+        """Save the EMA policy as checkpoints/step_<N>, roll it out, rank it among the top k."""
+        step_dir = self.ckpt_dir.parent / f"step_{step:07d}"
+        self._save_ema(step_dir, step)
+        out = self.config.out_dir / "rollouts" / f"step_{step:07d}"
+        success = rollout_success(step_dir, self.store.env_config,
+                                  {**self.config.trainer.as_dict(), "device": self.device}, out)
+        self.top_k.add(step, success, step_dir)
+        return success
+
+    def val_loss(self) -> float:
+        """The loss on the first validation windows (at most 4 batches' worth), in eval mode."""
+        idx = np.arange(min(len(self.val_sampler), 4 * self.config.trainer.batch_size))
+        self.policy.eval()
+        with torch.no_grad():
+            batch = _to_torch(self.val_sampler.sample_batch(idx), self.device)
+            loss = self.policy.compute_loss(batch)["loss"]
+        self.policy.train()
+        return float(loss)
+
+    def run(self) -> TrainResult:
+        """setup, resume (when asked), the steps with their logs, checkpoints and rollouts."""
+        c, s = self.config, self.config.trainer
+        self.setup()
+        if c.resume:
+            self.resume()
+        c.out_dir.mkdir(parents=True, exist_ok=True)
+        main = self.dist.main
+        logger = (MetricsLogger(c.out_dir, s.tensorboard, s.wandb, self.run_record,
+                                resume_step=self.start if c.resume else None) if main else None)
+        t0, mean_loss = time.perf_counter(), float("nan")
+        window: list[float] = []  # losses since the last log line
+        self.policy.train()
+        bar = progress(range(self.start + 1, s.steps + 1), desc="train", unit="step",
+                       initial=self.start, total=s.steps, disable=not main)
+        for step in bar:
+            loss_value = self.step(step)
+            window.append(loss_value)
+            for cb in self.callbacks:
+                cb(step, loss_value)
+            if main and (step % s.log_every == 0 or step == s.steps):
+                rate = (step - self.start) * s.batch_size / (time.perf_counter() - t0)
+                mean_loss = float(np.mean(window))
+                window.clear()
+                bar.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{rate:.0f}", refresh=False)
+                row = {"loss": mean_loss, "lr": self.sched.get_last_lr()[0], "samples_per_s": rate}
+                if self.val_sampler is not None and step % s.val_every == 0:
+                    row["val_loss"] = self.val_loss()
+                logger.log(step, row)
+            if step % s.ckpt_every == 0 and step != s.steps:
+                self.save(step)
+            if main and s.rollout_every and step % s.rollout_every == 0:
+                logger.log(step, {"rollout_success": self.rollout(step)})
+        if self.start < s.steps:
+            self.save(s.steps)
+        if logger is not None:
+            logger.close()
+        close_distributed(self.dist)
+        wall = time.perf_counter() - t0
+        done = s.steps - self.start
+        log.info("trained %d steps in %.1f s; policy saved to %s", done, wall, self.ckpt_dir)
+        return TrainResult(self.ckpt_dir, s.steps, mean_loss, wall,
+                           done * s.batch_size / max(wall, 1e-9))

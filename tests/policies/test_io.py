@@ -148,7 +148,7 @@ def test_missing_dir_file_and_unsafe_target(saved, tmp_path):
     config = OmegaConf.load(path / "config.yaml")
     config.noise_scheduler._target_ = "os.system"
     OmegaConf.save(config, path / "config.yaml")
-    with pytest.raises(RobopolicyError, match="noise_scheduler._target_ 'os.system' is outside"):
+    with pytest.raises(RobopolicyError, match="key 'noise_scheduler._target_' names 'os.system', which is not an allowed"):
         load_policy(path)
     (path / "meta.json").unlink()
     with pytest.raises(RobopolicyError, match=f"policy at {path}: missing meta.json"):
@@ -163,3 +163,115 @@ def test_refuses_to_overwrite_a_non_policy_directory(saved, tmp_path):
     with pytest.raises(RobopolicyError, match="not a policy directory"):
         save_policy(policy, other, small_config())
     assert (other / "todo.txt").read_text() == "keep me"
+
+
+class _OpensAFile:
+    """Unpickling this calls open(marker, "w"): what a crafted file could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("where", ["text_encoder", "obs_encoder.extra", "unet.down_dims.0"])
+@pytest.mark.parametrize("target", ["torch.load", "builtins.open"])
+def test_a_config_that_would_run_code_is_refused_before_anything_is_built(saved, tmp_path, where,
+                                                                          target):
+    """A nested `_target_` anywhere in config.yaml (torch.load of a crafted pickle, or open):
+    one line naming the file and the dotted key, and the marker file is never created."""
+    _, path = saved
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save(_OpensAFile(marker), evil)
+    node = ({"_target_": "torch.load", "f": str(evil), "weights_only": False} if target == "torch.load"
+            else {"_target_": "builtins.open", "file": str(marker), "mode": "w"})
+    config = OmegaConf.to_container(OmegaConf.load(path / "config.yaml"))
+    *parents, last = [int(k) if k.isdigit() else k for k in where.split(".")]
+    holder = config
+    for key in parents:
+        holder = holder[key]
+    holder[last] = node
+    OmegaConf.save(OmegaConf.create(config), path / "config.yaml")
+    with pytest.raises(RobopolicyError) as info:
+        load_policy(path)
+    message = str(info.value)
+    assert message.startswith(f"policy at {path}: config.yaml: key '{where}._target_' names '{target}'")
+    assert "\n" not in message
+    assert not marker.exists()
+
+
+def test_the_top_level_target_must_be_a_registered_policy_class(saved):
+    _, path = saved
+    config = OmegaConf.load(path / "config.yaml")
+    config._target_ = "diffusers.DDPMScheduler"  # allowed below the top, not as the policy
+    OmegaConf.save(config, path / "config.yaml")
+    with pytest.raises(RobopolicyError, match="key '_target_' names 'diffusers.DDPMScheduler'"):
+        load_policy(path)
+
+
+def test_a_training_config_with_a_foreign_target_is_refused():
+    config = {**small_config(), "text_encoder": {"_target_": "os.system", "command": "true"}}
+    with pytest.raises(RobopolicyError, match="policy config: key 'text_encoder._target_' names 'os.system'"):
+        instantiate_policy(config, SHAPE_META)
+
+
+# Per shipped policy config: overrides that make its network small, so each builds in a moment.
+SMALL = {
+    "diffusion_unet": ["policy.unet.down_dims=[16,32]", "policy.unet.diffusion_step_embed_dim=16",
+                       "policy.unet.n_groups=4"],
+    "flow_matching": ["policy.unet.down_dims=[16,32]", "policy.unet.diffusion_step_embed_dim=16",
+                      "policy.unet.n_groups=4"],
+    "diffusion_transformer": ["policy.transformer.n_layer=1", "policy.transformer.n_emb=16"],
+    "bc": ["policy.actor_layer_dims=[16]"],
+    "bc_rnn": ["policy.rnn_hidden_dim=16", "policy.rnn_num_layers=1"],
+}
+
+
+def _shipped_policies() -> list[str]:
+    return sorted(p.stem for p in CONFIG.parent.glob("*.yaml") if p.stem != "expert")
+
+
+def test_every_shipped_trainable_policy_config_is_covered():
+    assert _shipped_policies() == sorted(SMALL)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_every_shipped_policy_config_round_trips(name, tmp_path):
+    """Each configs/policy/*.yaml, composed as `robopolicy train policy=NAME` composes it, passes
+    the target check, saves and loads back to identical weights and the same class."""
+    from hydra import compose, initialize_config_dir
+
+    from robopolicy.commands.app import config_dir
+
+    with initialize_config_dir(str(config_dir()), version_base=None):
+        cfg = compose("train", [f"policy={name}", "dataset.path=x.zarr", *SMALL[name]])
+    config = OmegaConf.to_container(cfg.policy, resolve=True)
+    low_dim = {"obs": {"proprio": {"shape": [4], "type": "low_dim"},
+                       "state": {"shape": [3], "type": "low_dim"}}, "action": {"shape": [5]}}
+    torch.manual_seed(0)
+    policy = instantiate_policy(config, low_dim)
+    path = save_policy(policy, tmp_path / name, config)
+    loaded = load_policy(path, expected=config["name"])
+    assert type(loaded) is type(policy)
+    saved_state, loaded_state = policy.state_dict(), loaded.state_dict()
+    assert saved_state.keys() == loaded_state.keys()
+    assert all(torch.equal(saved_state[k], loaded_state[k]) for k in saved_state)
+
+
+def test_the_registry_names_each_builtin_policy_once():
+    """Every built-in name resolves to the class registered under it, whose `_target_` path is the
+    one the registry gives, and no other class can take a built-in name."""
+    from robopolicy.policies import (
+        available_policies,
+        get_policy_class,
+        policy_target,
+        register_policy,
+    )
+
+    for name in available_policies():
+        cls = get_policy_class(name)
+        assert cls.name == name and policy_target(name) == f"{cls.__module__}.{cls.__qualname__}"
+    with pytest.raises(RobopolicyError, match="policy name 'bc' is the built-in"):
+        register_policy("bc")(type("Imposter", (), {}))

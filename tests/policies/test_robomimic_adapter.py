@@ -223,11 +223,12 @@ def test_bc_rnn_weights_round_trip_without_shared_tensors(store, tmp_path):
 
 
 def test_train_command_dispatches_robomimic_policies():
-    from robopolicy.commands.train import _trains_with_robomimic
+    from robopolicy.commands.train import trains_with_robomimic
 
-    assert _trains_with_robomimic(BC) and _trains_with_robomimic(BC_RNN)
-    assert not _trains_with_robomimic({"_target_": "robopolicy.policies.diffusion.DiffusionPolicy"})
-    assert not _trains_with_robomimic({"_target_": "no.such.Class"})
+    assert trains_with_robomimic(BC) and trains_with_robomimic(BC_RNN)
+    assert not trains_with_robomimic({"_target_": "robopolicy.policies.diffusion.DiffusionPolicy"})
+    with pytest.raises(RobopolicyError, match="'no.such.Class' is no registered policy class"):
+        trains_with_robomimic({"_target_": "no.such.Class"})
 
 
 def test_image_observations_are_refused_in_one_line():

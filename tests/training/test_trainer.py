@@ -66,19 +66,22 @@ class Killed(Exception):
 
 
 def test_resume_continues_bit_for_bit(expert_store, tiny_policy_cfg, tmp_path):
-    """6 steps straight vs 3 + a kill at step 4 + resume: identical weights and losses."""
+    """6 steps straight vs 3 + a kill at step 5 (step 4 logged, not checkpointed) + resume:
+    identical weights and losses, and metrics.jsonl holds each step once, as the straight run's."""
     from safetensors.torch import load_file
 
     cfg = {**TRAINER, "steps": 6, "ckpt_every": 3, "log_every": 1}
     keys = ["proprio", "state"]
     straight = train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path / "a")
 
-    def kill_at_4(step, loss):
-        if step == 4:
+    def kill_at_5(step, loss):
+        if step == 5:
             raise Killed
 
     with pytest.raises(Killed):
-        train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path / "b", callbacks=[kill_at_4])
+        train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path / "b", callbacks=[kill_at_5])
+    metrics = tmp_path / "b" / "metrics.jsonl"
+    assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [1, 2, 3, 4]
     losses: list[float] = []
     resumed = train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path / "b", resume=True,
                     callbacks=[lambda step, loss: losses.append((step, loss))])
@@ -88,6 +91,8 @@ def test_resume_continues_bit_for_bit(expert_store, tiny_policy_cfg, tmp_path):
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert [r["loss"] for r in rows[3:]] == [loss for _, loss in losses]
+    resumed_rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [(r["step"], r["loss"]) for r in resumed_rows] == [(r["step"], r["loss"]) for r in rows]
 
 
 def test_resume_refuses_other_settings_or_a_missing_state(expert_store, tiny_policy_cfg, tmp_path):
@@ -98,6 +103,32 @@ def test_resume_refuses_other_settings_or_a_missing_state(expert_store, tiny_pol
     train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path)
     with pytest.raises(RobopolicyError, match=r"other settings \(trainer\)"):
         train(tiny_policy_cfg, {**cfg, "lr": 1e-2}, expert_store, keys, tmp_path, resume=True)
+
+
+class _OpensAFile:
+    """Unpickling this calls open(marker, "w"): what a crafted train_state.pt could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_training_state_that_would_run_code_is_refused_unread(expert_store, tiny_policy_cfg,
+                                                                tmp_path):
+    """A train_state.pt whose unpickling would create a file: resume names the file in one
+    line and the file is never created (the state is read with weights_only=True)."""
+    cfg = {**TRAINER, "steps": 2, "ckpt_every": 1}
+    keys = ["proprio", "state"]
+    train(tiny_policy_cfg, cfg, expert_store, keys, tmp_path)
+    state_path = tmp_path / "checkpoints" / "train_state.pt"
+    marker = tmp_path / "pwned"
+    torch.save({"step": 1, "payload": _OpensAFile(marker)}, state_path)
+    with pytest.raises(RobopolicyError, match=r"resume: .*train_state.pt is not a plain training state") as e:
+        train(tiny_policy_cfg, {**cfg, "steps": 3}, expert_store, keys, tmp_path, resume=True)
+    assert "\n" not in str(e.value) and str(state_path) in str(e.value)
+    assert not marker.exists()
 
 
 def test_a_diverging_run_stops_cleanly_keeping_its_last_good_checkpoint(expert_store, tiny_policy_cfg,
@@ -228,5 +259,5 @@ def test_a_nan_in_a_batch_stops_training_before_it_reaches_the_weights(expert_st
     assert json.loads((latest / "meta.json").read_text())["step"] == 4
     policy = load_policy(latest, expected="diffusion_unet")
     assert all(torch.isfinite(p).all() for p in policy.parameters())
-    state = torch.load(tmp_path / "checkpoints" / "train_state.pt", weights_only=False)
+    state = torch.load(tmp_path / "checkpoints" / "train_state.pt", weights_only=True)
     assert state["step"] == 4 and all(torch.isfinite(v).all() for v in state["model"].values())
