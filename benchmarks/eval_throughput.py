@@ -122,7 +122,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        dp_runner, dp_env, _ = make_runner(diffusion_policy(root), {}, TASKS, seed=0, device="cpu")
+        # batched calls: the loop this benchmark compares with the peers' one-env loops
+        dp_runner, dp_env, _ = make_runner(diffusion_policy(root), {}, TASKS, seed=0, device="cpu",
+                                           batch_invariant=False)
         cases = [("trivial", HoldRunner(), {"obs_keys": CAMERA_OBS}),
                  ("diffusion", dp_runner, dp_env)]
         for name, runner, env in cases:

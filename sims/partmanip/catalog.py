@@ -19,7 +19,7 @@ once it is up; a rotation turns a part that sits off the object's centre and not
 or below it (a mug's handle, a laptop's screen) to face a horizontal direction, after
 lifting. A task is kept only if the expert can do each of its part-level units (carry the
 object by its grasped part, turn it while holding that part, push it by its touched part), as
-measured in `sims/partmanip/feasibility.json` (see `sims.partmanip.feasibility`): lifting a
+measured in `sims/partmanip/feasibility.json` (see `sims.partmanip.feasibility`): turning a
 laptop by its screen frame or pushing a bottle by its neck is enumerable but not sensible.
 At most TASKS_PER_CELL tasks are drawn per (class, category), by the seed. An
 episode of a touch-then-push task starts from an initial state (instance and seed) where its

@@ -1,7 +1,7 @@
 """Which (category, role, part) units the scripted expert can do, measured in simulation.
 
 Some part-level skills are not physically sensible on our objects even though the part exists:
-lifting a laptop by its screen frame swings the base off its hinge, pushing a bottle by its
+turning a laptop held by its screen frame fails in every try, pushing a bottle by its
 neck tips it over, a scissors' screw offers no side to push. The catalog keeps a task only if
 every unit it uses is feasible: the part grasped and carried (`grasp`, measured with class 7:
 grasp, two moves), the part held while the object is turned (`rotate`, class 8) and the part
