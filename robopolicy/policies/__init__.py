@@ -2,8 +2,9 @@
 
 Importing this package is cheap (no torch): built-in policies are listed as
 ``name -> "module:Class"`` and imported on first use. A policy class registers itself with
-``@register_policy("name")``, which also sets its ``name`` attribute (the name written to
-checkpoints and typed by users: ``policy=diffusion_unet``).
+``@register_policy("name")`` (a built-in with ``@register_policy()``: its name is its entry in
+``_BUILTIN``), which also sets its ``name`` attribute (the name written to checkpoints and
+typed by users: ``policy=diffusion_unet``).
 
     cls = get_policy_class("diffusion_unet")
     from robopolicy.policies import Policy, load_policy, save_policy
@@ -51,10 +52,20 @@ _LAZY_ATTRS = {
 T = TypeVar("T", bound=type)
 
 
-def register_policy(name: str) -> Callable[[T], T]:
-    """Class decorator: register a Policy subclass under ``name`` and set ``cls.name``."""
+def register_policy(name: str | None = None) -> Callable[[T], T]:
+    """Class decorator: register a Policy subclass under ``name`` and set ``cls.name``. A
+    built-in policy passes no name: its name is its entry in the built-in table, so each
+    built-in name is written once."""
 
     def decorator(cls: T) -> T:
+        nonlocal name
+        if name is None:
+            path = f"{cls.__module__}:{cls.__qualname__}"
+            names = [n for n, p in _BUILTIN.items() if p == path]
+            if not names:
+                raise RobopolicyError(f"{cls.__module__}.{cls.__qualname__} is not a built-in "
+                                      "policy: register it with a name, @register_policy(\"name\")")
+            name = names[0]
         builtin = _BUILTIN.get(name)
         if builtin is not None and builtin != f"{cls.__module__}:{cls.__qualname__}":
             # the built-in table and the decorator must agree, or a config's _target_ and the

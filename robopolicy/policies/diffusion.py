@@ -44,7 +44,7 @@ def build_noise_scheduler(noise_scheduler: DDPMScheduler | Mapping[str, Any]) ->
         raise RobopolicyError(f"noise_scheduler: {exc}") from exc
 
 
-@register_policy("diffusion_unet")
+@register_policy()
 class DiffusionPolicy(ChunkPolicy):
     """Denoising-diffusion policy over action chunks.
 

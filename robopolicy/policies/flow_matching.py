@@ -33,7 +33,7 @@ INTEGRATORS = ("euler", "midpoint")
 TIME_SCALE = 1000.0
 
 
-@register_policy("flow_matching")
+@register_policy()
 class FlowMatchingPolicy(ChunkPolicy):
     """Flow-matching policy over action chunks.
 

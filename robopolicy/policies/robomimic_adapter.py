@@ -224,7 +224,7 @@ def _restore_aliases(module: RobomimicPolicy, state_dict: dict, prefix: str, *ar
             state_dict[prefix + alias] = state_dict[prefix + key]
 
 
-@register_policy("bc")
+@register_policy()
 class BCPolicy(RobomimicPolicy):
     """Robomimic's BC (an MLP on the current observation; BC_GMM with ``gmm``).
 
@@ -257,7 +257,7 @@ class BCPolicy(RobomimicPolicy):
         return self.normalizer.unnormalize("action", action).unsqueeze(1)
 
 
-@register_policy("bc_rnn")
+@register_policy()
 class BCRNNPolicy(RobomimicPolicy):
     """Robomimic's BC-RNN (an LSTM/GRU over the observation sequence; BC_RNN_GMM with ``gmm``).
 

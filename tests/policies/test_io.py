@@ -275,3 +275,5 @@ def test_the_registry_names_each_builtin_policy_once():
         assert cls.name == name and policy_target(name) == f"{cls.__module__}.{cls.__qualname__}"
     with pytest.raises(RobopolicyError, match="policy name 'bc' is the built-in"):
         register_policy("bc")(type("Imposter", (), {}))
+    with pytest.raises(RobopolicyError, match="is not a built-in policy: register it with a name"):
+        register_policy()(type("Nameless", (), {}))
