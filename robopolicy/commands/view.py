@@ -24,8 +24,9 @@ def main(cfg: DictConfig) -> None:
     from robopolicy.viewer.rerun_log import CAMERAS
     from robopolicy.viewer.sources import load_episode
 
-    if cfg.camera not in CAMERAS:
-        raise RobopolicyError(f"view: unknown camera {cfg.camera!r} (known: {', '.join(CAMERAS)})")
+    if cfg.camera not in (*CAMERAS, "both"):
+        raise RobopolicyError(f"view: unknown camera {cfg.camera!r} "
+                              f"(known: {', '.join(CAMERAS)}, both)")
     if cfg.save and cfg.web:
         raise RobopolicyError("view: --save and --web both given; pick one")
     episode = load_episode(cfg.path, int(cfg.episode), cfg.split)  # cheap: replays nothing
@@ -44,10 +45,12 @@ def main(cfg: DictConfig) -> None:
 
 
 def _write_video(episode, cfg: DictConfig) -> None:
-    from robopolicy.viewer.replay import episode_frames
+    from robopolicy.viewer.replay import captioned_frames
+    from robopolicy.viewer.rerun_log import CAMERAS
     from robopolicy.viewer.video import write_mp4
 
-    frames = episode_frames(episode, cfg.camera, tuple(cfg.size))
+    cameras = CAMERAS if cfg.camera == "both" else (cfg.camera,)
+    frames = captioned_frames(episode, cameras, tuple(cfg.size))
     out = write_mp4(frames, Path(cfg.video), cfg.fps)
     print(f"video:   {out} ({len(frames)} frames)")
 

@@ -20,6 +20,8 @@ import traceback
 
 import numpy as np
 
+from robopolicy.viewer.captions import skill_caption
+
 VIDEO_CAMERAS = ("agentview", "wrist")
 
 
@@ -46,7 +48,7 @@ class EnvWorker:
         views = [env.backend.render(cam, size=(w, h)).rgb for cam in VIDEO_CAMERAS]
         env.timings["render"] += time.perf_counter() - t0
         self.frames[slot].append(np.concatenate(views, axis=1))
-        self.skills[slot].append(f"skill {info['skill_index'] + 1}: {info['skill_instruction']}")
+        self.skills[slot].append(skill_caption(info))
 
     def reset(self, items: list[tuple]) -> list[tuple]:
         out = []

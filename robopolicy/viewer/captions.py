@@ -7,6 +7,11 @@ import numpy as np
 BAR = 16  # px: height of each caption bar
 
 
+def skill_caption(info: dict) -> str:
+    """The bottom bar's text for a step: the running skill's number and instruction."""
+    return f"skill {info['skill_index'] + 1}: {info['skill_instruction']}"
+
+
 def caption_frames(frames: list[np.ndarray], instruction: str, skills: list[str]) -> np.ndarray:
     """(T, H + 2*BAR, W, 3) frames: `instruction` in a bar above every frame, `skills[t]` (the
     skill running at frame t) in a bar below."""

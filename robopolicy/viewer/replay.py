@@ -50,6 +50,20 @@ def _render_replay(episode: Episode, camera: str,
     return frames, info
 
 
+def captioned_frames(episode: Episode, cameras: Sequence[str] = ("agentview", "wrist"),
+                     size: tuple[int, int] = (256, 256)) -> np.ndarray:
+    """The episode as an evaluation video shows it: the `cameras` side by side at `size` each,
+    the instruction in a bar above and the running skill in a bar below, one frame per state."""
+    from robopolicy.viewer.captions import caption_frames, skill_caption
+
+    frames, skills = [], []
+    for _, env, _, info in replay_steps(episode):
+        frames.append(np.concatenate([env.backend.render(cam, size=size).rgb for cam in cameras],
+                                     axis=1))
+        skills.append(skill_caption(info))
+    return caption_frames(frames, episode.task["instruction"], skills)
+
+
 def episode_frames(episode: Episode, camera: str = "agentview",
                    size: tuple[int, int] = (256, 256)) -> list[np.ndarray]:
     """The episode as video frames (recorded images if present, else replayed at `size`)."""

@@ -116,8 +116,10 @@ def test_save_writes_a_recording_of_an_eval_episode_with_its_chunks(eval_run, tm
 
 
 @pytest.mark.slow
-def test_video_of_an_eval_episode_has_a_frame_per_state(eval_run, tmp_path):
+def test_video_of_an_eval_episode_is_captioned_like_eval_videos(eval_run, tmp_path):
     import imageio.v3 as iio
+
+    from robopolicy.viewer.captions import BAR
 
     root, record = eval_run
     out = tmp_path / "ep.mp4"
@@ -125,7 +127,14 @@ def test_video_of_an_eval_episode_has_a_frame_per_state(eval_run, tmp_path):
              f"hydra.run.dir={tmp_path / 'run'}")
     assert r.returncode == 0, r.stderr
     frames = iio.imread(out)
-    assert frames.shape == (record["steps"] + 1, 48, 64, 3)
+    # one frame per state: agentview | wrist, the instruction above and the skill below
+    assert frames.shape == (record["steps"] + 1, 48 + 2 * BAR, 2 * 64, 3)
+    top, bottom = frames[:, :BAR].astype(int), frames[:, -BAR:].astype(int)
+    assert top.max() > 200 and np.median(top) < 60  # light text on a dark bar
+    assert np.abs(top - top[0]).mean() < 5  # the instruction stays (up to video compression)
+    assert np.abs(bottom[-1] - bottom[0]).mean() > 5  # the skill caption changes
+    views = frames[:, BAR:-BAR]
+    assert views[:, :, :64].std() > 10 and views[:, :, 64:].std() > 10  # both cameras show a scene
     assert not (tmp_path / "ep.rrd").exists()
 
 
