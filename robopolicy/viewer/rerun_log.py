@@ -27,6 +27,7 @@ import numpy as np
 
 from robopolicy.viewer.replay import replay_steps
 from robopolicy.viewer.sources import Episode
+from sims.core.camera import focal_px
 
 CAMERAS = ("agentview", "wrist")
 OBS_KEYS = (*(f"{kind}.{cam}" for cam in CAMERAS for kind in ("rgb", "part_mask")), "pcd",
@@ -98,9 +99,11 @@ def _log_static(episode: Episode, env, rec) -> list[tuple[str, int]]:
     for cam in CAMERAS:
         w, h = env.config.image_size
         fovy = specs[cam].fovy_deg
-        # RUB: sims.core.camera's convention (x right, y up, looking along -z)
-        rec.log(f"world/camera/{cam}", rr.Pinhole(fov_y=np.radians(fovy), aspect_ratio=w / h,
-                                                  width=w, height=h, image_plane_distance=0.1,
+        # The focal length in pixels with the real width and height: given fov_y and an aspect
+        # ratio instead, rerun sizes the image plane 1 x 1 px and each 2-D panel zooms into one
+        # pixel. RUB is sims.core.camera's convention (x right, y up, looking along -z).
+        rec.log(f"world/camera/{cam}", rr.Pinhole(focal_length=float(focal_px(h, fovy)), width=w, height=h,
+                                                  image_plane_distance=0.1,
                                                   camera_xyz=rr.ViewCoordinates.RUB), static=True)
     for group, names in (("action", ACTION_SLICES), ("proprio", PROPRIO_SLICES)):
         for name in names:

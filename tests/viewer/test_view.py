@@ -92,6 +92,62 @@ def test_save_writes_a_recording_of_a_dataset_episode(expert_store, tmp_path):
 
     assert RrdReader(out).blueprints()  # the default layout travels with the recording
     assert "/world/policy/pred_chunk" not in schema.entity_paths()  # an expert demo: no chunks
+    check_pinholes_land_on_the_rendered_part(out, expert_store, 1)
+
+
+def logged_camera(path, cam: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(resolution (2,), K (3, 3), position (3,), rotation (3, 3)) of a camera in an .rrd file,
+    the pose as first logged (rerun stores 3x3 matrices column-major)."""
+    from rerun.chunk import RrdReader
+
+    entity, res = f"/world/camera/{cam}", None
+    pose = None
+    for chunk in RrdReader(path).store().stream():
+        if chunk.entity_path != entity:
+            continue
+        batch = chunk.to_record_batch()
+        names = batch.schema.names
+        if "Pinhole:resolution" in names:
+            res = np.asarray(batch.column("Pinhole:resolution").to_pylist()[0][0])
+            k = np.asarray(batch.column("Pinhole:image_from_camera").to_pylist()[0][0]).reshape(3, 3).T
+        if "Transform3D:translation" in names and pose is None:
+            pose = (np.asarray(batch.column("Transform3D:translation").to_pylist()[0][0]),
+                    np.asarray(batch.column("Transform3D:mat3x3").to_pylist()[0][0]).reshape(3, 3).T)
+    assert res is not None and pose is not None, f"no pinhole and pose logged at {entity}"
+    return res, k, *pose
+
+
+def check_pinholes_land_on_the_rendered_part(rrd, store_path, episode: int) -> None:
+    """The logged pinhole has the image's size, and the target part's points, projected with the
+    logged intrinsics and camera pose (RUB: x right, y up, looking along -z), land within 1 px
+    of the part's pixels in the simulator's own render."""
+    from robopolicy.viewer.replay import replay_steps
+    from robopolicy.viewer.sources import load_episode
+
+    ep = load_episode(str(store_path), episode, None)
+    _, env, obs, _ = next(iter(replay_steps(ep, ("pcd", "part_mask.agentview", "depth.agentview"))))
+    mask, depth = obs["part_mask.agentview"], obs["depth.agentview"]
+    h, w = mask.shape
+    for cam in ("agentview", "wrist"):
+        res, _, _, _ = logged_camera(rrd, cam)
+        np.testing.assert_array_equal(res, [w, h])
+    _, k, pos, rot = logged_camera(rrd, "agentview")
+    pcd = obs["pcd"]
+    x, y, z = ((pcd[:, :3] - pos) @ rot).T  # world -> camera (RUB)
+    cols = np.floor(k[0, 0] * x / -z + k[0, 2]).astype(int)
+    rows = np.floor(k[1, 1] * -y / -z + k[1, 2]).astype(int)
+    assert ((cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)).all()
+    shifts = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+    # each object point lands within 1 px of a pixel the simulator rendered at its depth
+    gap = np.min([np.abs(depth[np.clip(rows + dr, 0, h - 1), np.clip(cols + dc, 0, w - 1)] + z)
+                  for dr, dc in shifts], axis=0)
+    assert np.median(gap) < 0.002 and (gap < 0.01).mean() > 0.98
+    # and the target part's points on the part's pixels
+    target = pcd[:, 3] > 0.5
+    assert target.any()
+    on_part = np.max([mask[np.clip(rows + dr, 0, h - 1), np.clip(cols + dc, 0, w - 1)]
+                      for dr, dc in shifts], axis=0)
+    assert on_part[target].all()
 
 
 @pytest.mark.slow
