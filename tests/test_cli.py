@@ -67,9 +67,11 @@ def test_view_writes_an_mp4_of_the_episode(expert_store, tmp_path):
     r = run("view", f"path={expert_store}", "episode=2", f"video={out}", "size=[64,64]",
             f"hydra.run.dir={tmp_path / 'run'}")
     assert r.returncode == 0, r.stderr
-    frames = iio.imread(out, plugin="pyav") if False else iio.imread(out)
+    from robopolicy.viewer.captions import BAR
+
+    frames = iio.imread(out)
     assert frames.shape[0] == EpisodeStore.open(expert_store).episode_meta(2)["length"] + 1
-    assert frames.shape[1:] == (64, 64, 3)
+    assert frames.shape[1:] == (64 + 2 * BAR, 2 * 64, 3)  # agentview | wrist, caption bars
 
 
 def test_assets_list_json_describes_the_library():
