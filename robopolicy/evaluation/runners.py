@@ -65,8 +65,8 @@ class PolicyRunner:
                 if stateful:
                     self.policy.memory = carried
                 rows.append(self._predict([w], [t], [g], [e], generator=g))
-                if stateful and e in self.policy.memory:
-                    kept[e] = self.policy.memory[e]
+                if stateful and e in (after := self.policy.memory):
+                    kept[e] = after[e]
             if stateful:
                 self.policy.memory = kept
             actions = np.concatenate([a for a, _ in rows])
