@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # A matching torch/torchvision pair that lies on the build machine's disk (see README).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
-APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
+# Headless GL for MuJoCo; Chromium and Xvfb let the viewer tests look at what a person sees.
+APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 chromium-headless-shell xvfb
 STAMP := $(VENV)/.setup-stamp
 PYTEST_ARGS ?=
 
@@ -22,13 +23,13 @@ $(STAMP): pyproject.toml Makefile
 	@touch $(STAMP)
 	@echo "setup: $(VENV) is ready"
 
-# Headless OpenGL (EGL, with OSMesa as fallback) for MuJoCo rendering; installed only when
+# The system packages above; installed only when
 # missing and only when we may (root), so a second run is instant.
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then echo "apt: installing$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else echo "apt: missing$$missing (run 'make apt' as root)"; fi; \
 	fi
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 from omegaconf import DictConfig
 
-from robopolicy.commands.app import hydra_app
+from robopolicy.commands.app import hydra_app, output_dir
 from robopolicy.errors import RobopolicyError
 
 NO_DISPLAY = ("view: no display to open the rerun viewer on (DISPLAY is unset); use --save "
@@ -50,7 +49,7 @@ def _write_video(episode, cfg: DictConfig) -> None:
     from robopolicy.viewer.video import write_mp4
 
     cameras = CAMERAS if cfg.camera == "both" else (cfg.camera,)
-    frames = captioned_frames(episode, cameras, tuple(cfg.size))
+    frames = captioned_frames(episode, cameras, tuple(cfg.size), mask=bool(cfg.mask))
     out = write_mp4(frames, Path(cfg.video), cfg.fps)
     print(f"video:   {out} ({len(frames)} frames)")
 
@@ -58,19 +57,38 @@ def _write_video(episode, cfg: DictConfig) -> None:
 def _show_in_rerun(episode, cfg: DictConfig) -> None:
     import rerun as rr
 
-    from robopolicy.viewer.rerun_log import blueprint, log_episode
+    from robopolicy.viewer.rerun_log import blueprint
+    from robopolicy.viewer.web import WebViewer
 
     rec = rr.RecordingStream("robopolicy_view")
     layout = blueprint()
     if cfg.save:
         Path(cfg.save).parent.mkdir(parents=True, exist_ok=True)
         rec.save(cfg.save, default_blueprint=layout)
+        _log(episode, rec)
+        rec.disconnect()
+        print(f"rerun:   {cfg.save} (open with `rerun {cfg.save}`)")
     elif cfg.web:
-        uri = rec.serve_grpc(grpc_port=cfg.grpc_port, default_blueprint=layout)
-        rr.serve_web_viewer(web_port=cfg.web_port, open_browser=False, connect_to=uri)
-        print(f"web viewer: http://localhost:{cfg.web_port}/?url={quote(uri, safe='')}")
+        log_path = output_dir() / "rerun_server.log"
+        with WebViewer(cfg.host, cfg.grpc_port, cfg.web_port, log_path) as server:
+            rec.connect_grpc(server.grpc_url, default_blueprint=layout)
+            print(f"web viewer: {server.page_url}")
+            _log(episode, rec)
+            print(f"serving on {cfg.host}; Ctrl-C to stop")
+            try:
+                while True:
+                    time.sleep(1.0)
+            except KeyboardInterrupt:
+                rec.disconnect()
     else:
         rec.spawn(port=cfg.grpc_port, default_blueprint=layout)
+        _log(episode, rec)
+
+
+def _log(episode, rec) -> None:
+    """Log `episode` to `rec` and make sure it was delivered."""
+    from robopolicy.viewer.rerun_log import log_episode
+
     rec.send_recording_name(f"{episode.task['task_id']} episode {episode.index}")
     t0 = time.perf_counter()
     info = log_episode(episode, rec)
@@ -81,13 +99,3 @@ def _show_in_rerun(episode, cfg: DictConfig) -> None:
                               f"({str(e).splitlines()[0]}); try --save out.rrd or --web") from None
     print(f"logged {episode.steps + 1} steps in {time.perf_counter() - t0:.1f} s "
           f"(replay success={info.get('success')})")
-    if cfg.save:
-        rec.disconnect()
-        print(f"rerun:   {cfg.save} (open with `rerun {cfg.save}`)")
-    elif cfg.web:
-        print("serving; Ctrl-C to stop")
-        try:
-            while True:
-                time.sleep(1.0)
-        except KeyboardInterrupt:
-            rec.disconnect()  # stop serving now: nothing is left to deliver

@@ -51,15 +51,21 @@ def _render_replay(episode: Episode, camera: str,
 
 
 def captioned_frames(episode: Episode, cameras: Sequence[str] = ("agentview", "wrist"),
-                     size: tuple[int, int] = (256, 256)) -> np.ndarray:
+                     size: tuple[int, int] = (256, 256), mask: bool = False) -> np.ndarray:
     """The episode as an evaluation video shows it: the `cameras` side by side at `size` each,
-    the instruction in a bar above and the running skill in a bar below, one frame per state."""
+    the instruction in a bar above and the running skill below, one frame per state; with
+    `mask`, the current skill's target part is overlaid in red."""
     from robopolicy.viewer.captions import caption_frames, skill_caption
+    from robopolicy.viewer.overlay import overlay_mask
 
     frames, skills = [], []
-    for _, env, _, info in replay_steps(episode):
-        frames.append(np.concatenate([env.backend.render(cam, size=size).rgb for cam in cameras],
-                                     axis=1))
+    keys = [f"part_mask.{cam}" for cam in cameras] if mask else []
+    for _, env, obs, info in replay_steps(episode, keys):
+        views = [env.backend.render(cam, size=size).rgb for cam in cameras]
+        if mask:
+            views = [overlay_mask(v, obs[f"part_mask.{cam}"]) for v, cam in zip(views, cameras,
+                                                                                strict=True)]
+        frames.append(np.concatenate(views, axis=1))
         skills.append(skill_caption(info))
     return caption_frames(frames, episode.task["instruction"], skills)
 

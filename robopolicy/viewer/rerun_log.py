@@ -15,8 +15,11 @@ Entity paths (world = robot base frame, metres, z up):
                                        the targets executed over the same steps
   action/{tcp_pos,rot6d,gripper}       executed action curves
   proprio/{joints,gripper_width,tcp_pos,tcp_rot6d}
-  skill/index, skill/instruction (TextLog when the skill changes), task (TextDocument, static)
-  status/{success,completion}, predicates/<name> (0/1)
+  timeline/skill, timeline/success,     state timeline lanes (StateChange when they change): the
+  timeline/predicates/<name>           running skill, running/success, and each goal predicate
+                                       of the current skill (true/false; empty once it ended)
+  skill/instruction (TextLog when the skill changes), task (TextDocument, static)
+  status/{success,completion}          0/1 and the fraction of the chain done
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from robopolicy.viewer.overlay import TARGET_RGB
 from robopolicy.viewer.replay import replay_steps
 from robopolicy.viewer.sources import Episode
 from sims.core.camera import focal_px
@@ -32,48 +36,64 @@ from sims.core.camera import focal_px
 CAMERAS = ("agentview", "wrist")
 OBS_KEYS = (*(f"{kind}.{cam}" for cam in CAMERAS for kind in ("rgb", "part_mask")), "pcd",
             "proprio")
-TARGET_RGB = (230, 60, 50)  # the target part, in masks and point clouds
 PRED_RGB, EXEC_RGB, PATH_RGB = (240, 160, 20), (40, 170, 240), (120, 120, 120)
 PROPRIO_SLICES = {"joints": slice(0, 7), "gripper_width": slice(7, 8), "tcp_pos": slice(8, 11),
                   "tcp_rot6d": slice(11, 17)}
 ACTION_SLICES = {"tcp_pos": slice(0, 3), "rot6d": slice(3, 9), "gripper": slice(9, 10)}
-SERIES_NAMES = {"joints": [f"q{i}" for i in range(7)], "tcp_pos": ["x", "y", "z"],
-                "tcp_rot6d": [f"r{i}" for i in range(6)], "rot6d": [f"r{i}" for i in range(6)]}
+XYZ_RGB = ((220, 60, 60), (60, 170, 60), (60, 110, 230))
+PREDICATES = "timeline/predicates/"
+PREDICATE_STATES = {"true": ("holds", (60, 170, 60)), "false": ("not yet", (150, 150, 150)),
+                    "": ("", (0, 0, 0, 0))}  # "": the predicate is not the current skill's
 
 
 def blueprint():
-    """The default layout: the 3D scene over the two cameras (images with the part mask on top),
-    and beside them the action, proprio and skill/success/predicate curves, the skill log and the
-    task."""
+    """The default layout: the 3D scene over the two cameras (the target part overlaid in red);
+    beside them a state timeline (skill, success, each goal predicate), then one plot per
+    quantity (TCP position, gripper, joints), and tabs with the skill log, the task, the
+    rotation and completion curves."""
     import rerun.blueprint as rrb
 
+    hidden = rrb.PlotLegend(visible=False)  # a legend covers the curves; titles name them
+    legend = rrb.PlotLegend(corner=rrb.Corner2D.RightBottom)
     cameras = rrb.Horizontal(*(rrb.Spatial2DView(origin=f"world/camera/{c}", name=c)
                                for c in CAMERAS))
     return rrb.Blueprint(rrb.Horizontal(
-        rrb.Vertical(rrb.Spatial3DView(origin="world", name="scene"), cameras, row_shares=[2, 1]),
+        rrb.Vertical(rrb.Spatial3DView(origin="world", name="scene"), cameras, row_shares=[3, 2]),
         rrb.Vertical(
-            rrb.TimeSeriesView(origin="action", name="action (executed)"),
-            rrb.TimeSeriesView(origin="proprio", name="proprio"),
-            rrb.TimeSeriesView(contents=["/skill/index", "/status/**", "/predicates/**"],
-                               name="skill, success, predicates"),
+            rrb.StateTimelineView(origin="timeline", name="skill, success, goal predicates"),
+            rrb.TimeSeriesView(contents=["/proprio/tcp_pos", "/action/tcp_pos"],
+                               name="TCP position (m): x red, y green, z blue; dots: target",
+                               plot_legend=hidden),
+            rrb.TimeSeriesView(contents=["/proprio/gripper_width", "/action/gripper"],
+                               name="gripper width (m); dots: command (1 = open)",
+                               plot_legend=hidden),
+            rrb.TimeSeriesView(origin="proprio/joints", name="arm joints q1-q7 (rad)",
+                               plot_legend=hidden),
             rrb.Tabs(rrb.TextLogView(origin="skill", name="skills"),
-                     rrb.TextDocumentView(origin="task", name="task")),
+                     rrb.TextDocumentView(origin="task", name="task"),
+                     rrb.TimeSeriesView(contents=["/proprio/tcp_rot6d", "/action/rot6d"],
+                                        name="rotation (6D)", plot_legend=legend),
+                     rrb.TimeSeriesView(origin="status", name="completion", plot_legend=legend)),
+            row_shares=[4, 2, 2, 2, 2],
         ),
-        column_shares=[3, 2]), collapse_panels=False)
+        column_shares=[3, 2]),
+        # the room goes to the views; the time panel stays for play, pause and scrubbing
+        rrb.BlueprintPanel(state="collapsed"), rrb.SelectionPanel(state="collapsed"),
+        rrb.TimePanel(state="collapsed"))
 
 
 def log_episode(episode: Episode, rec) -> dict:
     """Replay `episode` and log it to the rerun RecordingStream `rec`; returns the final info."""
     info: dict = {}
     dynamic: list[tuple[str, int]] = []
-    skill = None
+    lanes: dict[str, str] = {}
     for t, env, obs, info in replay_steps(episode, OBS_KEYS):
         if t == 0:
             dynamic = _log_static(episode, env, rec)
         rec.set_time("step", sequence=t)
         _log_scene(env, dynamic, rec)
         _log_observation(obs, rec)
-        skill = _log_info(info, skill, rec)
+        lanes = _log_info(info, lanes, rec)
         if t < episode.steps:
             _log_action(episode, t, rec)
     return info
@@ -105,10 +125,7 @@ def _log_static(episode: Episode, env, rec) -> list[tuple[str, int]]:
         rec.log(f"world/camera/{cam}", rr.Pinhole(focal_length=float(focal_px(h, fovy)), width=w, height=h,
                                                   image_plane_distance=0.1,
                                                   camera_xyz=rr.ViewCoordinates.RUB), static=True)
-    for group, names in (("action", ACTION_SLICES), ("proprio", PROPRIO_SLICES)):
-        for name in names:
-            if name in SERIES_NAMES:
-                rec.log(f"{group}/{name}", rr.SeriesLines(names=SERIES_NAMES[name]), static=True)
+    _log_series_styles(rec)
     rec.log("task", rr.TextDocument(_task_markdown(episode), media_type="text/markdown"),
             static=True)
     rec.log("world/action/tcp_path", rr.LineStrips3D([episode.actions[:, :3]], colors=[PATH_RGB],
@@ -134,8 +151,10 @@ def _log_observation(obs: dict[str, np.ndarray], rec) -> None:
         if f"rgb.{cam}" in obs:
             rec.log(f"world/camera/{cam}/rgb", rr.Image(obs[f"rgb.{cam}"]))
         if f"part_mask.{cam}" in obs:
+            # drawn over the image: the part the current skill is about, at a glance
             rec.log(f"world/camera/{cam}/part_mask",
-                    rr.SegmentationImage(obs[f"part_mask.{cam}"].astype(np.uint8)))
+                    rr.SegmentationImage(obs[f"part_mask.{cam}"].astype(np.uint8), opacity=0.5,
+                                         draw_order=1.0))
     if "pcd" in obs:
         pcd = obs["pcd"]
         colors = np.where(pcd[:, 3:4] > 0.5, TARGET_RGB, (170, 170, 170)).astype(np.uint8)
@@ -145,19 +164,51 @@ def _log_observation(obs: dict[str, np.ndarray], rec) -> None:
             rec.log(f"proprio/{name}", rr.Scalars(obs["proprio"][sl]))
 
 
-def _log_info(info: dict[str, Any], previous_skill: int | None, rec) -> int:
-    """Log the skill, success, completion and predicates; returns the skill index."""
+def _log_series_styles(rec) -> None:
+    """Names and colours of every plotted series; commanded targets as points, so the measured
+    curve stays readable under them."""
     import rerun as rr
 
-    index = int(info["skill_index"])
-    if index != previous_skill:  # the skill changed: say which
-        rec.log("skill/instruction", rr.TextLog(f"skill {index}: {info['skill_instruction']}"))
-    rec.log("skill/index", rr.Scalars(float(index)))
+    rec.log("proprio/tcp_pos", rr.SeriesLines(names=list("xyz"), colors=XYZ_RGB), static=True)
+    rec.log("action/tcp_pos", rr.SeriesPoints(names=[f"{a} target" for a in "xyz"],
+                                              colors=XYZ_RGB, marker_sizes=[1.0] * 3),
+            static=True)
+    rec.log("proprio/joints", rr.SeriesLines(names=[f"q{i + 1}" for i in range(7)]), static=True)
+    rec.log("proprio/gripper_width", rr.SeriesLines(names=["width"]), static=True)
+    rec.log("action/gripper", rr.SeriesPoints(names=["command"], marker_sizes=[1.0]),
+            static=True)
+    for entity, label in (("proprio/tcp_rot6d", "r"), ("action/rot6d", "r target ")):
+        rec.log(entity, rr.SeriesLines(names=[f"{label}{i + 1}" for i in range(6)]), static=True)
+    rec.log("timeline/success", rr.StateConfiguration(
+        values=["running", "success"], colors=[(150, 150, 150), (60, 170, 60)]), static=True)
+
+
+def _log_info(info: dict[str, Any], previous: dict[str, str], rec) -> dict[str, str]:
+    """Log the skill, success, completion and the current skill's goal predicates; the state
+    timeline's lanes ({entity: state}) are logged when they change. Returns the lanes."""
+    import rerun as rr
+
+    from robopolicy.viewer.captions import skill_caption
+
+    lanes = {"timeline/skill": skill_caption(info),
+             "timeline/success": "success" if info["success"] else "running"}
+    lanes |= {lane: "" for lane in previous if lane.startswith(PREDICATES)}  # skill ended
+    for name, value in info.get("predicates", {}).items():
+        lanes[PREDICATES + rr.escape_entity_path_part(str(name))] = str(bool(value)).lower()
+    for lane, state in lanes.items():
+        if previous.get(lane) == state:
+            continue
+        if lane.startswith(PREDICATES) and lane not in previous:
+            rec.log(lane, rr.StateConfiguration(
+                values=list(PREDICATE_STATES), labels=[v[0] for v in PREDICATE_STATES.values()],
+                colors=[v[1] for v in PREDICATE_STATES.values()],
+                visible=[bool(v) for v in PREDICATE_STATES]), static=True)
+        rec.log(lane, rr.StateChange(state=state))
+        if lane == "timeline/skill":
+            rec.log("skill/instruction", rr.TextLog(state))
     rec.log("status/success", rr.Scalars(float(info["success"])))
     rec.log("status/completion", rr.Scalars(float(info["completion"])))
-    for name, value in info.get("predicates", {}).items():
-        rec.log(f"predicates/{rr.escape_entity_path_part(str(name))}", rr.Scalars(float(value)))
-    return index
+    return lanes
 
 
 def _log_action(episode: Episode, t: int, rec) -> None:

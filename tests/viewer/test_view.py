@@ -4,6 +4,7 @@ rerun's own reader, videos read back with imageio, one-line errors."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -69,9 +70,12 @@ def check_episode_recording(schema, rows: Counter, steps: int) -> None:
     assert has(schema, "/world/table", "Mesh3D")
     for entity in ("/action/tcp_pos", "/action/rot6d", "/action/gripper"):
         assert rows[entity] == steps
-    for entity in ("/proprio/joints", "/proprio/tcp_pos", "/skill/index", "/status/success",
-                   "/status/completion", "/predicates/grasping"):
+    for entity in ("/proprio/joints", "/proprio/tcp_pos", "/status/success", "/status/completion"):
         assert has(schema, entity, "Scalars") and rows[entity] == steps + 1, entity
+    # state timeline lanes: logged when they change (a lane starts at step 0)
+    for entity in ("/timeline/skill", "/timeline/success", "/timeline/predicates/grasping"):
+        assert has(schema, entity, "StateChange") and 1 <= rows[entity] <= steps + 1, entity
+    assert rows["/timeline/success"] == 2  # running, then success
     assert has(schema, "/skill/instruction", "TextLog") and has(schema, "/task", "TextDocument")
     assert has(schema, "/world/action/tcp_target", "Points3D")
     assert has(schema, "/world/action/tcp_path", "LineStrips3D")
@@ -238,8 +242,6 @@ def test_view_help_shows_the_flags():
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -253,6 +255,17 @@ def _sigint_as_from_a_terminal() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _non_loopback_address() -> str | None:
+    """This machine's address on its outward interface, if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # a documentation address: nothing is sent
+        except OSError:
+            return None
+        address = s.getsockname()[0]
+    return None if address.startswith("127.") else address
 
 
 @pytest.mark.slow
@@ -272,12 +285,30 @@ def test_web_serves_the_viewer_until_interrupted(eval_run, tmp_path):
         while "Ctrl-C" not in out and proc.poll() is None and time.time() < deadline:
             out += proc.stdout.readline()
         assert proc.poll() is None, out  # logged the episode, still serving
-        url = next(w for w in out.split() if w.startswith("http://localhost:"))
-        assert url.startswith(f"http://localhost:{web_port}/?url=rerun%2Bhttp"), out
+        url = next(w for w in out.split() if w.startswith("http://127.0.0.1:"))
+        assert url.startswith(f"http://127.0.0.1:{web_port}/?url=rerun%2Bhttp"), out
         with urllib.request.urlopen(url, timeout=10) as page:  # closed before the SIGINT
             assert page.status == 200
+        outside = _non_loopback_address()
+        if outside is not None:  # bound to 127.0.0.1 only: another interface is refused
+            for port in (web_port, grpc_port):
+                with pytest.raises(OSError):
+                    socket.create_connection((outside, port), timeout=2).close()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
+        for port in (web_port, grpc_port):  # the rerun server stopped with it
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_web_on_a_taken_port_is_a_one_line_error(expert_store, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = view(f"path={expert_store}", "--web", f"grpc_port={port}",
+                 f"web_port={_free_port()}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert f"127.0.0.1:{port}" in one_line_error(r) and "grpc_port=" in r.stderr
