@@ -70,13 +70,25 @@ def play_native(episode: Episode, fps: float = CONTROL_HZ) -> None:
     """Show `episode`'s replay in the simulator's window until it is closed or Ctrl-C."""
     if not has_display():
         raise RobopolicyError(NO_DISPLAY)
-    # before the backend loads: the window needs GLFW, not a headless GL
-    os.environ.setdefault("MUJOCO_GL", "glfw")
+    _use_glfw()
     try:
         _play(episode, fps)
     except KeyboardInterrupt:  # Ctrl-C is how a terminal user closes it: no traceback
         pass
     print("native viewer closed")
+
+
+def _use_glfw() -> None:
+    """Make the simulator load GLFW's GL: a window's drawing needs it, and with a headless GL
+    (MUJOCO_GL=egl or osmesa, e.g. exported for training) MuJoCo's window hangs at "loading"."""
+    if "mujoco" in sys.modules:  # its GL is chosen as it is imported: too late to change
+        if os.environ.get("MUJOCO_GL") != "glfw":
+            raise RobopolicyError(f"view --native: mujoco was loaded with MUJOCO_GL="
+                                  f"{os.environ.get('MUJOCO_GL')}; its window needs glfw")
+        return
+    os.environ["MUJOCO_GL"] = "glfw"
+    if os.environ.get("PYOPENGL_PLATFORM") in ("egl", "osmesa"):
+        del os.environ["PYOPENGL_PLATFORM"]
 
 
 def _play(episode: Episode, fps: float) -> None:
