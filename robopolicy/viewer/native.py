@@ -27,8 +27,10 @@ def has_display() -> bool:
                                             os.environ.get("WAYLAND_DISPLAY"))
 
 
-class _States:
-    """The episode's simulator states and skill captions, replayed on demand and kept."""
+class ReplayStates:
+    """An episode's replay whose simulator states are kept as they are first reached, so that
+    `show(t)` puts the simulation in any step's state: a step already seen is restored at once,
+    a later one replayed from the latest state. `env` is the replaying env."""
 
     def __init__(self, episode: Episode) -> None:
         from robopolicy.viewer.replay import replay_steps
@@ -36,10 +38,12 @@ class _States:
         self._replay = replay_steps(episode)
         _, self.env, _, info = next(self._replay)
         self._states, self.infos = [self.env.get_state()], [info]
-        self._shown = 0
+        self._shown, self.last = 0, episode.steps
 
     def show(self, t: int) -> dict:
-        """Put the simulation in step `t`'s state; returns that step's info."""
+        """Put the simulation in step `t`'s state (0..T); returns that step's env info."""
+        if not 0 <= t <= self.last:
+            raise IndexError(f"step {t} outside 0..{self.last}")
         if t >= len(self._states):
             if self._shown != len(self._states) - 1:  # the replay goes on from its latest state
                 self.env.set_state(self._states[-1])
@@ -93,7 +97,7 @@ def _use_glfw() -> None:
 
 def _play(episode: Episode, fps: float) -> None:
     keys: queue.SimpleQueue[str] = queue.SimpleQueue()
-    states, viewer = _States(episode), None
+    states, viewer = ReplayStates(episode), None
     try:
         try:  # the window's thread only queues keys: the playback state lives on this thread
             viewer = states.env.backend.interactive_viewer(keys.put)
@@ -108,7 +112,7 @@ def _play(episode: Episode, fps: float) -> None:
         states.close()
 
 
-def _loop(viewer, states: _States, playback: Playback, instruction: str,
+def _loop(viewer, states: ReplayStates, playback: Playback, instruction: str,
           keys: queue.SimpleQueue, period: float) -> None:
     shown, due = None, time.perf_counter() + period
     while viewer.is_running():

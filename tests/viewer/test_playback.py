@@ -1,7 +1,8 @@
-"""The native viewer's playback controls (no window needed)."""
+"""The native viewer's playback: its controls and its kept replay states (no window needed)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from robopolicy.viewer.playback import KEYS, Command, Playback
@@ -76,3 +77,24 @@ def test_an_episode_without_actions_shows_its_one_state_paused():
 
 def test_every_command_has_a_key():
     assert set(KEYS.values()) == set(Command)
+
+
+def test_replay_states_reach_any_step_in_any_order_with_the_straight_replays_state(eval_run):
+    from robopolicy.viewer.native import ReplayStates
+    from robopolicy.viewer.replay import replay_steps
+    from robopolicy.viewer.sources import load_episode
+
+    episode = load_episode(eval_run[0], 3)
+    straight = [(env.get_state(), info["skill_index"]) for _, env, _, info in replay_steps(episode)]
+    states = ReplayStates(episode)
+    try:
+        assert states.last == len(straight) - 1
+        # forward, back (restored), forward past what was seen (replayed on), restart
+        for t in (10, 3, 20, states.last, 0, 5):
+            info = states.show(t)
+            np.testing.assert_array_equal(states.env.get_state(), straight[t][0], err_msg=f"t={t}")
+            assert info["skill_index"] == straight[t][1]
+        with pytest.raises(IndexError):
+            states.show(states.last + 1)
+    finally:
+        states.close()
