@@ -74,6 +74,8 @@ def play_native(episode: Episode, fps: float = CONTROL_HZ) -> None:
     """Show `episode`'s replay in the simulator's window until it is closed or Ctrl-C."""
     if not has_display():
         raise RobopolicyError(NO_DISPLAY)
+    if not fps > 0:
+        raise RobopolicyError(f"view --native: fps={fps}; the playback rate must be > 0")
     _use_glfw()
     try:
         _play(episode, fps)
