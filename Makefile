@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # A matching torch/torchvision pair that lies on the build machine's disk (see README).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 # Headless GL for MuJoCo; Chromium and Xvfb let the viewer tests look at what a person sees.
-APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 chromium-headless-shell xvfb
+APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 chromium-headless-shell xvfb xdotool
 STAMP := $(VENV)/.setup-stamp
 PYTEST_ARGS ?=
 

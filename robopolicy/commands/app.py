@@ -43,7 +43,8 @@ OmegaConf.register_new_resolver("config_summaries", config_summaries, replace=Tr
 
 def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Callable[[], None]]:
     """Make `fn(cfg)` a hydra app on `configs/<config_name>.yaml` whose user errors
-    (RobopolicyError, missing files) print as one line and exit with status 2."""
+    (RobopolicyError, missing files) print as one line and exit with status 2; Ctrl-C prints
+    "interrupted" and exits with 130, as a shell reports it (what was written stays)."""
 
     def decorate(fn: Callable[[DictConfig], object]) -> Callable[[], None]:
         @functools.wraps(fn)
@@ -54,6 +55,9 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
                 logging.getLogger(fn.__module__).debug("user error", exc_info=True)
                 print(f"error: {e}", file=sys.stderr)
                 sys.exit(2)
+            except KeyboardInterrupt:
+                print("interrupted", file=sys.stderr)
+                sys.exit(130)
 
         return hydra.main(version_base="1.3", config_path=str(config_dir()),
                           config_name=config_name)(guarded)

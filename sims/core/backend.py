@@ -8,6 +8,7 @@ world (= robot base) frame; cameras follow `sims.core.camera`'s convention.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -95,9 +96,13 @@ class Backend(Protocol):
         """World poses of the meshes with these `SceneMesh.id`s now: positions (N, 3),
         rotations (N, 3, 3)."""
 
-    def interactive_viewer(self):
+    def interactive_viewer(self, on_key: Callable[[str], None] | None = None):
         """A live window on the simulation (needs a display): an object with `is_running()`,
-        `sync()` (redraw the current state) and `close()`."""
+        `sync()` (redraw the current state), `set_overlay({corner: (left, right)})` (text over
+        the scene; corners "top left", "top right", "bottom left", "bottom right") and `close()`
+        (returns once the window is gone). `on_key(name)` is called for each key press, from
+        the window's thread: "space", "right", "left", "backspace", ... or the key's character
+        ("r", ".")."""
 
     def close(self) -> None:
         """Free renderers and GL contexts (calling it twice is allowed)."""

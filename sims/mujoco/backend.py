@@ -217,12 +217,12 @@ class MujocoBackend:
         ids = np.asarray(ids, int)
         return self.data.geom_xpos[ids].copy(), self.data.geom_xmat[ids].reshape(-1, 3, 3).copy()
 
-    def interactive_viewer(self):
-        """MuJoCo's passive viewer on this simulation (needs a display, and MUJOCO_GL=glfw set
-        before mujoco was first imported)."""
-        import mujoco.viewer
+    def interactive_viewer(self, on_key=None):
+        """MuJoCo's passive viewer on this simulation (`sims.mujoco.viewer.PassiveViewer`; needs
+        a display, and MUJOCO_GL=glfw set before mujoco was first imported)."""
+        from sims.mujoco.viewer import PassiveViewer
 
-        return mujoco.viewer.launch_passive(self.model, self.data)
+        return PassiveViewer(self.model, self.data, on_key)
 
     def close(self) -> None:
         for r in self._renderers.values():
