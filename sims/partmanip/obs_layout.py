@@ -64,3 +64,25 @@ def obs_layout(obs_keys, articulation_dim: int = 2) -> dict:
     """The layout record of `obs_keys`: {"version", "keys": {key: description}}."""
     return {"version": OBS_LAYOUT_VERSION,
             "keys": {k: describe(k, articulation_dim) for k in obs_keys}}
+
+
+def layout_of_keys(obs_keys) -> dict:
+    """This version's layout record of any keys (those that are not the env's described as
+    "not an env observation"), for stores written outside collection."""
+    keys = {}
+    for k in obs_keys:
+        try:
+            keys[k] = describe(k)
+        except ValueError:
+            keys[k] = "not a PartManipEnv observation"
+    return {"version": OBS_LAYOUT_VERSION, "keys": keys}
+
+
+def stale_keys(layout: dict, keys) -> list[str]:
+    """The `keys` whose meaning in a store or policy of `layout` differs from this version's."""
+    version = layout.get("version", 1) if isinstance(layout, dict) else 1
+    if version == OBS_LAYOUT_VERSION:
+        return []
+    if version == 1:
+        return [k for k in keys if k in CHANGED_SINCE_V1]
+    return list(keys)  # a newer layout than this code knows: nothing can be trusted
