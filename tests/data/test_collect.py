@@ -17,7 +17,7 @@ def test_collect_writes_successful_episodes_in_seed_order(expert_store):
     assert all(m["success"] and m["source"] == "expert" and m["task_class"] == 1 for m in metas)
     # the policy's keys, and what every store records whatever obs_keys says
     assert sorted(store.keys) == ["action", "articulation", "object_pose", "proprio",
-                                  "robot_joints", "state"]
+                                  "robot_joints", "skill_state", "state"]
     assert store.obs_layout["version"] == 2
     assert set(store.obs_layout["keys"]) == set(store.keys) - {"action"}
     assert store.obs_layout["keys"]["state"].startswith("task: object pos 3")
