@@ -38,7 +38,7 @@ def expert_store(tmp_path_factory):
     return path
 
 
-ENV_CONFIG = {"obs_keys": ["proprio", "state"]}
+ENV_CONFIG = {"obs_keys": ["proprio", "state", "skill_state"]}
 TASKS = {"classes": [1], "parts": ["handle"], "instances": [0, 1], "horizon": 120}
 
 

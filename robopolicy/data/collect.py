@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,8 @@ def _collect_one(seed: int):
             "completion": float(info["completion"]), "length": int(len(data["action"])),
             "backend": env.backend.name, "source": "expert", "instruction": task.instruction,
             "skill_starts": json.dumps(info["skill_starts"]),
-            "skill_instructions": json.dumps(list(task.skill_instructions))}
+            "skill_instructions": json.dumps(list(task.skill_instructions)),
+            "chain": json.dumps(task.to_dict()["chain"])}
     failure = None if meta["success"] else info.get("failure") or _unmet(info)
     return data, meta, failure
 
@@ -92,14 +93,21 @@ def _previous_attempts(store: EpisodeStore) -> dict[int, bool]:
     return done
 
 
-def _open_or_create(out: Path, shape_meta: dict, env_config: dict, overwrite: bool) -> EpisodeStore:
+def _open_or_create(out: Path, shape_meta: dict, env_config: dict, overwrite: bool,
+                    obs_layout: dict) -> EpisodeStore:
     if Path(out).exists() and not overwrite and any(Path(out).iterdir()):
         store = EpisodeStore.open(out, mode="a")
+        if store.obs_layout.get("version") != obs_layout["version"]:
+            raise RobopolicyError(f"collect: {out} holds observation layout "
+                                  f"{store.obs_layout.get('version')}, this version writes "
+                                  f"{obs_layout['version']}; pass overwrite=true or another out= "
+                                  "to collect it again")
         if store.env_config != env_config:
             raise RobopolicyError(f"collect: {out} holds episodes of another suite config; pass "
                                   "overwrite=true or another out= to start a new store")
         return store
-    return EpisodeStore.create(out, shape_meta, overwrite=overwrite, env_config=env_config)
+    return EpisodeStore.create(out, shape_meta, overwrite=overwrite, env_config=env_config,
+                               obs_layout=obs_layout)
 
 
 @dataclass(frozen=True)
@@ -199,12 +207,15 @@ def collect(config: CollectConfig) -> CollectSummary:
     from robopolicy.executors import WorkerDied, ordered_map
     from sims.partmanip.env import EnvConfig
     from sims.partmanip.factory import make_env
+    from sims.partmanip.obs_layout import RECORDED_KEYS, obs_layout
     from sims.partmanip.task_source import CatalogTasks, task_source
 
     c = config
     out, episodes, seed, workers = c.out, c.episodes, c.seed, c.workers
     try:
         env_cfg, pool = EnvConfig.from_config(c.env), task_source(c.tasks)
+        # every store holds the simulator's own state per step, whatever the policy observes
+        env_cfg = replace(env_cfg, obs_keys=tuple(dict.fromkeys([*env_cfg.obs_keys, *RECORDED_KEYS])))
     except ValueError as e:
         raise RobopolicyError(f"collect: suite config: {e}") from None
     if isinstance(pool, CatalogTasks):  # len() builds (or reads) the catalog before the workers start
@@ -212,8 +223,10 @@ def collect(config: CollectConfig) -> CollectSummary:
             raise RobopolicyError(f"collect: split {pool.split} has {len(pool)} episodes, asked for "
                                   f"{seed}..{seed + episodes - 1}")
     probe = make_env(env_cfg, pool)  # cheap: builds no simulator until reset
+    layout = obs_layout(env_cfg.obs_keys, env_cfg.articulation_dim)
     store = _open_or_create(Path(out), probe.shape_meta(),
-                            {"env": env_cfg.to_config(), "tasks": pool.to_config()}, c.overwrite)
+                            {"env": env_cfg.to_config(), "tasks": pool.to_config()}, c.overwrite,
+                            layout)
     done = _previous_attempts(store)
     wanted = range(seed, seed + episodes)
     seeds = [s for s in wanted if s not in done]

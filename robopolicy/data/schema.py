@@ -47,10 +47,12 @@ META_FIELDS: dict[str, tuple[type, Any]] = {
     # ([0, 31, ...]; skills never begun are absent) and each skill's instruction
     "skill_starts": (str, ""),
     "skill_instructions": (str, ""),
+    # the task's skill chain, structured: JSON [{"skill": "grasp", "params": {"part": ...}}, ...]
+    "chain": (str, ""),
 }
 #: Fields added after schema 1 was first written: a store without them reads their defaults,
 #: and gets them (filled with defaults) when opened for appending.
-LATER_META_FIELDS = ("init_seed", "completion", "skill_starts", "skill_instructions")
+LATER_META_FIELDS = ("init_seed", "completion", "skill_starts", "skill_instructions", "chain")
 # Strings are zarr 3's variable-length UTF-8 ``string`` data type (numpy StringDType in RAM):
 # no length limit, no truncation, and unlike fixed-width "<U" it has a zarr v3 spec.
 META_DTYPES = {str: str, int: "int64", bool: "bool", float: "float64"}

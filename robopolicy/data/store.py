@@ -3,13 +3,17 @@
 Layout (schema version 1)::
 
     <path>/
-      zarr.json                 root attrs: schema_version, env_config, shape_meta
+      zarr.json                 root attrs: schema_version, env_config, shape_meta, obs_layout
+                                (the observation layout, `sims.partmanip.obs_layout`: its
+                                version and what each key holds; absent = version 1)
       data/<key>                one array per observation key plus ``action``; all episodes
                                 concatenated on axis 0, chunked along time only, Blosc zstd
       meta/episode_ends         int64, cumulative end index of each committed episode
       meta/episodes/<field>     one 1-D array per per-episode metadata field (see META_FIELDS)
 
-Keys may contain dots (``rgb.agentview``); they are plain zarr array names.
+Keys may contain dots (``rgb.agentview``); they are plain zarr array names. Demo stores also
+hold ``robot_joints``, ``object_pose`` and ``articulation`` per step, whatever the policy's
+observation keys, and each episode's structured skill ``chain``.
 
 Crash safety: an episode is written data first, then its metadata, then its entry in
 ``meta/episode_ends`` (that append is the commit point; zarr's local store writes every file
@@ -79,6 +83,8 @@ class EpisodeStore:
         attrs = group.attrs.asdict()
         self.shape_meta: dict = attrs["shape_meta"]
         self.env_config: dict = attrs.get("env_config") or {}
+        # stores written before the layout was recorded hold version 1
+        self.obs_layout: dict = attrs.get("obs_layout") or {"version": 1}
         self._specs = parse_shape_meta(self.shape_meta, f"dataset {path}")
         self.keys: list[str] = list(self._specs)
         self._data = {key: group["data"][key] for key in self.keys}
@@ -97,14 +103,19 @@ class EpisodeStore:
         shape_meta: dict,
         env_config: dict | None = None,
         overwrite: bool = False,
+        obs_layout: dict | None = None,
     ) -> EpisodeStore:
         """Create an empty store at ``path`` and return it opened in mode ``"a"``.
 
         Data keys are ``shape_meta["obs"]`` keys plus ``"action"``; dtypes follow the obs type:
         rgb -> uint8, depth/low_dim/pcd -> float32, mask -> bool; action -> float32.
         An existing non-empty ``path`` is an error unless ``overwrite`` (which only replaces
-        an existing zarr store, never an arbitrary directory).
+        an existing zarr store, never an arbitrary directory). ``obs_layout``: what the
+        observation keys hold (`sims.partmanip.obs_layout.obs_layout`); default: this
+        version's layout of the shape_meta's keys.
         """
+        from sims.partmanip.obs_layout import layout_of_keys
+
         path = Path(path)
         where = f"dataset {path}"
         specs = parse_shape_meta(shape_meta, where)
@@ -132,6 +143,7 @@ class EpisodeStore:
             "schema_version": SCHEMA_VERSION,
             "env_config": env_config,
             "shape_meta": normalize_shape_meta(shape_meta),
+            "obs_layout": obs_layout or layout_of_keys(shape_meta["obs"]),
         }
         group = create_layout(path, specs, attrs)
         return cls(path, group, "a", np.zeros(0, dtype=np.int64))
@@ -165,6 +177,18 @@ class EpisodeStore:
             truncate_tail(group, ends, n_committed, where)
             add_later_fields(group, n_committed)
         return cls(path, group, mode, ends[:n_committed])
+
+    def check_obs_layout(self, keys: list[str]) -> None:
+        """Refuse, in one line, observation keys whose meaning changed since the store's layout
+        was written (a store of an older layout must be collected again)."""
+        from sims.partmanip.obs_layout import stale_keys
+
+        stale = stale_keys(self.obs_layout, keys)
+        if stale:
+            raise RobopolicyError(
+                f"dataset {self.path}: holds observation layout {self.obs_layout.get('version')} "
+                f"where {stale} meant something else; collect it again with `robopolicy collect` "
+                "(this version's layout splits task-level state/pcd from skill_state/skill_pcd)")
 
     # ------------------------------------------------------------------ properties
     @property

@@ -123,6 +123,33 @@ def warn_if_other_suite(policy_path, env_config: dict, task_config: dict) -> Non
                     "; ".join(diffs))
 
 
+def check_policy_observations(policy_path, shape_meta: dict, env_config: dict) -> None:
+    """Refuse, in one line, a policy whose observations this env no longer gives as it was
+    trained on them: a key of an older observation layout whose meaning changed, a key the env
+    does not know, or another shape."""
+    from robopolicy.errors import RobopolicyError
+    from sims.partmanip.factory import make_env
+    from sims.partmanip.obs_layout import stale_keys
+
+    meta = json.loads((Path(policy_path) / "meta.json").read_text())
+    keys = list(shape_meta["obs"])
+    where, again = f"policy at {policy_path}", "train it again on a store from `robopolicy collect`"
+    stale = stale_keys({"version": meta.get("obs_layout", 1)}, keys)
+    if stale:
+        raise RobopolicyError(f"{where}: trained on observation layout {meta.get('obs_layout', 1)} "
+                              f"where {stale} meant something else; {again}")
+    try:
+        # cheap: the env builds no simulator before its first reset
+        spaces = make_env({**env_config, "obs_keys": keys}, render_mode=None).observation_space
+    except (ValueError, TypeError) as e:
+        raise RobopolicyError(f"{where}: observation keys {keys}: {e}") from None
+    for key in keys:
+        trained, now = list(shape_meta["obs"][key]["shape"]), list(spaces[key].shape)
+        if trained != now:
+            raise RobopolicyError(f"{where}: observation {key!r} has shape {trained} in the "
+                                  f"policy, {now} in this env; {again}")
+
+
 def make_runner(policy_path, env_config: dict, task_config: dict, seed: int = 0,
                 device: str = "auto", batch_invariant: bool = True,
                 expert_params: dict | None = None):
@@ -136,6 +163,7 @@ def make_runner(policy_path, env_config: dict, task_config: dict, seed: int = 0,
     device = resolve_device(device)
     policy = load_policy(policy_path, device=device)
     warn_if_other_suite(policy_path, env_config, task_config)
+    check_policy_observations(policy_path, policy.shape_meta, env_config)
     # The env renders exactly what the policy observes.
     env_config = {**env_config, "obs_keys": list(policy.shape_meta["obs"])}
     return PolicyRunner(policy, device, seed, batch_invariant), env_config, str(Path(policy_path).resolve())

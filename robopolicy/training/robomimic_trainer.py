@@ -108,7 +108,8 @@ def train_robomimic(config: TrainConfig | Mapping, *args: Any,
 
     ckpt_dir = out_dir / "checkpoints" / "latest"
     extra = {"dataset": str(store.path), "obs_keys": list(obs_keys),
-             "dataset_env_config": store.env_config, "trained_with": "robomimic"}
+             "dataset_env_config": store.env_config, "trained_with": "robomimic",
+             "obs_layout": store.obs_layout.get("version", 1)}
 
     def save(step: int) -> None:
         save_policy(policy, ckpt_dir, policy_cfg, {**extra, "step": step})

@@ -69,12 +69,14 @@ def _to_torch(batch: dict, device: str) -> dict:
 
 
 def policy_shape_meta(store: EpisodeStore, obs_keys: list[str]) -> dict:
-    """The store's shape_meta cut to the observation keys a policy sees (each must exist)."""
+    """The store's shape_meta cut to the observation keys a policy sees (each must exist and
+    mean what this version's observation layout says)."""
     available = store.shape_meta["obs"]
     missing = [k for k in obs_keys if k not in available]
     if missing:
         raise RobopolicyError(f"dataset {store.path}: no observation key(s) {missing} "
                               f"(it has {sorted(available)})")
+    store.check_obs_layout(list(obs_keys))
     return {"obs": {k: available[k] for k in obs_keys}, "action": store.shape_meta["action"]}
 
 
@@ -183,7 +185,8 @@ class Trainer:
         self.top_k = (TopK(self.ckpt_dir.parent, s.keep_top_k) if s.rollout_every else None)
         # The suite the demos came from, so evaluation can tell when it runs under other settings.
         self.extra = {"dataset": str(store.path), "obs_keys": list(c.obs_keys),
-                      "dataset_env_config": store.env_config}
+                      "dataset_env_config": store.env_config,
+                      "obs_layout": store.obs_layout.get("version", 1)}
 
     def resume(self) -> None:
         """Continue from the run's training state: weights, optimizer, schedule, EMA, sampler

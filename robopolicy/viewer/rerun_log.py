@@ -7,7 +7,7 @@ Entity paths (world = robot base frame, metres, z up):
       frame) moved by a Transform3D every step
   world/camera/<cam>                   Pinhole + pose;  .../rgb (Image), .../part_mask
                                        (SegmentationImage: 1 = the current target part)
-  world/pcd                            the `pcd` observation (target-part points in red)
+  world/pcd                            the `skill_pcd` observation (target-part points in red)
   world/action/tcp_target              the executed TCP target (point);  world/action/tcp_path
                                        the whole executed path (static line strip)
   world/policy/pred_chunk              (rollouts) the predicted future TCP positions, logged at
@@ -34,7 +34,7 @@ from robopolicy.viewer.sources import Episode
 from sims.core.camera import focal_px
 
 CAMERAS = ("agentview", "wrist")
-OBS_KEYS = (*(f"{kind}.{cam}" for cam in CAMERAS for kind in ("rgb", "part_mask")), "pcd",
+OBS_KEYS = (*(f"{kind}.{cam}" for cam in CAMERAS for kind in ("rgb", "part_mask")), "skill_pcd",
             "proprio")
 PRED_RGB, EXEC_RGB, PATH_RGB = (240, 160, 20), (40, 170, 240), (120, 120, 120)
 PROPRIO_SLICES = {"joints": slice(0, 7), "gripper_width": slice(7, 8), "tcp_pos": slice(8, 11),
@@ -155,8 +155,8 @@ def _log_observation(obs: dict[str, np.ndarray], rec) -> None:
             rec.log(f"world/camera/{cam}/part_mask",
                     rr.SegmentationImage(obs[f"part_mask.{cam}"].astype(np.uint8), opacity=0.5,
                                          draw_order=1.0))
-    if "pcd" in obs:
-        pcd = obs["pcd"]
+    if "skill_pcd" in obs:
+        pcd = obs["skill_pcd"]
         colors = np.where(pcd[:, 3:4] > 0.5, TARGET_RGB, (170, 170, 170)).astype(np.uint8)
         rec.log("world/pcd", rr.Points3D(pcd[:, :3], colors=colors, radii=0.003))
     if "proprio" in obs:

@@ -53,6 +53,20 @@ class ChainTracker:
     def _begin_skill(self, snap: P.Snapshot) -> None:
         self._move_start = snap.object_pos.copy()
 
+    @property
+    def move_start(self) -> np.ndarray:
+        """Where the object was when the current skill began (after the chain: the last one)."""
+        return self._move_start.copy()
+
+    def restore(self, index: int, move_start: np.ndarray, snap: P.Snapshot) -> None:
+        """Put the tracker at chain `index`, its skill begun with the object at `move_start`
+        (an explicit state), and evaluate the skill's goal predicates in `snap`."""
+        if not 0 <= index <= len(self.task.chain):
+            raise ValueError(f"skill index {index} outside the chain of {len(self.task.chain)} skills")
+        self.index = int(index)
+        self._move_start = np.asarray(move_start, float).copy()
+        self.predicates = self.evaluate(snap)
+
     def move_target(self) -> np.ndarray | None:
         """Where the current move skill must bring the object (None if not a move)."""
         if self.done or self.task.chain[self.index].skill != "move":

@@ -2,22 +2,41 @@
 
 Control at `CONTROL_HZ` (20 Hz). Action (`ACTION_DIM` = 10,): absolute TCP target in the robot base frame,
 ``pos (3) + rot6d (6) + gripper (1)`` with gripper in [0, 1] (1 = open); `action_mode="delta"`
-adds pos/rotation to the previous target instead. Observation keys (each optional):
-``rgb.<cam>`` (H,W,3) uint8, ``depth.<cam>`` (H,W) float32 metres (at most `MAX_DEPTH`),
-``part_mask.<cam>`` (H,W) bool,
-``pcd`` (`pcd_points`, 4) float32 = the object's points seen by the agentview depth camera, xyz in
-metres in the robot base frame + 1.0 on the current target part (else 0.0),
-``proprio`` (17,) = joints 7 + gripper width 1 + TCP pos 3 + TCP rot6d 6, ``state`` = object pos 3
-+ object rot6d 6 + target-part centroid 3 + target-part principal axis 3 + current skill's
-goal position 3 (`ChainTracker.skill_goal`) + articulation `articulation_dim`. `info` carries instruction, skill_instruction, skill_index, success,
-completion, predicates, task_id. Every action and observation lies in the declared spaces
-(`sims.partmanip.spaces`): positions beyond the arm's reach are clipped into it.
+adds pos/rotation to the previous target instead.
+
+Observation keys (each optional; layout version `OBS_LAYOUT_VERSION` = 2,
+`sims.partmanip.obs_layout`). Task-level keys never carry the current skill:
+
+- ``proprio`` (17,) float32 = arm joints 7 + gripper width 1 + TCP pos 3 + TCP rot6d 6;
+- ``state`` (9 + `articulation_dim`,) = object pos 3 + object rot6d 6 + articulation;
+- ``rgb.<cam>`` (H,W,3) uint8, ``depth.<cam>`` (H,W) float32 metres (at most `MAX_DEPTH`);
+- ``pcd`` (`pcd_points`, 3) float32 = the object's points seen by the agentview depth camera,
+  xyz in metres in the robot base frame;
+- ``robot_joints`` (8,) = arm joints 7 + gripper width 1; ``object_pose`` (7,) = pos 3 +
+  quaternion wxyz 4; ``articulation`` (4,) = every object joint, zero padded (demo stores
+  record these three whatever `obs_keys` says).
+
+Skill-level keys follow the env's skill source: the ground-truth chain tracker (the oracle, the
+default) or the skill a planner set with `set_skill(call)` (`sims.partmanip.skill_source`):
+
+- ``skill_state`` (20,) = target-part centroid 3 + target-part principal axis 3 + skill goal
+  position 3 + skill type one-hot 5 (grasp touch move rotate release) + direction one-hot 6
+  (front back left right top bottom; a move's direction, a rotate's facing); after the chain,
+  zeros but the goal (where the object was when the last skill began);
+- ``skill_pcd`` (`pcd_points`, 4) = the ``pcd`` points + 1.0 on the skill's target part;
+- ``part_mask.<cam>`` (H,W) bool, True on the skill's target part.
+
+`info` carries task_id, instruction, skill_instruction (the source's skill), skill_source,
+skill_index, success, completion and predicates; skill_index, success, completion and
+predicates are the ground-truth chain's, whatever the source. Every action and observation lies
+in the declared spaces (`sims.partmanip.spaces`): positions beyond the arm's reach are clipped
+into it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import gymnasium as gym
 import numpy as np
@@ -30,8 +49,14 @@ from sims.core.rotations import mat_to_rot6d, quat_to_mat, rot6d_to_mat, yaw_qua
 from sims.core.types import CameraSpec, PlacedObject, SceneSpec
 from sims.objects import make_instance
 from sims.objects.kinematics import object_points
-from sims.partmanip.chain import ChainTracker, target_part
+from sims.objects.spatial import SPATIAL_PARTS
+from sims.partmanip.chain import ChainTracker
+from sims.partmanip.env_state import EnvState
+from sims.partmanip.instructions import skill_instruction
+from sims.partmanip.obs_layout import ARTICULATION_RECORD_DIM, RECORDED_KEYS
+from sims.partmanip.pointcloud import farthest_point_indices, principal_axis
 from sims.partmanip.predicates import Snapshot
+from sims.partmanip.skill_source import CurrentSkill, SkillSource, call_from_dict, skill_state
 from sims.partmanip.spaces import (
     DELTA_POS_MAX,
     MAX_DEPTH,
@@ -40,7 +65,7 @@ from sims.partmanip.spaces import (
     clip_target_position,
     observation_space,
 )
-from sims.partmanip.tasks import TaskPool, TaskSpec
+from sims.partmanip.tasks import SkillCall, TaskPool, TaskSpec
 
 PCD_CAMERA = "agentview"  # the fixed camera whose depth gives the `pcd` observation
 
@@ -60,10 +85,10 @@ def default_cameras(width: int = 128, height: int = 128) -> tuple[CameraSpec, ..
 class EnvConfig(ConfigMixin):
     """Configuration of PartManipEnv (mirrors `configs/suite/partmanip.yaml`)."""
 
-    obs_keys: tuple[str, ...] = ("proprio", "state")
+    obs_keys: tuple[str, ...] = ("proprio", "state", "skill_state")
     image_size: tuple[int, int] = (128, 128)  # width, height of every camera
     action_mode: str = "absolute"  # or "delta"
-    articulation_dim: int = 2
+    articulation_dim: int = 2  # articulation entries in `state`
     x_range: tuple[float, float] = (0.45, 0.60)  # object placement, metres
     y_range: tuple[float, float] = (-0.12, 0.12)
     yaw_range: tuple[float, float] = (-3.1416, 3.1416)  # object yaw, radians (as the yaml writes pi)
@@ -99,7 +124,7 @@ class PartManipEnv(gym.Env):
         self._camera_names = [c.name for c in self.cameras]
         for key in self.config.obs_keys:
             self._check_obs_key(key)
-        if "pcd" in self.config.obs_keys:  # the camera is fixed: its pixel rays never change
+        if {"pcd", "skill_pcd"} & set(self.config.obs_keys):  # the camera is fixed: its pixel rays never change
             cam = next(c for c in self.cameras if c.name == PCD_CAMERA)
             self._pcd_origin, self._pcd_rays = fixed_camera_rays(cam)
         self.observation_space = observation_space(
@@ -127,7 +152,7 @@ class PartManipEnv(gym.Env):
     # -- spaces --------------------------------------------------------------------------
     def _check_obs_key(self, key: str) -> None:
         kind, _, cam = key.partition(".")
-        if key in ("proprio", "state", "pcd"):
+        if key in ("proprio", "state", "skill_state", "pcd", "skill_pcd", *RECORDED_KEYS):
             return
         if kind in ("rgb", "depth", "part_mask") and cam in self._camera_names:
             return
@@ -135,14 +160,15 @@ class PartManipEnv(gym.Env):
 
     @property
     def state_dim(self) -> int:
-        return 3 + 6 + 3 + 3 + 3 + self.config.articulation_dim
+        return 3 + 6 + self.config.articulation_dim
 
     def shape_meta(self) -> dict:
         """diffusion_policy-style shape metadata of observations and actions."""
         obs = {}
         for key, space in self.observation_space.spaces.items():
             kind = key.split(".")[0]
-            typ = {"rgb": "rgb", "depth": "depth", "part_mask": "mask", "pcd": "pcd"}.get(kind, "low_dim")
+            typ = {"rgb": "rgb", "depth": "depth", "part_mask": "mask", "pcd": "pcd",
+                   "skill_pcd": "pcd"}.get(kind, "low_dim")
             obs[key] = {"shape": list(space.shape), "type": typ}
         return {"obs": obs, "action": {"shape": [ACTION_DIM]}}
 
@@ -150,8 +176,18 @@ class PartManipEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode: `options["task"]` (a TaskSpec or its dict) from its `init_seed`
         (or from `seed` if given); without a task, the source's task for `seed` (a catalog
-        split's episodes wrap round, so any seed gives an episode)."""
+        split's episodes wrap round, so any seed gives an episode). `options["state"]` (an
+        EnvState or its dict, from `get_state`) continues from that explicit state instead
+        (its task, unless `options["task"]` names one). The skill source is the oracle."""
         super().reset(seed=seed)
+        if (options or {}).get("state") is not None:
+            state = EnvState.from_dict(options["state"])
+            if options.get("task") is not None:
+                task = options["task"]
+                task = task.to_dict() if isinstance(task, TaskSpec) else dict(task)
+                state = replace(state, task=task)
+            self.set_state(replace(state, skill=None))
+            return self._observation(), self._info()
         task = (options or {}).get("task")
         if isinstance(task, dict):
             task = TaskSpec.from_dict(task)
@@ -172,7 +208,29 @@ class PartManipEnv(gym.Env):
         self._steps = 0
         self.tracker = ChainTracker(task)
         self.tracker.reset(self.snapshot())
+        self.skill_source = SkillSource(self.tracker)
         return self._observation(), self._info()
+
+    def set_skill(self, call: SkillCall | dict | None,
+                  history: tuple[SkillCall, ...] | None = None) -> None:
+        """Make a planner's `call` the current skill of the skill-level observations (from this
+        state: a move's goal starts where the object is now); `history`: the calls done before
+        it (default: the calls set before since reset). None returns to the oracle (the chain
+        tracker). Success is still the chain's. Takes effect from the next observation."""
+        if call is not None:
+            call = call_from_dict(call)
+            part = call.params.get("part")
+            if part is not None and part not in self.asset.parts and part not in SPATIAL_PARTS:
+                raise ValueError(f"set_skill {call}: {self.task.category} instance "
+                                 f"{self.task.instance_id} has no part {part!r} (parts: "
+                                 f"{sorted(self.asset.parts)} and spatial {list(SPATIAL_PARTS)})")
+            if history is not None:
+                history = tuple(call_from_dict(c) for c in history)
+        self.skill_source.set(call, self.backend.object_pose(self.asset.name)[0], history)
+
+    def current_skill(self) -> CurrentSkill:
+        """The skill-level observations' current skill, from the skill source."""
+        return self.skill_source.current()
 
     def _ensure_scene(self, category: str, instance_id: int) -> None:
         if self._built_for == (category, instance_id):
@@ -187,7 +245,7 @@ class PartManipEnv(gym.Env):
         self._substeps = scene.substeps
         self._built_for = (category, instance_id)
         pts, _, idx, names = object_points(self.asset)
-        self._axes = {n: _principal_axis(pts[idx == i]) for i, n in enumerate(names)}
+        self._axes = {n: principal_axis(pts[idx == i]) for i, n in enumerate(names)}
 
     def step(self, action):
         t0 = time.perf_counter()
@@ -201,7 +259,7 @@ class PartManipEnv(gym.Env):
         self.backend.step(self._substeps)
         self._steps += 1
         self.tracker.update(self.snapshot())
-        success = self.tracker.done
+        success = self.tracker.done  # the ground-truth chain, whatever the skill source
         truncated = self._steps >= self.task.horizon and not success
         t1 = time.perf_counter()
         obs = self._observation()
@@ -226,8 +284,8 @@ class PartManipEnv(gym.Env):
             tcp_pos=b.tcp_pose()[0], gripper_width=b.gripper_width())
 
     def target_part(self) -> str | None:
-        """The part the current skill acts on."""
-        return target_part(self.task.chain, self.tracker.index)
+        """The part the current skill (of the skill source) acts on."""
+        return self.current_skill().part
 
     def _proprio(self) -> np.ndarray:
         pos, mat = self.backend.tcp_pose()
@@ -235,14 +293,37 @@ class PartManipEnv(gym.Env):
                                pos, mat_to_rot6d(mat)]).astype(np.float32)
 
     def _state(self) -> np.ndarray:
+        obj_pos, obj_quat = self.backend.object_pose(self.asset.name)
+        art = np.zeros(self.config.articulation_dim)
+        joints = self.backend.object_joint_positions(self.asset.name)[: self.config.articulation_dim]
+        art[: len(joints)] = joints
+        return np.concatenate([obj_pos, mat_to_rot6d(quat_to_mat(obj_quat)), art]).astype(np.float32)
+
+    def _recorded(self, key: str) -> np.ndarray:
+        """`robot_joints`, `object_pose` or `articulation` (see the module docstring)."""
+        b, name = self.backend, self.asset.name
+        if key == "robot_joints":
+            return np.append(b.arm_joint_positions(), b.gripper_width()).astype(np.float32)
+        if key == "object_pose":
+            return np.concatenate(b.object_pose(name)).astype(np.float32)
+        joints = b.object_joint_positions(name)
+        if len(joints) > ARTICULATION_RECORD_DIM:
+            raise ValueError(f"{self.task.category} instance {self.task.instance_id} has "
+                             f"{len(joints)} joints; `articulation` holds {ARTICULATION_RECORD_DIM}")
+        out = np.zeros(ARTICULATION_RECORD_DIM, np.float32)
+        out[: len(joints)] = joints
+        return out
+
+    def _skill_state(self) -> np.ndarray:
         name = self.asset.name
-        obj_pos, obj_quat = self.backend.object_pose(name)
-        part = self.target_part()
+        _, obj_quat = self.backend.object_pose(name)
+        skill = self.current_skill()
+        part = skill.part
         centroid, axis = np.zeros(3), np.zeros(3)
         if part is not None and part not in self.asset.parts:  # a spatial part (left, top...)
             pts = self.snapshot().part_points(part)
             centroid = pts.mean(axis=0)
-            axis = _principal_axis(pts)
+            axis = principal_axis(pts)
         elif part is not None:
             p = self.asset.parts[part]
             poses = {}
@@ -253,11 +334,7 @@ class PartManipEnv(gym.Env):
             # the axis is fixed in the object frame (taken with joints at rest), so its sign
             # never flips as the object turns
             axis = quat_to_mat(obj_quat) @ self._axes[part]
-        art = np.zeros(self.config.articulation_dim)
-        joints = self.backend.object_joint_positions(name)[: self.config.articulation_dim]
-        art[: len(joints)] = joints
-        return np.concatenate([obj_pos, mat_to_rot6d(quat_to_mat(obj_quat)), centroid, axis,
-                               self.tracker.skill_goal(), art]).astype(np.float32)
+        return skill_state(skill, centroid, axis)
 
     def _observation(self) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
@@ -266,9 +343,14 @@ class PartManipEnv(gym.Env):
             obs["proprio"] = self._proprio()
         if "state" in keys:
             obs["state"] = self._state()
+        if "skill_state" in keys:
+            obs["skill_state"] = self._skill_state()
+        for key in RECORDED_KEYS:
+            if key in keys:
+                obs[key] = self._recorded(key)
         for cam in self._camera_names:
             want = {k: f"{k}.{cam}" in keys for k in ("rgb", "depth", "part_mask")}
-            pcd = "pcd" in keys and cam == PCD_CAMERA
+            pcd = bool({"pcd", "skill_pcd"} & set(keys)) and cam == PCD_CAMERA
             if not (any(want.values()) or pcd):
                 continue
             out = self.backend.render(cam, rgb=want["rgb"], depth=want["depth"] or pcd,
@@ -281,12 +363,16 @@ class PartManipEnv(gym.Env):
             if want["part_mask"]:
                 obs[f"part_mask.{cam}"] = mask
             if pcd:
-                obs["pcd"] = self._point_cloud(out.depth_m, out.segmentation, mask)
+                cloud = self._point_cloud(out.depth_m, out.segmentation, mask)
+                if "pcd" in keys:
+                    obs["pcd"] = np.ascontiguousarray(cloud[:, :3])
+                if "skill_pcd" in keys:
+                    obs["skill_pcd"] = cloud
         return obs
 
     def _point_cloud(self, depth_m: np.ndarray, seg: np.ndarray, part_mask: np.ndarray) -> np.ndarray:
         """(pcd_points, 4) float32: object pixels of the pcd camera back-projected to the robot
-        base frame + target-part flag. Table, robot and background are dropped by their
+        base frame + skill target-part flag. Table, robot and background are dropped by their
         segmentation labels; fewer points than `pcd_points` are repeated, none gives zeros."""
         pts = self._pcd_origin + depth_m.reshape(-1, 1) * self._pcd_rays
         keep = np.isin(seg.reshape(-1), self._object_label_ids())
@@ -314,9 +400,13 @@ class PartManipEnv(gym.Env):
 
     def _info(self) -> dict:
         t, idx = self.task, self.tracker.index
+        if self.skill_source.call is not None:
+            skill_text = skill_instruction(t.category, self.skill_source.call)
+        else:  # the chain's own (after the chain: its last skill's)
+            skill_text = t.skill_instructions[min(idx, len(t.chain) - 1)]
         return {
-            "task_id": t.task_id, "instruction": t.instruction,
-            "skill_instruction": t.skill_instructions[min(idx, len(t.chain) - 1)],
+            "task_id": t.task_id, "instruction": t.instruction, "skill_instruction": skill_text,
+            "skill_source": self.skill_source.kind,
             "skill_index": idx, "success": self.tracker.done,
             "completion": self.tracker.completion, "predicates": dict(self.tracker.predicates),
         }
@@ -329,43 +419,27 @@ class PartManipEnv(gym.Env):
         w, h = self.config.render_size
         return self.backend.render("agentview", size=(w, h)).rgb
 
-    def get_state(self) -> np.ndarray:
-        """Full simulator state (for exact replay with `set_state`)."""
-        return self.backend.get_state()
+    def get_state(self) -> EnvState:
+        """The episode's full state: task, simulator, chain tracker position, steps, commanded
+        target and skill source (for exact replay with `set_state`)."""
+        return EnvState(self.task.to_dict(), self.backend.get_state(), self.tracker.index,
+                        self.tracker.move_start, self._steps, self._target.copy(),
+                        self.skill_source.to_dict())
 
-    def set_state(self, state: np.ndarray) -> None:
-        """Restore a simulator state of the current scene; the chain tracker is not rewound."""
-        self.backend.set_state(state)
+    def set_state(self, state: EnvState | dict) -> None:
+        """Restore a state from `get_state` (or its dict): the task's instance is built if
+        another is loaded, then the simulator, the tracker's position and the skill source."""
+        state = EnvState.from_dict(state)
+        task = TaskSpec.from_dict(state.task)
+        self._ensure_scene(task.category, task.instance_id)
+        self.task = task
+        self.backend.set_state(state.sim)
+        self._steps, self._target = state.steps, np.asarray(state.target, float).copy()
+        self.tracker = ChainTracker(task)
+        self.tracker.restore(state.skill_index, state.skill_start, self.snapshot())
+        self.skill_source = SkillSource(self.tracker)
+        self.skill_source.load(state.skill)
 
     def close(self) -> None:
         if self.backend is not None:
             self.backend.close()
-
-
-def farthest_point_indices(points: np.ndarray, n: int) -> np.ndarray:
-    """`n` indices into `points` (M, 3) spread by farthest-point sampling from point 0 (no
-    randomness: the same cloud always gives the same choice); all of them, repeated in order,
-    when M <= n."""
-    m = len(points)
-    if m <= n:
-        return np.arange(n) % m
-    xyz = [np.ascontiguousarray(points[:, k], np.float64) for k in range(3)]
-    idx = np.zeros(n, np.int64)
-    dist, d2, tmp = np.full(m, np.inf), np.empty(m), np.empty(m)
-    for i in range(1, n):  # a loop over the n samples; each step is vectorised over the M points
-        d2.fill(0.0)
-        for c in xyz:  # squared distance to the last pick, in preallocated buffers (~5x faster)
-            np.subtract(c, c[idx[i - 1]], out=tmp)
-            d2 += tmp * tmp
-        np.minimum(dist, d2, out=dist)
-        idx[i] = np.argmax(dist)
-    return idx
-
-
-def _principal_axis(points: np.ndarray) -> np.ndarray:
-    """Unit principal axis of a point set, sign fixed so its largest component is positive."""
-    centred = points - points.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    axis = vt[0]
-    return axis if axis[np.argmax(np.abs(axis))] > 0 else -axis
-

@@ -1,5 +1,6 @@
 """PartManipEnv's action and observation spaces: every value the env takes or returns lies in
-them, with the dtype they declare.
+them, with the dtype they declare. What each observation key holds (task- or skill-level) is
+written in `sims.partmanip.env`'s docstring and `sims.partmanip.obs_layout`.
 
 The bounds are physical, not normalised: positions in metres in the robot base frame, rot6d
 entries (columns of a rotation matrix) in [-1, 1], the gripper command in [0, 1].
@@ -13,8 +14,15 @@ import gymnasium as gym
 import numpy as np
 
 from sims.core.control import ACTION_DIM
+from sims.partmanip.obs_layout import (
+    ARTICULATION_RECORD_DIM,
+    DIRECTION_NAMES,
+    OBJECT_POSE_DIM,
+    PROPRIO_DIM,  # noqa: F401  (re-exported: the proprio vector's size)
+    ROBOT_JOINTS_DIM,
+)
+from sims.partmanip.skills import SKILLS
 
-PROPRIO_DIM = 17
 # A box (m, robot base frame) around everything the Panda's TCP can reach (an 0.855 m arm plus
 # the hand, around the shoulder at z = 0.333): a target outside it is unreachable anyway, so
 # clipping actions to it leaves every reachable target as it is.
@@ -62,17 +70,37 @@ def proprio_space() -> gym.spaces.Box:
 
 
 def state_space(articulation_dim: int) -> gym.spaces.Box:
-    """object pos 3 + rot6d 6 + part centroid 3 + part axis 3 + skill goal 3 + articulation."""
+    """Task-level: object pos 3 + rot6d 6 + articulation."""
     pos, unit = (-POSITION_BOUND, POSITION_BOUND), (-1.0, 1.0)
-    return _box([pos] * 3 + [unit] * 6 + [pos] * 3 + [unit] * 3 + [pos] * 3
-                + [(-JOINT_BOUND, JOINT_BOUND)] * articulation_dim)
+    return _box([pos] * 3 + [unit] * 6 + [(-JOINT_BOUND, JOINT_BOUND)] * articulation_dim)
 
 
-def pcd_space(n_points: int) -> gym.spaces.Box:
-    """(n, 4): xyz inside `PCD_WORKSPACE` (or all zeros when no point is seen) + a 0/1 flag."""
+def skill_state_space() -> gym.spaces.Box:
+    """Skill-level: part centroid 3 + part axis 3 + skill goal 3 + skill one-hot 5 + direction
+    one-hot 6."""
+    pos, unit, flag = (-POSITION_BOUND, POSITION_BOUND), (-1.0, 1.0), (0.0, 1.0)
+    return _box([pos] * 3 + [unit] * 3 + [pos] * 3 + [flag] * (len(SKILLS) + len(DIRECTION_NAMES)))
+
+
+def recorded_space(key: str) -> gym.spaces.Box:
+    """`robot_joints` (joints 7 + gripper width), `object_pose` (pos 3 + quat wxyz 4) or
+    `articulation` (every object joint, zero padded)."""
+    pos, unit, joint = (-POSITION_BOUND, POSITION_BOUND), (-1.0, 1.0), (-JOINT_BOUND, JOINT_BOUND)
+    if key == "robot_joints":
+        return _box([joint] * (ROBOT_JOINTS_DIM - 1) + [GRIPPER_WIDTH])
+    if key == "object_pose":
+        return _box([pos] * 3 + [unit] * (OBJECT_POSE_DIM - 3))
+    return _box([joint] * ARTICULATION_RECORD_DIM)
+
+
+def pcd_space(n_points: int, flag: bool = False) -> gym.spaces.Box:
+    """(n, 3): xyz inside `PCD_WORKSPACE` (or all zeros when no point is seen); `flag`: (n, 4),
+    + a 0/1 target-part flag (`skill_pcd`)."""
     xyz = [(min(lo, 0.0), max(hi, 0.0)) for lo, hi in PCD_WORKSPACE]
-    low = np.tile(np.array([lo for lo, _ in xyz] + [0.0], np.float32), (n_points, 1))
-    high = np.tile(np.array([hi for _, hi in xyz] + [1.0], np.float32), (n_points, 1))
+    low = [lo for lo, _ in xyz] + ([0.0] if flag else [])
+    high = [hi for _, hi in xyz] + ([1.0] if flag else [])
+    low = np.tile(np.array(low, np.float32), (n_points, 1))
+    high = np.tile(np.array(high, np.float32), (n_points, 1))
     return gym.spaces.Box(low, high, dtype=np.float32)
 
 
@@ -87,12 +115,16 @@ def observation_space(obs_keys: Sequence[str], image_size: tuple[int, int],
             spaces[key] = proprio_space()
         elif key == "state":
             spaces[key] = state_space(articulation_dim)
-        elif key == "pcd":
-            spaces[key] = pcd_space(pcd_points)
+        elif key == "skill_state":
+            spaces[key] = skill_state_space()
+        elif key in ("robot_joints", "object_pose", "articulation"):
+            spaces[key] = recorded_space(key)
+        elif key in ("pcd", "skill_pcd"):
+            spaces[key] = pcd_space(pcd_points, flag=key == "skill_pcd")
         elif kind == "rgb":
             spaces[key] = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
         elif kind == "depth":
             spaces[key] = gym.spaces.Box(0.0, MAX_DEPTH, (h, w), np.float32)
-        else:  # part_mask: True on the current target part
+        else:  # part_mask: True on the skill's target part
             spaces[key] = gym.spaces.Box(0, 1, (h, w), np.bool_)
     return gym.spaces.Dict(spaces)

@@ -1,5 +1,7 @@
 """`collect` with real workers and a real store (the expert_store fixture runs it)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -13,8 +15,17 @@ def test_collect_writes_successful_episodes_in_seed_order(expert_store):
     metas = store.episodes()
     assert [m["seed"] for m in metas] == [0, 1, 2, 3]
     assert all(m["success"] and m["source"] == "expert" and m["task_class"] == 1 for m in metas)
-    assert store.keys == ["proprio", "state", "action"]
+    # the policy's keys, and what every store records whatever obs_keys says
+    assert sorted(store.keys) == ["action", "articulation", "object_pose", "proprio",
+                                  "robot_joints", "skill_state", "state"]
+    assert store.obs_layout["version"] == 2
+    assert set(store.obs_layout["keys"]) == set(store.keys) - {"action"}
+    assert store.obs_layout["keys"]["state"].startswith("task: object pos 3")
     ep = store.get_episode(0)
+    # object_pose and robot_joints are the simulator's own: pos matches state, gripper proprio
+    np.testing.assert_array_equal(ep["object_pose"][:, :3], ep["state"][:, :3])
+    np.testing.assert_array_equal(ep["robot_joints"], ep["proprio"][:, :8])
+    assert json.loads(metas[0]["chain"]) == [{"skill": "grasp", "params": {"part": "handle"}}]
     assert ep["action"].shape == (metas[0]["length"], 10)
     # Demos end with the gripper closed on the handle, after starting open.
     assert ep["action"][0, 9] == 1.0 and ep["action"][-1, 9] == 0.0
@@ -25,10 +36,8 @@ def test_collect_writes_successful_episodes_in_seed_order(expert_store):
 
 
 def test_each_step_is_labelled_with_its_skill(mug_env, tmp_path):
-    """A grasp-then-move demo records where the move began; the state's skill goal jumps there
+    """A grasp-then-move demo records where the move began; skill_state's goal jumps there
     to 12 cm above the object, and the store gives back the per-step skill index."""
-    import json
-
     from sims.partmanip.demo import run_expert_episode
     from sims.partmanip.expert import ScriptedExpert
     from sims.partmanip.tasks import make_task
@@ -38,7 +47,7 @@ def test_each_step_is_labelled_with_its_skill(mug_env, tmp_path):
     assert info["success"]
     starts = info["skill_starts"]
     assert len(starts) == 2 and starts[0] == 0 and 0 < starts[1] < len(data["action"])
-    goal, obj = data["state"][:, 15:18], data["state"][:, :3]
+    goal, obj = data["skill_state"][:, 6:9], data["state"][:, :3]
     k = starts[1]
     np.testing.assert_allclose(goal[k - 1], obj[0], atol=2e-3)  # grasp: stay where it was
     np.testing.assert_allclose(goal[k], obj[k] + [0, 0, 0.12], atol=2e-3)  # move: 12 cm up

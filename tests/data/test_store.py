@@ -182,6 +182,32 @@ def test_store_written_before_later_meta_fields_still_opens(tmp_path):
     assert_episode_equal(EpisodeStore.open(path).get_episode(0), make_episode(5, 0))
 
 
+def test_store_of_an_older_observation_layout(tmp_path):
+    """A store written before the layout was recorded (version 1) loads the keys whose meaning
+    held, and refuses in one line those that changed (state, pcd)."""
+    from robopolicy.training.trainer import policy_shape_meta
+
+    path = tmp_path / "v1.zarr"
+    meta = {"obs": {"proprio": {"shape": [17], "type": "low_dim"},
+                    "state": {"shape": [20], "type": "low_dim"}}, "action": {"shape": [10]}}
+    EpisodeStore.create(path, meta).add_episode(
+        {"proprio": np.zeros((3, 17)), "state": np.zeros((3, 20)), "action": np.zeros((3, 10))})
+    assert EpisodeStore.open(path).obs_layout["version"] == 2  # a new store: this layout
+    group = zarr.open_group(str(path), mode="r+")
+    attrs = group.attrs.asdict()
+    del attrs["obs_layout"]
+    group.attrs.put(attrs)  # as an older version wrote it
+
+    old = EpisodeStore.open(path)
+    assert old.obs_layout == {"version": 1}
+    assert policy_shape_meta(old, ["proprio"])["obs"] == {"proprio": meta["obs"]["proprio"]}
+    with pytest.raises(RobopolicyError) as e:
+        policy_shape_meta(old, ["proprio", "state"])
+    msg = str(e.value)
+    assert "\n" not in msg and str(path) in msg and "['state']" in msg
+    assert "robopolicy collect" in msg
+
+
 def test_empty_store_opens_in_both_modes(tmp_path):
     path = tmp_path / "empty.zarr"
     EpisodeStore.create(path, SHAPE_META)

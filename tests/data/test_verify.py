@@ -59,7 +59,7 @@ def truncate_chunk(path: Path, key: str, index: int) -> Path:
 
 def test_a_healthy_store_verifies_ok_and_info_says_what_it_checked(store_path):
     report = verify_store(store_path)
-    assert (report.episodes, report.steps, report.arrays, report.tail_steps) == (3, 75, 4 + 1 + 15, 0)
+    assert (report.episodes, report.steps, report.arrays, report.tail_steps) == (3, 75, 4 + 1 + 16, 0)
     r = run("dataset", "verify", str(store_path))
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().count("\n") == 0 and r.stdout.startswith(f"OK {store_path}: 3 episodes, 75 steps")
@@ -94,7 +94,8 @@ def test_a_truncated_chunk_is_named_by_verify_and_by_load(store_path):
 
 def test_train_on_a_truncated_store_is_a_one_line_error(store_path, tmp_path):
     truncate_chunk(store_path, "state", 3)
-    r = run("train", f"dataset.path={store_path}", "trainer.steps=2", "trainer.device=cpu",
+    r = run("train", f"dataset.path={store_path}", "dataset.obs_keys=[proprio,state]",
+            "trainer.steps=2", "trainer.device=cpu",
             f"hydra.run.dir={tmp_path / 'run'}", timeout=300)
     assert r.returncode == 2, r.stderr[-2000:]
     lines = r.stderr.strip().splitlines()

@@ -65,6 +65,30 @@ def test_eval_refuses_a_folder_of_another_run(policy_dir, tmp_path):
         evaluate_policy(_run(policy_dir, tmp_path, 2, seed=0))
 
 
+def test_a_policy_of_an_older_observation_layout_is_refused_in_one_line(policy_dir, tmp_path):
+    """A policy trained when `state` carried the oracle skill (layout 1, no obs_layout in its
+    meta.json) is refused before any worker starts; so is one whose shapes the env no longer
+    gives."""
+    import shutil
+
+    from robopolicy.evaluation.runners import check_policy_observations
+
+    old = tmp_path / "old_policy"
+    shutil.copytree(policy_dir, old)
+    meta = json.loads((old / "meta.json").read_text())
+    assert meta["obs_layout"] == 2
+    del meta["obs_layout"]
+    (old / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(RobopolicyError) as e:
+        evaluate_policy(_run(old, tmp_path / "eval", 1, seed=0))
+    msg = str(e.value)
+    assert "\n" not in msg and str(old) in msg and "layout 1" in msg and "['state']" in msg
+    shape_meta = {"obs": {"proprio": {"shape": [17]}, "state": {"shape": [20]}}}
+    with pytest.raises(RobopolicyError, match=r"'state' has shape \[20\] in the policy, \[11\]"):
+        check_policy_observations(policy_dir, shape_meta, ENV_CONFIG)
+    assert not (tmp_path / "eval" / "episodes.jsonl").exists()
+
+
 def test_wilson_interval_matches_a_hand_computed_case():
     # 8 successes of 10: p = 0.8, z = 1.96 -> [0.4902, 0.9433] (Wilson 1927).
     lo, hi = wilson_interval(8, 10)

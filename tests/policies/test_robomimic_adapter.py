@@ -244,7 +244,8 @@ def test_robopolicy_train_runs_bc_rnn_through_robomimic(store, tmp_path):
     import sys
 
     r = subprocess.run([sys.executable, "-m", "robopolicy.cli", "train", "policy=bc_rnn",
-                        f"dataset.path={store}", "trainer.steps=10", "trainer.batch_size=16",
+                        f"dataset.path={store}", "dataset.obs_keys=[proprio,state]",
+                        "trainer.steps=10", "trainer.batch_size=16",
                         "trainer.log_every=5", "policy.rnn_hidden_dim=16",
                         f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr

@@ -32,18 +32,21 @@ def test_reset_and_step_are_deterministic(mug_env):
 
 def test_observation_contract(mug_env):
     obs, info = mug_env.reset(seed=1)
-    assert set(obs) == {"proprio", "state"}
-    assert obs["proprio"].shape == (17,) and obs["state"].shape == (mug_env.state_dim,)
+    assert set(obs) == {"proprio", "state", "skill_state"}
+    assert obs["proprio"].shape == (17,) and obs["state"].shape == (mug_env.state_dim,) == (11,)
+    assert obs["skill_state"].shape == (20,)
     assert mug_env.observation_space.contains(obs)
     for key in ("instruction", "skill_instruction", "skill_index", "success", "completion",
-                "predicates"):
+                "predicates", "skill_source"):
         assert key in info
-    assert info["skill_index"] == 0 and not info["success"]
+    assert info["skill_index"] == 0 and not info["success"] and info["skill_source"] == "oracle"
     # The object starts inside the configured workspace, resting on the table.
     x, y, z = obs["state"][:3]
     assert 0.45 <= x <= 0.60 and -0.12 <= y <= 0.12 and abs(z) < 0.005
     # Before the first skill ends its goal is where the object started (it settles by < 1 mm).
-    np.testing.assert_allclose(obs["state"][15:18], obs["state"][:3], atol=1e-3)
+    np.testing.assert_allclose(obs["skill_state"][6:9], obs["state"][:3], atol=1e-3)
+    # the first skill is a grasp (one-hot 0); a grasp has no direction
+    np.testing.assert_array_equal(obs["skill_state"][9:], np.eye(11)[0])
 
 
 def test_task_pool_is_a_pure_function_of_the_seed():
@@ -75,12 +78,15 @@ def test_delta_actions_move_relative_to_the_last_target():
 
 
 def test_point_cloud_observation():
-    env = make_env({"obs_keys": ["proprio", "state", "pcd"]})
+    env = make_env({"obs_keys": ["proprio", "state", "pcd", "skill_pcd"]})
     obs, _ = env.reset(seed=5)
-    pcd = obs["pcd"]
+    pcd = obs["skill_pcd"]
     assert pcd.shape == (512, 4) and pcd.dtype == np.float32
+    # the task-level cloud is the same points without the skill's flag
+    np.testing.assert_array_equal(obs["pcd"], pcd[:, :3])
     assert env.observation_space.contains(obs)
-    assert env.shape_meta()["obs"]["pcd"] == {"shape": [512, 4], "type": "pcd"}
+    assert env.shape_meta()["obs"]["skill_pcd"] == {"shape": [512, 4], "type": "pcd"}
+    assert env.shape_meta()["obs"]["pcd"] == {"shape": [512, 3], "type": "pcd"}
     # Object points only, in the robot base frame: on the table, within 1 cm of its surface.
     assert (pcd[:, 2] > -0.01).all()
     snap = env.snapshot()
@@ -95,7 +101,7 @@ def test_point_cloud_observation():
     assert gap(pcd[flagged, :3], snap.part_points(env.target_part())).max() < 0.01
     # No randomness in the choice of points: the same episode start gives the same cloud.
     again, _ = env.reset(seed=5)
-    np.testing.assert_array_equal(again["pcd"], pcd)
+    np.testing.assert_array_equal(again["skill_pcd"], pcd)
     env.close()
 
 

@@ -19,7 +19,7 @@ def test_the_train_config_is_built_from_hydra_with_typed_trainer_settings(tmp_pa
     config = TrainConfig.from_hydra(_compose("trainer.steps=7", "policy=flow_matching"), tmp_path)
     assert config.trainer.steps == 7 and config.trainer.betas == (0.95, 0.999)
     assert config.policy["name"] == "flow_matching" and config.dataset == Path("demos.zarr")
-    assert config.obs_keys == ["proprio", "state"] and config.out_dir == tmp_path
+    assert config.obs_keys == ["proprio", "state", "skill_state"] and config.out_dir == tmp_path
     assert not config.resume
 
 

@@ -129,14 +129,14 @@ def check_pinholes_land_on_the_rendered_part(rrd, store_path, episode: int) -> N
     from robopolicy.viewer.sources import load_episode
 
     ep = load_episode(str(store_path), episode, None)
-    _, env, obs, _ = next(iter(replay_steps(ep, ("pcd", "part_mask.agentview", "depth.agentview"))))
+    _, env, obs, _ = next(iter(replay_steps(ep, ("skill_pcd", "part_mask.agentview", "depth.agentview"))))
     mask, depth = obs["part_mask.agentview"], obs["depth.agentview"]
     h, w = mask.shape
     for cam in ("agentview", "wrist"):
         res, _, _, _ = logged_camera(rrd, cam)
         np.testing.assert_array_equal(res, [w, h])
     _, k, pos, rot = logged_camera(rrd, "agentview")
-    pcd = obs["pcd"]
+    pcd = obs["skill_pcd"]
     x, y, z = ((pcd[:, :3] - pos) @ rot).T  # world -> camera (RUB)
     cols = np.floor(k[0, 0] * x / -z + k[0, 2]).astype(int)
     rows = np.floor(k[1, 1] * -y / -z + k[1, 2]).astype(int)

@@ -1,0 +1,88 @@
+"""The observation layout of PartManipEnv: what each observation key holds, and its version.
+
+Keys are task-level (the same whoever says what the current skill is) or skill-level (they
+follow the env's skill source: the ground-truth chain tracker, or a planner's current skill
+via `env.set_skill`). Stores record the layout they hold (`obs_layout(...)` in their attrs),
+so a store or policy of another layout is refused in one line instead of being misread.
+
+Version 2 (this one) split version 1's `state` (which carried the oracle skill's target part
+and goal) into task-level `state` and skill-level `skill_state`, and `pcd` (xyz + target flag)
+into task-level `pcd` (xyz) and skill-level `skill_pcd` (xyz + target flag).
+"""
+
+from __future__ import annotations
+
+from sims.core.directions import DIRECTIONS
+from sims.partmanip.skills import SKILLS
+
+OBS_LAYOUT_VERSION = 2
+# Keys whose meaning changed from version 1 (a version-1 store or policy using them is stale).
+CHANGED_SINCE_V1: tuple[str, ...] = ("state", "pcd")
+
+PROPRIO_DIM = 17
+OBJECT_POSE_DIM = 7  # pos 3 + quaternion wxyz 4
+ROBOT_JOINTS_DIM = 8  # arm joints 7 + gripper width 1
+ARTICULATION_RECORD_DIM = 4  # every object joint (the library's objects have at most 2), zero padded
+DIRECTION_NAMES: tuple[str, ...] = tuple(DIRECTIONS)  # front back left right top bottom
+SKILL_STATE_DIM = 3 + 3 + 3 + len(SKILLS) + len(DIRECTION_NAMES)  # 20
+
+# Keys every demo store records whatever `obs_keys` asks (exact replays, augmentation).
+RECORDED_KEYS: tuple[str, ...] = ("robot_joints", "object_pose", "articulation")
+SKILL_LEVEL_PREFIXES: tuple[str, ...] = ("skill_state", "skill_pcd", "part_mask.")
+
+
+def is_skill_level(key: str) -> bool:
+    """True for keys that follow the skill source (never seen by an end-to-end policy)."""
+    return key.startswith(SKILL_LEVEL_PREFIXES)
+
+
+def describe(key: str, articulation_dim: int = 2) -> str:
+    """What observation `key` holds, in one line (the layout a store records)."""
+    kind, _, cam = key.partition(".")
+    fixed = {
+        "proprio": "task: arm joints 7 + gripper width 1 + TCP pos 3 + TCP rot6d 6",
+        "state": f"task: object pos 3 + object rot6d 6 + articulation {articulation_dim}",
+        "skill_state": ("skill: target-part centroid 3 + target-part principal axis 3 + skill "
+                        f"goal position 3 + skill one-hot {len(SKILLS)} ({' '.join(SKILLS)}) + "
+                        f"direction one-hot {len(DIRECTION_NAMES)} ({' '.join(DIRECTION_NAMES)})"),
+        "pcd": "task: (points, 3) object points xyz, agentview depth, robot base frame",
+        "skill_pcd": "skill: (points, 4) the pcd points xyz + 1.0 on the skill's target part",
+        "robot_joints": "task: arm joints 7 + gripper width 1",
+        "object_pose": "task: object pos 3 + quaternion wxyz 4",
+        "articulation": f"task: every object joint position, zero padded to {ARTICULATION_RECORD_DIM}",
+    }
+    if key in fixed:
+        return fixed[key]
+    per_camera = {"rgb": "task: (H, W, 3) uint8 image", "depth": "task: (H, W) depth, metres",
+                  "part_mask": "skill: (H, W) bool, True on the skill's target part"}
+    if kind in per_camera and cam:
+        return f"{per_camera[kind]} ({cam})"
+    raise ValueError(f"unknown observation key {key!r}")
+
+
+def obs_layout(obs_keys, articulation_dim: int = 2) -> dict:
+    """The layout record of `obs_keys`: {"version", "keys": {key: description}}."""
+    return {"version": OBS_LAYOUT_VERSION,
+            "keys": {k: describe(k, articulation_dim) for k in obs_keys}}
+
+
+def layout_of_keys(obs_keys) -> dict:
+    """This version's layout record of any keys (those that are not the env's described as
+    "not an env observation"), for stores written outside collection."""
+    keys = {}
+    for k in obs_keys:
+        try:
+            keys[k] = describe(k)
+        except ValueError:
+            keys[k] = "not a PartManipEnv observation"
+    return {"version": OBS_LAYOUT_VERSION, "keys": keys}
+
+
+def stale_keys(layout: dict, keys) -> list[str]:
+    """The `keys` whose meaning in a store or policy of `layout` differs from this version's."""
+    version = layout.get("version", 1) if isinstance(layout, dict) else 1
+    if version == OBS_LAYOUT_VERSION:
+        return []
+    if version == 1:
+        return [k for k in keys if k in CHANGED_SINCE_V1]
+    return list(keys)  # a newer layout than this code knows: nothing can be trusted
