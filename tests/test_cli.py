@@ -26,10 +26,12 @@ def test_verb_help_shows_its_config():
 
 
 def test_train_help_lists_every_policy_config_with_a_summary():
-    from robopolicy.commands.app import config_dir
+    from robopolicy.commands.app import config_dir, is_eval_only
 
-    names = sorted(f.stem for f in (config_dir() / "policy").glob("*.yaml"))
+    files = sorted((config_dir() / "policy").glob("*.yaml"))
+    names = [f.stem for f in files if not is_eval_only(f)]
     assert {"diffusion_unet", "diffusion_transformer", "flow_matching"} <= set(names)
+    assert {"expert", "bilevel"} == {f.stem for f in files} - set(names)
     r = run("train", "--help")
     assert r.returncode == 0, r.stderr
     section = r.stdout.split("== Policies")[1].split("== Configuration groups")[0]
@@ -37,6 +39,8 @@ def test_train_help_lists_every_policy_config_with_a_summary():
         # "  <name>  <summary>" (the first line of configs/policy/<name>.yaml)
         line = next((ln for ln in section.splitlines() if ln.split()[:1] == [name]), "")
         assert len(line.split()) > 2, f"{name} has no summary line in train --help"
+    for name in ("expert", "bilevel"):  # evaluated only: not offered for training
+        assert not any(ln.split()[:1] == [name] for ln in section.splitlines())
 
 
 def test_unknown_verb_and_unknown_key_fail():

@@ -21,10 +21,18 @@ def config_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
 
 
-def config_summaries(group: str) -> str:
+def is_eval_only(config_file: Path) -> bool:
+    """Whether a policy config is evaluated only (`path: expert`, `path: bilevel`)."""
+    return "\npath:" in "\n" + config_file.read_text()
+
+
+def config_summaries(group: str, trainable: bool = False) -> str:
     """One help line per `configs/<group>/*.yaml`: its name and the first line of its leading
-    comment (so a config file's first line is its one-line summary)."""
+    comment (so a config file's first line is its one-line summary); `trainable`: not the
+    eval-only configs (expert, bilevel: those that name their policy by a top-level `path`)."""
     files = sorted((config_dir() / group).glob("*.yaml"))
+    if trainable:
+        files = [f for f in files if not is_eval_only(f)]
     if not files:
         return f"  (no configs in {config_dir() / group})"
     width = max(len(f.stem) for f in files)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from robopolicy.errors import RobopolicyError
+from robopolicy.evaluation.bilevel import BILEVEL, BilevelConfig
 
 EXECUTOR_KINDS = ("process", "ray")
 
@@ -70,7 +71,8 @@ class EvalConfig:
         identical whatever the batching and worker count (False: one batched call for all
         envs, faster, equal only up to floating-point rounding).
     expert_params: the scripted expert's ExpertParams overrides (`policy.params`, policy=expert
-        only), e.g. {"speed": 0.3}.
+        or a bi-level policy whose low level is the expert), e.g. {"speed": 0.3}.
+    bilevel: policy=bilevel: the planner and the low-level policy (`BilevelConfig`).
     """
 
     policy: str | Path
@@ -86,11 +88,17 @@ class EvalConfig:
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     batch_invariant: bool = True
     expert_params: dict = field(default_factory=dict)
+    bilevel: BilevelConfig | None = None
 
     def __post_init__(self) -> None:
         _positive("eval: episodes", self.episodes)
+        if (str(self.policy) == BILEVEL) != (self.bilevel is not None):
+            raise RobopolicyError("eval: a planner is for policy=bilevel only" if self.bilevel
+                                  else "eval: policy=bilevel needs a planner, e.g. planner=oracle")
         if self.expert_params:
-            if str(self.policy) != "expert":
+            expert_runs = str(self.policy) == "expert" or (
+                self.bilevel is not None and self.bilevel.low_level == "expert")
+            if not expert_runs:
                 raise RobopolicyError("eval: policy.params sets the scripted expert's parameters; "
                                       f"policy {self.policy} takes none")
             from sims.partmanip.expert.params import ExpertParams
@@ -110,15 +118,18 @@ class EvalConfig:
 
     # the top-level keys of configs/eval.yaml, and of its `policy` group
     HYDRA_KEYS = ("name", "policy", "suite", "executor", "splits", "episodes_per_cell",
-                  "episodes", "seed", "videos", "device", "out", "batch_invariant")
+                  "episodes", "seed", "videos", "device", "out", "batch_invariant", "planner")
     POLICY_KEYS = ("name", "path", "params")
+    BILEVEL_KEYS = ("low_level", "advance", "skill_timeout", "done_threshold")
 
     @classmethod
     def from_hydra(cls, cfg: Mapping, out_dir: Path) -> EvalConfig:
         """From `robopolicy eval`'s resolved config (a plain dict); unknown keys are refused."""
         _reject_unknown("eval", cfg, cls.HYDRA_KEYS)
         policy = cfg["policy"]
-        _reject_unknown("eval: policy", policy, cls.POLICY_KEYS)
+        bilevel = str(policy.get("path")) == BILEVEL
+        _reject_unknown("eval: policy", policy,
+                        cls.POLICY_KEYS + (cls.BILEVEL_KEYS if bilevel else ()))
         if policy.get("path") in (None, "???"):
             raise RobopolicyError("eval: policy.path is required: a policy directory written by "
                                   "`robopolicy train`, or policy=expert")
@@ -130,4 +141,10 @@ class EvalConfig:
                    episodes_per_cell=cfg.get("episodes_per_cell"), videos=cfg["videos"],
                    device=cfg["device"], executor=ExecutorConfig.from_dict(cfg["executor"]),
                    batch_invariant=bool(cfg.get("batch_invariant", True)),
-                   expert_params=dict(policy.get("params") or {}))
+                   expert_params=dict(policy.get("params") or {}),
+                   bilevel=_bilevel(policy, cfg.get("planner")) if bilevel else None)
+
+
+def _bilevel(policy: Mapping, planner: Mapping | None) -> BilevelConfig:
+    return BilevelConfig(**{k: policy[k] for k in EvalConfig.BILEVEL_KEYS if k in policy},
+                         planner=dict(planner or {}))

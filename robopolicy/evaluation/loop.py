@@ -7,6 +7,13 @@ batched runner batches all envs). The sampling noise of each call is drawn from 
 seeded by the episode, so with a batch-invariant runner an episode's outcome does not depend
 on which envs share its call, on the worker count, or on a rerun after a worker died. Finished episodes are appended to episodes.jsonl at
 once (with their rollout beside it), so a stopped run resumes.
+
+A runner with a `director` (the bi-level policy, `robopolicy.evaluation.bilevel`) is told of
+every reset and step (with each env's observation window, on demand) and answers with
+directives: (slot, "skill", (call, before, after)) sets
+a planner's skill in that env (its action queue is dropped and the new skill's observation
+replaces the window's latest frame), (slot, "end", reason) ends the episode as a failure. The
+envs do not step while the director decides, so its wall time never changes an outcome.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ class EpisodeSlot:
         self.generator = None
         self.instruction = ""
         self.steps = 0
+        self.last_info: dict = {}
         self.t0 = 0.0
         self.actions: list[np.ndarray] = []
         self.chunks: list[np.ndarray] = []  # each policy call's whole predicted chunk
@@ -76,9 +84,9 @@ class EpisodeSlot:
 
 
 def write_episode(recorder: RunRecorder, slot: EpisodeSlot, info: dict, extra: dict,
-                  fps: int = 20) -> dict:
-    """Record a finished episode: its line in episodes.jsonl, its rollout and its video (when
-    recorded); returns the record."""
+                  fps: int = 20, fields: dict | None = None) -> dict:
+    """Record a finished episode: its line in episodes.jsonl (with `fields` added), its rollout
+    and its video (when recorded); returns the record."""
     from robopolicy.viewer.captions import caption_frames
     from robopolicy.viewer.video import write_mp4
 
@@ -91,6 +99,7 @@ def write_episode(recorder: RunRecorder, slot: EpisodeSlot, info: dict, extra: d
            "instruction": task["instruction"], "wall_s": round(time.perf_counter() - slot.t0, 3)}
     if info.get("failure"):
         rec["failure"] = info["failure"]
+    rec.update(fields or {})
     if extra.get("frames"):
         folder = recorder.folder(ep.group)
         frames = caption_frames(extra["frames"], task["instruction"], extra["skills"])
@@ -125,6 +134,7 @@ def run_episodes(runner, pool, episodes: list[EpisodeSpec], out_dir: Path, video
     bar = progress(total=len(episodes), initial=len(finished), desc="eval", unit="ep")
     n_success = sum(bool(r["success"]) for r in finished.values())
     expert = getattr(runner, "acts_in_workers", False)
+    director = getattr(runner, "director", None)
 
     def requeue(lost: list[int]) -> None:
         for s in lost:
@@ -159,10 +169,46 @@ def run_episodes(runner, pool, episodes: list[EpisodeSpec], out_dir: Path, video
             for s, obs, info in results:
                 slots[s].push(obs, fill=True)
                 slots[s].instruction = info["instruction"]
+                slots[s].last_info = info
             requeue(lost)
+            if director is not None:  # a planner that fails at once frees its slot at once
+                lost += direct(director.begin([(s, obs, info, slots[s].episode)
+                                               for s, obs, info in results if s not in lost]))
             free = lost
             if not lost:
                 return
+
+    def finish(s: int, info: dict, extra: dict) -> None:
+        """Record the episode of slot `s` as ended with `info`; the slot is free after it."""
+        nonlocal n_success
+        slot = slots[s]
+        fields = director.finish(s) if director is not None else None
+        rec = write_episode(recorder, slot, info, extra, fps, fields)
+        finished[(slot.episode.group, slot.episode.index)] = rec
+        n_success += rec["success"]
+        bar.update(1)
+        bar.set_postfix(success=f"{n_success / len(finished):.0%}", refresh=False)
+        slot.episode = None
+
+    def direct(directives: list[tuple]) -> list[int]:
+        """Carry out a director's directives; returns the slots freed meanwhile: episodes it
+        ended, and slots lost (their episodes requeued)."""
+        skills = [(s, *args) for s, kind, args in directives if kind == "skill"]
+        freed = []
+        for s, kind, reason in directives:
+            if kind == "end":
+                finish(s, {**slots[s].last_info, "success": False, "failure": reason}, {})
+                freed.append(s)
+        if not skills:
+            return freed
+        results, lost = pool.set_skill(skills)
+        for s, obs, info in results:
+            slot = slots[s]
+            slot.history[-1] = obs
+            slot.queue.clear()
+            slot.instruction, slot.last_info = director.text(s, info), info
+        requeue(lost)
+        return freed + lost
 
     # Slots start episodes only on chunk boundaries of a shared clock (every Ta steps), so all
     # envs run dry together and share one policy call; a freed slot idles < Ta steps for it.
@@ -195,7 +241,7 @@ def run_episodes(runner, pool, episodes: list[EpisodeSpec], out_dir: Path, video
                     slot.queue.extend(chunk)
             results, lost = pool.step([(i, slots[i].queue.popleft()) for i in active])
             tick += 1
-            ended = []
+            ended, running = [], []
             for s, obs, _, term, trunc, info, extra in results:
                 slot = slots[s]
                 if extra["action"] is not None:
@@ -205,16 +251,15 @@ def run_episodes(runner, pool, episodes: list[EpisodeSpec], out_dir: Path, video
                 if not (term or trunc):
                     slot.push(obs)
                     slot.steps += 1
+                    slot.last_info = info
+                    running.append((s, obs, info, extra, slot.window))
                     continue
                 slot.steps += extra["action"] is not None
-                rec = write_episode(recorder, slot, info, extra, fps)
-                finished[(slot.episode.group, slot.episode.index)] = rec
-                n_success += rec["success"]
-                bar.update(1)
-                bar.set_postfix(success=f"{n_success / len(finished):.0%}", refresh=False)
+                finish(s, info, extra)
                 ended.append(s)
-                slot.episode = None
             requeue(lost)
+            if director is not None and running:
+                lost += direct(director.after_step([r for r in running if r[0] not in lost]))
             waiting += ended + lost
     finally:
         recorder.close()

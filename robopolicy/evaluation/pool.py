@@ -106,6 +106,11 @@ class _Pool:
         terminated, truncated, info, extra)], lost slots)."""
         return self._call("step", items)
 
+    def set_skill(self, items: list[tuple[int, dict | None, list, list]]) -> tuple[list, list[int]]:
+        """Set a planner's skill: items of (slot, call dict or None, calls before, calls after)
+        -> ([(slot, obs, info)], lost slots)."""
+        return self._call("set_skill", items)
+
     def __enter__(self):
         return self
 

@@ -33,6 +33,28 @@ def _cell(records: list[dict]) -> dict:
     }
 
 
+def planner_summary(records: list[dict]) -> dict | None:
+    """What the bi-level policy's planner did (None for other policies): the share of episodes
+    whose every answer was valid, the share of executed skills equal to the ground-truth chain's
+    at the same position (`skill_accuracy`, over the longer of the two), planner calls and
+    seconds, and every failure by reason (`horizon`: the episode ran out of steps)."""
+    planned = [r for r in records if "planner_calls" in r]
+    if not planned:
+        return None
+    n = len(planned)
+    calls = sum(r["planner_calls"] for r in planned)
+    slots = sum(max(r["chain_length"], len(r["skills"])) for r in planned)
+    failures: dict[str, int] = defaultdict(int)
+    for r in planned:
+        if not r["success"]:
+            failures[r.get("failure") or "horizon"] += 1
+    return {"episodes": n, "plan_valid": sum(r["plan_valid"] for r in planned) / n,
+            "skill_accuracy": sum(r["skills_correct"] for r in planned) / slots if slots else 0.0,
+            "planner_calls_per_episode": calls / n,
+            "planner_s_per_call": sum(r["planner_s"] for r in planned) / calls if calls else 0.0,
+            "failures": dict(sorted(failures.items()))}
+
+
 def summarize(records: list[dict], meta: dict | None = None) -> dict:
     """Overall, per-task-class, per-category, per class x category and per-task results of
     finished episode records."""
@@ -48,6 +70,9 @@ def summarize(records: list[dict], meta: dict | None = None) -> dict:
     out = {**(meta or {}), "overall": _cell(records)}
     for name, g in groups.items():
         out[name] = {k: _cell(g[k]) for k in sorted(g, key=order.get(name))}
+    planner = planner_summary(records)
+    if planner is not None:
+        out["planner"] = planner
     return out
 
 
@@ -93,8 +118,21 @@ def _matrix(report: dict) -> list[str]:
     return lines
 
 
+def _planner_lines(report: dict, level: str) -> list[str]:
+    p = report.get("planner")
+    if p is None:
+        return []
+    failures = ", ".join(f"{k} {v}" for k, v in p["failures"].items()) or "none"
+    return [f"{level} Planner", "",
+            f"- valid plans: {p['plan_valid']:.1%} of {p['episodes']} episodes; skills equal to "
+            f"the ground-truth chain's: {p['skill_accuracy']:.1%}",
+            f"- planner calls per episode: {p['planner_calls_per_episode']:.2f}, "
+            f"{p['planner_s_per_call'] * 1000:.1f} ms per call",
+            f"- failures: {failures}", ""]
+
+
 def _tables(report: dict, level: str) -> list[str]:
-    lines = [f"{level} By task class", "", HEAD]
+    lines = [*_planner_lines(report, level), f"{level} By task class", "", HEAD]
     lines += [_row(k, c) for k, c in report["by_task_class"].items()]
     lines += ["", f"{level} By category", "", HEAD]
     lines += [_row(k, c) for k, c in report["by_category"].items()]

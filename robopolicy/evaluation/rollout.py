@@ -46,7 +46,11 @@ def rollouts(runner, specs: list[EpisodeSpec], env_config: dict, task_config: di
     timed = TimedRunner(runner)
     with make_pool(executor.kind, env_config, task_config, workers, envs_per_worker,
                    executor.address, getattr(runner, "expert_params", None)) as pool:
-        records = run_episodes(timed, pool, specs, out_dir, videos, align=align)
+        try:
+            records = run_episodes(timed, pool, specs, out_dir, videos, align=align)
+        finally:
+            if getattr(runner, "director", None) is not None:
+                runner.director.close()
         stats = pool.stats
     ran = [r for r, e in zip(records, specs, strict=True) if (e.group, e.index) not in resumed]
     timing = _timing(stats, time.perf_counter() - t0, timed.seconds, ran)
@@ -56,8 +60,14 @@ def rollouts(runner, specs: list[EpisodeSpec], env_config: dict, task_config: di
 
 
 def _expert_record(run: EvalConfig) -> dict:
-    """run.json's record of the expert's overrides (none: nothing, as before they existed)."""
-    return {"expert_params": run.expert_params} if run.expert_params else {}
+    """run.json's record of the expert's overrides and of a bi-level policy's parts (none:
+    nothing, as before they existed)."""
+    from dataclasses import asdict
+
+    out = {"expert_params": run.expert_params} if run.expert_params else {}
+    if run.bilevel is not None:
+        out["bilevel"] = asdict(run.bilevel)
+    return out
 
 
 def _timing(stats, wall: float, policy_s: float, records: list[dict]) -> dict:
@@ -88,9 +98,9 @@ def evaluate_policy(run: EvalConfig) -> dict:
     report.md and videos/ into `run.out_dir` (resuming if present)."""
     from robopolicy.evaluation.report import write_report
 
+    specs = episode_list(run.tasks, run.episodes, run.seed)  # a bad task source: said first
     runner, env_config, name = make_runner(run.policy, run.env, run.tasks, run.seed, run.device,
-                                           run.batch_invariant, run.expert_params)
-    specs = episode_list(run.tasks, run.episodes, run.seed)
+                                           run.batch_invariant, run.expert_params, run.bilevel)
     claim_folder(run.out_dir, {"policy": name, "episodes_requested": run.episodes,
                                "seed": run.seed, "tasks": run.tasks, "env": env_config,
                                **_expert_record(run)})
@@ -118,7 +128,7 @@ def evaluate_splits(run: EvalConfig) -> dict:
     if unknown:  # said now, not after minutes of building the catalog for the known ones
         raise RobopolicyError(f"eval: splits: unknown split {unknown[0]!r} (known: {', '.join(SPLITS)})")
     runner, env_config, name = make_runner(run.policy, run.env, run.tasks, run.seed, run.device,
-                                           run.batch_invariant, run.expert_params)
+                                           run.batch_invariant, run.expert_params, run.bilevel)
     specs = [s for split in run.splits
              for s in split_episodes(run.tasks, split, run.episodes_per_cell)]
     claim_folder(run.out_dir, {"policy": name, "splits": list(run.splits),

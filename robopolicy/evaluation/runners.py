@@ -152,9 +152,13 @@ def check_policy_observations(policy_path, shape_meta: dict, env_config: dict) -
 
 def make_runner(policy_path, env_config: dict, task_config: dict, seed: int = 0,
                 device: str = "auto", batch_invariant: bool = True,
-                expert_params: dict | None = None):
+                expert_params: dict | None = None, bilevel=None):
     """(runner, env_config with the observations the policy needs, policy description);
-    `expert_params`: the scripted expert's ExpertParams overrides (policy "expert" only)."""
+    `expert_params`: the scripted expert's ExpertParams overrides (when the expert acts);
+    `bilevel`: policy "bilevel"'s BilevelConfig."""
+    if bilevel is not None:
+        return make_bilevel_runner(bilevel, env_config, task_config, seed, device,
+                                   batch_invariant, expert_params)
     if str(policy_path) == EXPERT:
         return ExpertRunner(expert_params), {**env_config, "obs_keys": ["proprio"]}, EXPERT
     from robopolicy.device import resolve_device
@@ -184,3 +188,28 @@ class TimedRunner:
         out = self.inner(*args)
         self.seconds += time.perf_counter() - t0
         return out
+
+
+def make_bilevel_runner(config: BilevelConfig, env_config: dict, task_config: dict,
+                        seed: int = 0, device: str = "auto", batch_invariant: bool = True,
+                        expert_params: dict | None = None):
+    """(runner, env_config, description) of a bi-level policy, as `make_runner` returns them."""
+    from robopolicy.evaluation.bilevel import BilevelRunner, SkillDirector
+    from robopolicy.planners import make_planner
+
+    planner = make_planner(config.planner)
+    low_level, env_config, name = make_runner(config.low_level, env_config, task_config, seed,
+                                              device, batch_invariant, expert_params)
+    keys = list(env_config["obs_keys"])
+    for key in getattr(planner, "obs_keys", ()):  # what the planner looks at, e.g. rgb.agentview
+        if key not in keys:
+            keys.append(key)
+    done_fn = None
+    if config.advance == "learned":
+        done_fn = low_level.predict_done
+    director = SkillDirector(planner, config.advance, config.skill_timeout,
+                             config.done_threshold, done_fn)
+    planner_name = config.planner.get("name", "?")
+    low_name = EXPERT if str(config.low_level) == EXPERT else name
+    return (BilevelRunner(low_level, director), {**env_config, "obs_keys": keys},
+            f"bilevel(planner={planner_name}, low_level={low_name}, advance={config.advance})")

@@ -6,8 +6,14 @@ Pipe. Requests and answers:
 
 - reset [(slot, task_dict, record)] -> [(slot, obs, info)]
 - step  [(slot, action)]            -> [(slot, obs, reward, terminated, truncated, info, extra)]
+- set_skill [(slot, call, before, after)] -> [(slot, obs, info)]
 
-An action of None asks the worker's scripted expert for it (the `policy=expert` oracle).
+An action of None asks the worker's scripted expert for it (the `policy=expert` oracle, or the
+expert executing a planner's skills). `set_skill` makes a planner's call (a dict, or None for
+the chain tracker) the env's current skill, with the calls done `before` it and those planned
+`after` it; the expert, if it acts, executes that call from here on. While a planner's skill
+runs, `extra["skill_done"]` says whether it is done: the expert's own judgement when it acts,
+else the skill's goal predicates (privileged: the oracle's advancing).
 `extra` carries the executed action, and, when the episode ended and was recorded, its video
 frames (agentview | wrist side by side) with the skill instruction shown at every frame.
 Every answer also reports the seconds spent in physics and in rendering since the last one.
@@ -80,6 +86,40 @@ class EnvWorker:
             self.failed[slot] = str(e)
             return None
 
+    def set_skill(self, items: list[tuple]) -> list[tuple]:
+        from sims.partmanip.expert import ExpertParams, ScriptedExpert
+        from sims.partmanip.expert.state import SkillContext
+        from sims.partmanip.skill_source import call_from_dict
+
+        out = []
+        for slot, call, before, after in items:
+            env = self.envs[slot]
+            env.set_skill(call, before)
+            if call is not None and self.expert_params is not None:
+                if self.experts[slot] is None:
+                    self.experts[slot] = ScriptedExpert(
+                        params=ExpertParams.from_overrides(self.expert_params))
+                    self.experts[slot].reset(env, follow_chain=False)
+                call = call_from_dict(call)
+                context = SkillContext.starting(
+                    call, env.snapshot(), tuple(map(call_from_dict, before)),
+                    tuple(map(call_from_dict, after)))
+                self.experts[slot].start_skill(call, context)
+            out.append((slot, *env.observe()))
+        return out
+
+    def _skill_done(self, slot: int) -> bool:
+        from sims.partmanip.expert.state import SkillContext, goal_predicates
+
+        env, expert = self.envs[slot], self.experts[slot]
+        if expert is not None:
+            return expert.skill_done(env)
+        skill = env.current_skill()
+        if skill.call is None:
+            return False
+        context = SkillContext(before=skill.history, goal=skill.goal)
+        return all(goal_predicates(env.snapshot(), skill.call, context, skill.goal).values())
+
     def step(self, items: list[tuple]) -> list[tuple]:
         out = []
         for slot, action in items:
@@ -96,6 +136,8 @@ class EnvWorker:
                 if self.frames[slot] is not None:
                     self._record(slot, info)
             extra = {"action": None if action is None else np.asarray(action, np.float32)}
+            if info.get("skill_source") == "planner":
+                extra["skill_done"] = self._skill_done(slot)
             if (term or trunc) and self.frames[slot] is not None:
                 extra["frames"], extra["skills"] = self.frames[slot], self.skills[slot]
                 self.frames[slot] = self.skills[slot] = None
@@ -130,7 +172,7 @@ def worker_main(conn, env_config: dict, task_config: dict, n_envs: int,
             if cmd == "close":
                 break
             try:
-                if cmd not in ("reset", "step"):
+                if cmd not in ("reset", "step", "set_skill"):
                     raise ValueError(f"unknown command {cmd!r}")
                 out = getattr(worker, cmd)(payload)
                 conn.send(("ok", (out, worker.timings())))

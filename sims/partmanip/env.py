@@ -228,6 +228,10 @@ class PartManipEnv(gym.Env):
                 history = tuple(call_from_dict(c) for c in history)
         self.skill_source.set(call, self.backend.object_pose(self.asset.name)[0], history)
 
+    def observe(self) -> tuple[dict[str, np.ndarray], dict]:
+        """(observation, info) of the current state, without stepping (e.g. after set_skill)."""
+        return self._observation(), self._info()
+
     def current_skill(self) -> CurrentSkill:
         """The skill-level observations' current skill, from the skill source."""
         return self.skill_source.current()
