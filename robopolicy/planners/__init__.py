@@ -9,8 +9,8 @@ class registers itself with ``@register_planner()`` (a built-in; its name is its
                             "model": "qwen2-vl"}, log_path=run / "test1" / "planner_log.jsonl")
 
 A planner config (``configs/planner/<name>.yaml``) names the planner (``name``), may name its
-class (``_target_``, which must be the registered class: `robopolicy.policies.io.check_targets`
-allows registered planners) and gives the constructor's keyword arguments.
+class (``_target_``, which must be the registered class; `robopolicy.policies.io.check_targets`
+also admits registered planners) and gives the constructor's keyword arguments.
 """
 
 from __future__ import annotations
@@ -121,13 +121,10 @@ def make_planner(cfg: Mapping[str, Any], **runtime: Any) -> Planner:
     if not isinstance(name, str):
         raise _unknown(name)
     cls = get_planner_class(name)
-    if "_target_" in cfg:
-        from robopolicy.policies.io import check_targets
-
-        check_targets({"_target_": cfg["_target_"]}, f"planner config '{name}'")
-        if cfg["_target_"] != planner_target(name):
-            raise RobopolicyError(f"planner config '{name}': _target_ {cfg['_target_']!r} is not "
-                                  f"the '{name}' planner ({planner_target(name)})")
+    # nothing a config names is imported: `_target_` may only repeat the registered class
+    if "_target_" in cfg and cfg["_target_"] != planner_target(name):
+        raise RobopolicyError(f"planner config '{name}': _target_ {cfg['_target_']!r} is not "
+                              f"the '{name}' planner ({planner_target(name)})")
     kwargs = {k: v for k, v in cfg.items() if k not in _CONFIG_ONLY} | runtime
     try:
         return cls(**kwargs)

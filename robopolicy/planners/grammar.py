@@ -32,19 +32,16 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from robopolicy.errors import RobopolicyError
 from sims.core.directions import DIRECTIONS as _DIRECTION_VECTORS
 from sims.partmanip.classes import HORIZONTAL, MOVE_DISTANCE
 from sims.partmanip.skills import SKILLS, SkillCall
 
-if TYPE_CHECKING:
-    from robopolicy.planners.vocabulary import PartVocabulary
-
 __all__ = [
     "DIRECTIONS", "DONE", "Done", "FACINGS", "MAX_MOVE_DISTANCE", "PlannerAnswerError", "SKILLS",
-    "SKILL_PARAMS", "SkillCall", "parse_next_skill", "parse_skill_calls", "validate",
+    "SKILL_PARAMS", "SkillCall", "Vocabulary", "parse_next_skill", "parse_skill_calls", "validate",
 ]
 
 DIRECTIONS: tuple[str, ...] = tuple(_DIRECTION_VECTORS)
@@ -61,6 +58,14 @@ SKILL_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 assert tuple(SKILL_PARAMS) == tuple(SKILLS)
 _IGNORED_KEYS = ("reasoning",)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+
+
+class Vocabulary(Protocol):
+    """What `validate` needs of a part vocabulary (`robopolicy.planners.vocabulary.PartVocabulary`)."""
+
+    def resolve(self, name: str) -> str:
+        """`name` as a vocabulary entry; raises PlannerAnswerError when it has none."""
+        ...
 
 
 class PlannerAnswerError(RobopolicyError):
@@ -163,7 +168,7 @@ def parse_next_skill(text: str) -> SkillCall | Done:
     return _call(obj, "the answer")
 
 
-def validate(call: SkillCall, vocabulary: PartVocabulary) -> SkillCall:
+def validate(call: SkillCall, vocabulary: Vocabulary) -> SkillCall:
     """Check one call against the grammar and the object's parts; returns it normalised (its
     part snapped to the vocabulary, a move's distance filled in). Raises PlannerAnswerError."""
     if call.skill not in SKILL_PARAMS:

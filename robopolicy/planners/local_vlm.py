@@ -75,7 +75,9 @@ class TransformersPlanner(ModelPlanner):
         os.environ["HF_HUB_OFFLINE"] = "1"  # a local directory only: never reach the hub
         import torch
         from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
-        from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
+        )
 
         where = f"planner.model_path {path}"
         local = {"local_files_only": True, "trust_remote_code": False}

@@ -17,7 +17,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from robopolicy.planners.grammar import DIRECTIONS, FACINGS, MAX_MOVE_DISTANCE, SKILL_PARAMS, SkillCall
+from robopolicy.planners.grammar import (
+    DIRECTIONS,
+    FACINGS,
+    MAX_MOVE_DISTANCE,
+    SKILL_PARAMS,
+    SkillCall,
+)
 from robopolicy.planners.vocabulary import PartVocabulary
 
 Mode = Literal["plan", "next"]

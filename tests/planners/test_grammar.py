@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from robopolicy.planners.grammar import (
-    DONE,
     DIRECTIONS,
+    DONE,
     PlannerAnswerError,
     SkillCall,
     parse_next_skill,
