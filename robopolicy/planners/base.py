@@ -177,11 +177,13 @@ class ModelPlanner(Planner):
         self.log = ExchangeLog(log_path) if log_path is not None else None
         self._instruction: str | None = None
         self._vocabulary: PartVocabulary | None = None
+        self._plan: tuple[SkillCall, ...] = ()
 
     def reset(self, episode: str | None = None) -> None:
         super().reset(episode)
         self._instruction = None
         self._vocabulary = None
+        self._plan = ()
 
     @abc.abstractmethod
     def complete(self, prompt: Prompt) -> Completion:
@@ -191,7 +193,9 @@ class ModelPlanner(Planner):
              object_info: ObjectInfo) -> list[SkillCall]:
         self._instruction = instruction
         self._vocabulary = PartVocabulary.for_object(object_info, self.snap_threshold)
-        return self._ask("plan", (), observation)
+        self._plan = ()
+        self._plan = tuple(self._ask("plan", (), observation))
+        return list(self._plan)
 
     def next_skill(self, history: Sequence[SkillCall],
                    observation: Mapping[str, Any]) -> SkillCall | Done:
@@ -215,7 +219,7 @@ class ModelPlanner(Planner):
                                              f"{self.max_calls} model calls is spent")
             self.calls += 1
             prompt = build_prompt(mode, self._instruction, self._vocabulary, history,
-                                  observation, feedback)
+                                  observation, feedback, self._plan)
             done = self.complete(prompt)
             try:
                 if done.error is not None:

@@ -59,6 +59,11 @@ def data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def call_json(call: SkillCall) -> str:
+    """A skill call in the answer format, e.g. {"skill": "grasp", "part": "handle"}."""
+    return json.dumps({"skill": call.skill, **call.params})
+
+
 def grammar_text() -> str:
     """The skill grammar as the prompt states it."""
     lines = ["Skills and their parameters:"]
@@ -85,9 +90,10 @@ def _format(mode: Mode) -> str:
 
 def build_prompt(mode: Mode, instruction: str, vocabulary: PartVocabulary,
                  history: Sequence[SkillCall] = (), observation: Mapping[str, Any] | None = None,
-                 feedback: tuple[str, str] | None = None) -> Prompt:
-    """The prompt for a plan (`mode="plan"`) or the next skill (`mode="next"`); `feedback` is
-    (the previous answer, why it was rejected) when this is a retry."""
+                 feedback: tuple[str, str] | None = None,
+                 plan: Sequence[SkillCall] = ()) -> Prompt:
+    """The prompt for a plan (`mode="plan"`) or the next skill (`mode="next"`, reminded of the
+    episode's `plan`); `feedback` is (the previous answer, why it was rejected) on a retry."""
     parts = [
         f"Instruction: {instruction}",
         f"Object: {vocabulary.category.replace('_', ' ')}",
@@ -96,7 +102,9 @@ def build_prompt(mode: Mode, instruction: str, vocabulary: PartVocabulary,
         grammar_text(),
     ]
     if mode == "next":
-        done = "\n".join(json.dumps({"skill": c.skill, **c.params}) for c in history)
+        if plan:
+            parts.append("Your plan at the start:\n" + "\n".join(map(call_json, plan)))
+        done = "\n".join(map(call_json, history))
         parts.append(f"Skills done so far, in order:\n{done}" if history else
                      "Skills done so far: none yet.")
     parts.append(_format(mode))

@@ -118,8 +118,12 @@ def test_next_skill_sees_history_and_answers_done(endpoint, make):
     planner.plan("Grasp the mug by its handle.", OBS, MUG)
     endpoint.script = [(0.0, 200, answer('{"skill": "release"}')), (0.0, 200, answer('{"done": true}'))]
     assert planner.next_skill(PLAN, OBS) == SkillCall("release", {})
-    assert '{"skill": "move", "direction": "top", "distance": 0.12}' in \
-        endpoint.requests[-1][1]["messages"][1]["content"][0]["text"]
+    text = endpoint.requests[-1][1]["messages"][1]["content"][0]["text"]
+    assert "Your plan at the start:" in text
+    assert text.endswith('Skills done so far, in order:\n{"skill": "grasp", "part": "handle"}\n'
+                         '{"skill": "move", "direction": "top", "distance": 0.12}\n\n'
+                         'Answer the next skill only, e.g. {"skill": "move", "direction": "left"}, '
+                         'or {"done": true} if the task is finished.')
     assert planner.next_skill([*PLAN, SkillCall("release", {})], OBS) is DONE
 
 
