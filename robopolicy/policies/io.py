@@ -9,8 +9,8 @@ A policy directory holds:
 
 ``save_policy`` writes into a temporary sibling directory and renames it into place, so a
 crash never leaves a half-written policy. ``load_policy`` never runs code a file names: every
-``_target_`` in config.yaml (at any depth) must be an exact allowed class (the registry's policy
-classes at the top, ``COMPONENT_TARGETS`` below) before hydra builds anything, and the weights
+``_target_`` in config.yaml (at any depth) must be an exact allowed class (the registries' policy
+and planner classes at the top, ``COMPONENT_TARGETS`` below) before hydra builds anything, and the weights
 are read with safetensors; problems raise a one-line RobopolicyError that names the directory.
 
     save_policy(policy, "outputs/run/checkpoints/latest/pretrained_model", config=cfg.policy)
@@ -36,6 +36,7 @@ from safetensors.torch import load_file, save_file
 
 import robopolicy
 from robopolicy.errors import RobopolicyError
+from robopolicy.planners import planner_targets
 from robopolicy.policies import policy_target, policy_targets
 from robopolicy.policies.base import Policy, to_plain
 
@@ -64,8 +65,9 @@ def _one_line(exc: BaseException) -> str:
 
 def check_targets(config: Any, source: str) -> None:
     """Refuse, in one line naming `source` and the dotted key, any `_target_` in `config` (at any
-    depth) that is not an exact allowed class; nothing is imported or built before this passes."""
-    policies = policy_targets()
+    depth) that is not an exact allowed class (at the top: a registered policy or planner);
+    nothing is imported or built before this passes."""
+    policies = policy_targets() | planner_targets()
 
     def walk(node: Any, where: str) -> None:
         if isinstance(node, Mapping):
