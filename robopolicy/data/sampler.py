@@ -74,6 +74,12 @@ class SequenceSampler:
             for a few steps after its goal holds; these windows teach the done head that state,
             while their actions (the next skill's) are kept out of the action loss.
             0 (default): no extra windows, every action_weight is 1.
+        hold_keys: with ``skills``: obs keys of skill-level fields (target part, goal), which the
+            recorder computed for the skill active at each step. In a window conditioned on a
+            skill that ended before its last observed frames, those frames show the next
+            skill's fields, a cue a controller never sees (its skill source keeps the current
+            skill's fields until it advances); these keys are held at the conditioning skill's
+            last step instead.
 
     Windows start at s in [-pad_before, L - horizon + pad_after] for an episode of length L;
     an episode too short to have any (L + pad_before + pad_after < horizon) yields one window,
@@ -94,6 +100,7 @@ class SequenceSampler:
         episode_text: Sequence[str] | None = None,
         skills: Sequence[SkillChain] | None = None,
         done_lag_steps: int = 0,
+        hold_keys: Sequence[str] = (),
     ) -> None:
         if horizon < 1 or not 1 <= n_obs_steps <= horizon:
             raise RobopolicyError(
@@ -148,6 +155,12 @@ class SequenceSampler:
         self._episode = episodes[row_episode]
         self._text = None if episode_text is None else np.asarray(list(episode_text), dtype=object)
         self._skills = None
+        self.hold_keys = list(hold_keys)
+        if self.hold_keys and skills is None:
+            raise RobopolicyError("sampler: hold_keys needs skills")
+        unknown = [k for k in self.hold_keys if k not in obs_keys]
+        if unknown:
+            raise RobopolicyError(f"sampler: hold_keys {unknown} are not among obs_keys {list(obs_keys)}")
         if skills is not None:
             self._add_skill_rows(skills, starts, lengths, n_obs_steps, done_lag_steps)
         self._steps = np.arange(horizon, dtype=np.int64)
@@ -200,6 +213,8 @@ class SequenceSampler:
         self._win_start, self._episode = self._win_start[rows], ep[rows]
         flat = np.concatenate([flat, flat[late] - 1])
         t1 = np.clip(self._win_start + n_obs_steps - 1, 0, self._ep_last)
+        # the conditioning skill's last step (global index), where hold_keys stop
+        self._hold_until = self._ep_start + np.minimum(goal[flat], self._ep_last + 1) - 1
         self._skills = {
             "text": text[flat],
             "skill_index": flat - base[self._episode],
@@ -257,8 +272,9 @@ class SequenceSampler:
         t = np.clip(self._win_start[i, None] + self._steps, 0, self._ep_last[i, None])
         idx = self._ep_start[i, None] + t
         obs_idx = idx[:, : self.n_obs_steps]
+        held = np.minimum(obs_idx, self._hold_until[i, None]) if self.hold_keys else obs_idx
         batch = {
-            "obs": {k: self.data[k][obs_idx] for k in self.obs_keys},
+            "obs": {k: self.data[k][held if k in self.hold_keys else obs_idx] for k in self.obs_keys},
             "action": self.data[self.action_key][idx],
         }
         if self._text is not None:
@@ -273,8 +289,10 @@ class SequenceSampler:
         and the skill keys of ``sample_batch`` with ``skills``)."""
         idx = self.window_indices(i)
         obs_idx = idx[: self.n_obs_steps]
+        held = np.minimum(obs_idx, self._hold_until[i]) if self.hold_keys else obs_idx
         sample = {
-            "obs": {k: np.asarray(self.data[k][obs_idx]) for k in self.obs_keys},
+            "obs": {k: np.asarray(self.data[k][held if k in self.hold_keys else obs_idx])
+                    for k in self.obs_keys},
             "action": np.asarray(self.data[self.action_key][idx]),
         }
         if self._text is not None:

@@ -43,6 +43,10 @@ class SkillOptions:
         done_hidden_dim: width of the done head's two hidden layers.
         done_lag_steps: training only: windows up to this many steps past a skill boundary are
             repeated conditioned on the finished skill, labelled done (``SequenceSampler``).
+        skill_obs_keys: training only: obs keys holding skill-level fields; in windows that
+            run past the conditioning skill's end they are held at its last step
+            (``SequenceSampler(hold_keys=...)``), so the done head cannot key on the recorded
+            switch to the next skill's fields.
     """
 
     condition: str = "task"
@@ -51,6 +55,7 @@ class SkillOptions:
     done_loss_weight: float = 1.0
     done_hidden_dim: int = 256
     done_lag_steps: int = 0
+    skill_obs_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.condition not in CONDITIONS:
@@ -58,6 +63,9 @@ class SkillOptions:
         for key in ("skill_params", "skill_done_head"):
             if getattr(self, key) and self.condition != "skill":
                 raise RobopolicyError(f"{key}: true needs condition: skill (got '{self.condition}')")
+        object.__setattr__(self, "skill_obs_keys", tuple(self.skill_obs_keys or ()))
+        if self.skill_obs_keys and self.condition != "skill":
+            raise RobopolicyError(f"skill_obs_keys needs condition: skill (got '{self.condition}')")
         if self.done_loss_weight < 0 or self.done_hidden_dim < 1 or self.done_lag_steps < 0:
             raise RobopolicyError(
                 f"done_loss_weight ({self.done_loss_weight}) and done_lag_steps "

@@ -93,13 +93,14 @@ def training_sampler(data: dict, episode_ends: np.ndarray, policy, obs_keys: lis
     Windows run past the end of an episode, holding its final action: padding only Ta-1 steps
     (Chi et al.'s choice) never shows the policy an episode's last frames, and demos that stop
     at success carry the end of the task there. With `skills` (a skill policy) each window is
-    conditioned on its skill, with the policy's `done_lag_steps`.
+    conditioned on its skill, with the policy's `done_lag_steps` and `skill_obs_keys`.
     """
     To, H = policy.n_obs_steps, policy.horizon
-    lag = policy.skill.done_lag_steps if skills is not None else 0
+    lag, hold = ((policy.skill.done_lag_steps, policy.skill.skill_obs_keys) if skills is not None
+                 else (0, ()))
     return SequenceSampler(data, episode_ends, H, To, list(obs_keys), pad_before=To - 1,
                            pad_after=H - To, episode_indices=episodes, episode_text=episode_text,
-                           skills=skills, done_lag_steps=lag)
+                           skills=skills, done_lag_steps=lag, hold_keys=hold)
 
 
 def _instructions(store: EpisodeStore) -> list[str]:
@@ -167,6 +168,10 @@ class Trainer:
         policy.to(self.device)
         # A skill policy reads each window's skill instruction from the chains, not the task's.
         skills = skill_chains(store) if getattr(policy, "condition", "task") == "skill" else None
+        if skills is not None and s.rollout_every:
+            raise RobopolicyError("trainer.rollout_every: a skill policy (condition: skill) runs one "
+                                  "skill at a time and is evaluated inside the bi-level policy; "
+                                  "set trainer.rollout_every=0")
         text = (_instructions(store) if getattr(policy, "uses_text", False) and skills is None
                 else None)
         self.train_sampler = training_sampler(data, store.episode_ends, policy, c.obs_keys,

@@ -144,3 +144,28 @@ def test_a_store_without_skills_cannot_be_skill_conditioned(tmp_path):
     store.add_episode({"x": np.zeros((4, 1), np.float32), "action": np.zeros((4, 2), np.float32)})
     with pytest.raises(RobopolicyError, match=r"old.zarr: episode 0: no skill_starts"):
         skill_chains(EpisodeStore.open(tmp_path / "old.zarr"))
+
+
+def test_hold_keys_keep_the_conditioning_skills_fields(store):
+    """Windows past their skill's end show the held key at the skill's last step (episode 0:
+    skill 0 ends at step 3), other keys as recorded."""
+    data = store.load(["x", "action"]) | {"goal": store.load(["x"])["x"] * 10}
+    s = SequenceSampler(data, store.episode_ends, H, TO, ["x", "goal"], pad_before=PB,
+                        pad_after=PA, skills=skill_chains(store), done_lag_steps=LAG,
+                        hold_keys=["goal"])
+    batch = s.sample_batch(np.arange(len(s)))
+    for i in range(len(s)):
+        sample, first = s[i], int(s[i]["action"][0, 0])
+        np.testing.assert_array_equal(sample["obs"]["goal"], batch["obs"]["goal"][i])
+        if first >= 10:
+            continue
+        last = {"a0": 3, "a1": 6, "a2": 9}[sample["text"]]
+        x = sample["obs"]["x"][:, 0]
+        np.testing.assert_array_equal(sample["obs"]["goal"][:, 0], np.minimum(x, last) * 10)
+    # e.g. the lagged window at steps 4, 5 conditioned on skill 0 sees goal 30, 30 and x 4, 5
+    lagged = [i for i in range(len(s)) if s[i]["text"] == "a0" and s[i]["action"][0, 0] == 4]
+    assert len(lagged) == 1
+    assert s[lagged[0]]["obs"]["goal"][:, 0].tolist() == [30, 30]
+    with pytest.raises(RobopolicyError, match="hold_keys"):
+        SequenceSampler(data, store.episode_ends, H, TO, ["x"], hold_keys=["goal"],
+                        skills=skill_chains(store))
