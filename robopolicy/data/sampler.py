@@ -4,6 +4,10 @@ A window is ``horizon`` consecutive steps of one episode; it may start before th
 (``pad_before``) or run past its end (``pad_after``), and indices outside the episode are
 clamped to it, i.e. the first/last frame is repeated. A sample is the window's first
 ``n_obs_steps`` observation frames and all ``horizon`` actions.
+
+With ``skills`` (one ``SkillChain`` per episode) each window is conditioned on the skill active
+at its first observed step instead of the whole task, and carries a skill-done label (see
+``SequenceSampler``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 from robopolicy.errors import RobopolicyError
 
 if TYPE_CHECKING:
+    from robopolicy.data.skills import SkillChain
     from robopolicy.data.store import EpisodeStore
 
 
@@ -53,6 +58,28 @@ class SequenceSampler:
         episode_indices: episodes to draw windows from (default all), e.g. from split_episodes.
         episode_text: one string per episode (e.g. its instruction); samples then carry
             ``"text"``, the string of each window's episode.
+        skills: one SkillChain per episode (``robopolicy.data.skills.skill_chains``): skill
+            conditioning. A window's skill k is the one active at its first observed step t0;
+            samples carry ``"text"`` (skill k's instruction, replacing ``episode_text``),
+            ``"skill_index"`` (k, int64), ``"done"`` (float32: 1 when skill k's goal holds at
+            the last observed step t1, i.e. t1 >= the next skill's start; the store records
+            the first observation after the goal held as that start, and the episode's last
+            skill is never done within its recorded observations), ``"action_weight"``
+            (float32, see ``done_lag_steps``) and, when every chain has structured params,
+            ``"skill_params"`` (SKILL_PARAMS_DIM float32, skill k's encoding).
+        done_lag_steps: with ``skills``: every window whose first observed step lies fewer
+            than this many steps after a skill boundary appears once more, conditioned on the
+            skill before it, with done 1 and action_weight 0. A bi-level controller that
+            advances when p(done) crosses a threshold still conditions on the finished skill
+            for a few steps after its goal holds; these windows teach the done head that state,
+            while their actions (the next skill's) are kept out of the action loss.
+            0 (default): no extra windows, every action_weight is 1.
+        hold_keys: with ``skills``: obs keys of skill-level fields (target part, goal), which the
+            recorder computed for the skill active at each step. In a window conditioned on a
+            skill that ended before its last observed frames, those frames show the next
+            skill's fields, a cue a controller never sees (its skill source keeps the current
+            skill's fields until it advances); these keys are held at the conditioning skill's
+            last step instead.
 
     Windows start at s in [-pad_before, L - horizon + pad_after] for an episode of length L;
     an episode too short to have any (L + pad_before + pad_after < horizon) yields one window,
@@ -71,6 +98,9 @@ class SequenceSampler:
         pad_after: int | None = None,
         episode_indices: np.ndarray | None = None,
         episode_text: Sequence[str] | None = None,
+        skills: Sequence[SkillChain] | None = None,
+        done_lag_steps: int = 0,
+        hold_keys: Sequence[str] = (),
     ) -> None:
         if horizon < 1 or not 1 <= n_obs_steps <= horizon:
             raise RobopolicyError(
@@ -124,6 +154,15 @@ class SequenceSampler:
         self._win_start = first[row_episode] + offset_in_episode
         self._episode = episodes[row_episode]
         self._text = None if episode_text is None else np.asarray(list(episode_text), dtype=object)
+        self._skills = None
+        self.hold_keys = list(hold_keys)
+        if self.hold_keys and skills is None:
+            raise RobopolicyError("sampler: hold_keys needs skills")
+        unknown = [k for k in self.hold_keys if k not in obs_keys]
+        if unknown:
+            raise RobopolicyError(f"sampler: hold_keys {unknown} are not among obs_keys {list(obs_keys)}")
+        if skills is not None:
+            self._add_skill_rows(skills, starts, lengths, n_obs_steps, done_lag_steps)
         self._steps = np.arange(horizon, dtype=np.int64)
 
         self.data = data
@@ -134,6 +173,56 @@ class SequenceSampler:
         self.pad_before = pad_before
         self.pad_after = pad_after
         self.episode_indices = episodes
+
+    def _add_skill_rows(self, skills: Sequence[SkillChain], ep_starts: np.ndarray,
+                        lengths: np.ndarray, n_obs_steps: int, lag: int) -> None:
+        """Label every window with its skill and done flag; add the lagged windows."""
+        if len(skills) != len(lengths):
+            raise RobopolicyError(f"sampler: skills has {len(skills)} chains for {len(lengths)} episodes")
+        if lag < 0:
+            raise RobopolicyError(f"sampler: done_lag_steps must be >= 0, got {lag}")
+        bad = [e for e, c in enumerate(skills) if c.length != lengths[e]]
+        if bad:
+            raise RobopolicyError(f"sampler: skill chain of episode {bad[0]} covers "
+                                  f"{skills[bad[0]].length} steps, the episode has {lengths[bad[0]]}")
+        # Flat tables over every episode's skills: instruction, start and goal step (in-episode;
+        # a skill never begun starts, and is done, never), and params.
+        counts = np.array([len(c.instructions) for c in skills], np.int64)
+        base = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        never = np.iinfo(np.int64).max
+        text = np.asarray([s for c in skills for s in c.instructions], dtype=object)
+        start = np.full(counts.sum(), never, np.int64)
+        goal = np.full(counts.sum(), never, np.int64)
+        for e, c in enumerate(skills):
+            start[base[e]: base[e] + len(c.starts)] = c.starts
+            goal[base[e]: base[e] + len(c.starts)] = c.goal_steps
+        params = (np.concatenate([c.params for c in skills]).astype(np.float32)
+                  if all(c.params is not None for c in skills) else None)
+
+        step_skill = np.zeros(int(lengths.sum()), np.int64)  # per global step
+        for e, c in enumerate(skills):
+            step_skill[ep_starts[e]: ep_starts[e] + lengths[e]] = c.active(np.arange(lengths[e]))
+        ep = self._episode
+        t0 = np.clip(self._win_start, 0, self._ep_last)
+        local = step_skill[self._ep_start + t0]
+        flat = base[ep] + local
+        # Lagged windows: the same window, conditioned on the skill that just ended.
+        late = np.flatnonzero((local >= 1) & (t0 - start[flat] < lag))
+        rows = np.concatenate([np.arange(len(ep)), late])
+        self._ep_start, self._ep_last = self._ep_start[rows], self._ep_last[rows]
+        self._win_start, self._episode = self._win_start[rows], ep[rows]
+        flat = np.concatenate([flat, flat[late] - 1])
+        t1 = np.clip(self._win_start + n_obs_steps - 1, 0, self._ep_last)
+        # the conditioning skill's last step (global index), where hold_keys stop
+        self._hold_until = self._ep_start + np.minimum(goal[flat], self._ep_last + 1) - 1
+        self._skills = {
+            "text": text[flat],
+            "skill_index": flat - base[self._episode],
+            "done": (t1 >= goal[flat]).astype(np.float32),
+            "action_weight": np.concatenate([np.ones(len(ep)), np.zeros(len(late))]).astype(np.float32),
+        }
+        if params is not None:
+            self._skills["skill_params"] = params[flat]
 
     @classmethod
     def from_store(
@@ -174,7 +263,8 @@ class SequenceSampler:
 
     def sample_batch(self, indices: np.ndarray) -> dict:
         """Windows ``indices`` stacked: ``{"obs": {key: (B, n_obs_steps, ...)}, "action": (B, horizon, ...)}``
-        (+ ``"text"``: B strings, with ``episode_text``).
+        (+ ``"text"``: B strings, with ``episode_text`` or ``skills``; with ``skills`` also
+        ``"skill_index"``, ``"done"``, ``"action_weight"`` (B,) and ``"skill_params"`` (B, P)).
 
         One fancy-indexing gather per key, so a training batch costs no Python loop.
         """
@@ -182,22 +272,32 @@ class SequenceSampler:
         t = np.clip(self._win_start[i, None] + self._steps, 0, self._ep_last[i, None])
         idx = self._ep_start[i, None] + t
         obs_idx = idx[:, : self.n_obs_steps]
+        held = np.minimum(obs_idx, self._hold_until[i, None]) if self.hold_keys else obs_idx
         batch = {
-            "obs": {k: self.data[k][obs_idx] for k in self.obs_keys},
+            "obs": {k: self.data[k][held if k in self.hold_keys else obs_idx] for k in self.obs_keys},
             "action": self.data[self.action_key][idx],
         }
         if self._text is not None:
             batch["text"] = self._text[self._episode[i]].tolist()
+        if self._skills is not None:
+            batch |= {k: v[i] for k, v in self._skills.items()}
+            batch["text"] = batch["text"].tolist()
         return batch
 
     def __getitem__(self, i: int) -> dict:
-        """``{"obs": {key: (n_obs_steps, *shape)}, "action": (horizon, *action_shape)}`` (+ ``"text"``)."""
+        """``{"obs": {key: (n_obs_steps, *shape)}, "action": (horizon, *action_shape)}`` (+ ``"text"``,
+        and the skill keys of ``sample_batch`` with ``skills``)."""
         idx = self.window_indices(i)
         obs_idx = idx[: self.n_obs_steps]
+        held = np.minimum(obs_idx, self._hold_until[i]) if self.hold_keys else obs_idx
         sample = {
-            "obs": {k: np.asarray(self.data[k][obs_idx]) for k in self.obs_keys},
+            "obs": {k: np.asarray(self.data[k][held if k in self.hold_keys else obs_idx])
+                    for k in self.obs_keys},
             "action": np.asarray(self.data[self.action_key][idx]),
         }
         if self._text is not None:
             sample["text"] = str(self._text[self._episode[i]])
+        if self._skills is not None:
+            sample |= {k: v[i] for k, v in self._skills.items()}
+            sample["text"] = str(sample["text"])
         return sample

@@ -62,6 +62,9 @@ class DiffusionPolicy(ChunkPolicy):
         name: the config's ``name`` key; must be "diffusion_unet" when given.
         denoiser: the network, "unet" (ConditionalUnet1D) or "transformer" (TransformerDenoiser).
         transformer: kwargs for TransformerDenoiser (sizes from shape_meta are filled in).
+        **skill: skill conditioning and the skill-done head (``condition``, ``skill_params``,
+            ``skill_done_head``, ``done_loss_weight``, ``done_hidden_dim``, ``done_lag_steps``;
+            ``robopolicy.policies.skill.SkillOptions``), all off by default.
     """
 
     def __init__(
@@ -79,10 +82,11 @@ class DiffusionPolicy(ChunkPolicy):
         name: str | None = None,
         denoiser: Literal["unet", "transformer"] = "unet",
         transformer: Mapping[str, Any] | None = None,
+        **skill: Any,
     ) -> None:
         super().__init__(shape_meta, horizon, n_obs_steps, n_action_steps, unet=unet,
                          obs_encoder=obs_encoder, text_encoder=text_encoder, name=name,
-                         denoiser=denoiser, transformer=transformer)
+                         denoiser=denoiser, transformer=transformer, **skill)
         self.noise_scheduler = build_noise_scheduler(noise_scheduler)
         config = self.noise_scheduler.config
         if config.prediction_type not in PREDICTION_TYPES:
@@ -102,7 +106,8 @@ class DiffusionPolicy(ChunkPolicy):
         self.num_inference_steps = int(num_inference_steps)
 
     def compute_loss(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        """Denoising MSE on {"obs": {key: (B, To, *shape)}, "action": (B, horizon, Da)}."""
+        """Denoising MSE on {"obs": {key: (B, To, *shape)}, "action": (B, horizon, Da)} (+ the skill
+        sampler's keys; with a skill-done head, + done_loss_weight x its BCE: ``loss_terms``)."""
         clean, cond = self.normalized_batch(batch)
 
         noise = torch.randn_like(clean)
@@ -122,7 +127,7 @@ class DiffusionPolicy(ChunkPolicy):
             target = clean
         else:  # v_prediction
             target = self.noise_scheduler.get_velocity(clean, noise, steps)
-        return {"loss": F.mse_loss(prediction, target)}
+        return self.loss_terms(F.mse_loss(prediction, target, reduction="none"), cond, batch)
 
     @torch.no_grad()
     def predict_action(
@@ -132,10 +137,13 @@ class DiffusionPolicy(ChunkPolicy):
         *,
         noise: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        skill_params: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """obs {key: (B, To, *shape)} -> actions (B, Ta, Da) in data units.
 
-        ``text`` (one instruction per sample) is used when the policy has a ``text_encoder``.
+        ``text`` (one instruction per sample; a skill policy's is the current skill's) is used
+        when the policy has a ``text_encoder``; ``skill_params`` (B, SKILL_PARAMS_DIM), from
+        ``encode_skill``, with ``skill_params: true``.
         ``noise`` (B, horizon, Da) is the initial sample (e.g. drawn per episode, so results do
         not depend on how episodes are batched); otherwise it is drawn from ``generator`` when
         given, else from torch's global RNG. With DDIM, the initial noise fixes the result.
@@ -145,7 +153,7 @@ class DiffusionPolicy(ChunkPolicy):
         scheduler.set_timesteps(self.num_inference_steps)
 
         # 1. Condition: encode the observation window once.
-        cond = self.global_cond(obs, text)
+        cond = self.global_cond(obs, text, skill_params)
         # 2. Start from Gaussian noise over the whole horizon.
         sample = self.initial_noise(batch, noise, generator)
         for t in scheduler.timesteps:

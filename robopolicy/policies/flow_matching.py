@@ -44,7 +44,8 @@ class FlowMatchingPolicy(ChunkPolicy):
         integrator: "euler" or "midpoint".
         time_sampling: training times t, "uniform" on [0, 1] or "beta": t = 1 - s with
             s ~ Beta(1.5, 1), weighting the noisy end of the path more (as pi0 does).
-        unet, obs_encoder, text_encoder, name, denoiser, transformer: as for ``diffusion_unet``.
+        unet, obs_encoder, text_encoder, name, denoiser, transformer, **skill: as for
+            ``diffusion_unet``.
     """
 
     def __init__(
@@ -62,10 +63,11 @@ class FlowMatchingPolicy(ChunkPolicy):
         name: str | None = None,
         denoiser: Literal["unet", "transformer"] = "unet",
         transformer: Mapping[str, Any] | None = None,
+        **skill: Any,
     ) -> None:
         super().__init__(shape_meta, horizon, n_obs_steps, n_action_steps, unet=unet,
                          obs_encoder=obs_encoder, text_encoder=text_encoder, name=name,
-                         denoiser=denoiser, transformer=transformer)
+                         denoiser=denoiser, transformer=transformer, **skill)
         if integrator not in INTEGRATORS:
             raise RobopolicyError(f"integrator '{integrator}' is not one of {INTEGRATORS}")
         if time_sampling not in TIME_SAMPLINGS:
@@ -88,12 +90,14 @@ class FlowMatchingPolicy(ChunkPolicy):
         return 1.0 - beta.sample((batch,))
 
     def compute_loss(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        """Velocity MSE on {"obs": {key: (B, To, *shape)}, "action": (B, horizon, Da)}."""
+        """Velocity MSE on {"obs": {key: (B, To, *shape)}, "action": (B, horizon, Da)} (+ the skill
+        sampler's keys; with a skill-done head, + done_loss_weight x its BCE: ``loss_terms``)."""
         clean, cond = self.normalized_batch(batch)
         noise = torch.randn_like(clean)
         t = self.sample_time(clean.shape[0], clean.device)
         x_t = (1.0 - t[:, None, None]) * noise + t[:, None, None] * clean
-        return {"loss": F.mse_loss(self.velocity(x_t, t, cond), clean - noise)}
+        err = F.mse_loss(self.velocity(x_t, t, cond), clean - noise, reduction="none")
+        return self.loss_terms(err, cond, batch)
 
     @torch.no_grad()
     def predict_action(
@@ -103,16 +107,19 @@ class FlowMatchingPolicy(ChunkPolicy):
         *,
         noise: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        skill_params: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """obs {key: (B, To, *shape)} -> actions (B, Ta, Da) in data units.
 
-        ``text`` (one instruction per sample) is used when the policy has a ``text_encoder``.
+        ``text`` (one instruction per sample; a skill policy's is the current skill's) is used
+        when the policy has a ``text_encoder``; ``skill_params`` (B, SKILL_PARAMS_DIM), from
+        ``encode_skill``, with ``skill_params: true``.
         Integration is deterministic, so the initial ``noise`` (B, horizon, Da) fixes the
         result; without it, noise is drawn from ``generator`` when given, else from torch's
         global RNG.
         """
         batch = self.check_obs(obs)
-        cond = self.global_cond(obs, text)
+        cond = self.global_cond(obs, text, skill_params)
         x = self.initial_noise(batch, noise, generator)
         dt = 1.0 / self.num_inference_steps
         for k in range(self.num_inference_steps):

@@ -65,14 +65,15 @@ def close_distributed(dist: Dist) -> None:
 
 
 class LossModule(nn.Module):
-    """`policy.compute_loss` as a forward pass, which is what DDP synchronizes."""
+    """`policy.compute_loss` as a forward pass, which is what DDP synchronizes; it returns the
+    whole dict (``loss`` and any terms logged beside it)."""
 
     def __init__(self, policy: nn.Module) -> None:
         super().__init__()
         self.policy = policy
 
-    def forward(self, batch: dict) -> torch.Tensor:
-        return self.policy.compute_loss(batch)["loss"]
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        return self.policy.compute_loss(batch)
 
 
 def wrap_loss(policy: nn.Module, dist: Dist) -> nn.Module:

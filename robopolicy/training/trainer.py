@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from robopolicy.data.sampler import SequenceSampler, split_episodes
+from robopolicy.data.skills import SkillChain, skill_chains
 from robopolicy.data.store import EpisodeStore
 from robopolicy.device import resolve_device
 from robopolicy.errors import RobopolicyError
@@ -60,11 +61,17 @@ class TrainResult:
     samples_per_s: float
 
 
+# The skill sampler's per-window values (SequenceSampler with skills).
+SKILL_KEYS = ("skill_index", "skill_params", "done", "action_weight")
+
+
 def _to_torch(batch: dict, device: str) -> dict:
     out = {"obs": {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in batch["obs"].items()},
            "action": torch.from_numpy(batch["action"]).to(device, non_blocking=True)}
     if "text" in batch:
         out["text"] = batch["text"]
+    out |= {k: torch.from_numpy(batch[k]).to(device, non_blocking=True)
+            for k in SKILL_KEYS if k in batch}
     return out
 
 
@@ -81,16 +88,21 @@ def policy_shape_meta(store: EpisodeStore, obs_keys: list[str]) -> dict:
 
 
 def training_sampler(data: dict, episode_ends: np.ndarray, policy, obs_keys: list[str],
-                     episodes: np.ndarray, episode_text: Sequence[str] | None = None) -> SequenceSampler:
+                     episodes: np.ndarray, episode_text: Sequence[str] | None = None,
+                     skills: Sequence[SkillChain] | None = None) -> SequenceSampler:
     """Windows for `policy` in which every frame of every episode is a current observation.
 
     Windows run past the end of an episode, holding its final action: padding only Ta-1 steps
     (Chi et al.'s choice) never shows the policy an episode's last frames, and demos that stop
-    at success carry the end of the task there.
+    at success carry the end of the task there. With `skills` (a skill policy) each window is
+    conditioned on its skill, with the policy's `done_lag_steps` and `skill_obs_keys`.
     """
     To, H = policy.n_obs_steps, policy.horizon
+    lag, hold = ((policy.skill.done_lag_steps, policy.skill.skill_obs_keys) if skills is not None
+                 else (0, ()))
     return SequenceSampler(data, episode_ends, H, To, list(obs_keys), pad_before=To - 1,
-                           pad_after=H - To, episode_indices=episodes, episode_text=episode_text)
+                           pad_after=H - To, episode_indices=episodes, episode_text=episode_text,
+                           skills=skills, done_lag_steps=lag, hold_keys=hold)
 
 
 def _instructions(store: EpisodeStore) -> list[str]:
@@ -156,11 +168,18 @@ class Trainer:
         self.policy = policy = instantiate_policy(c.policy, shape_meta)
         policy.fit_normalizer(data)
         policy.to(self.device)
-        text = _instructions(store) if getattr(policy, "uses_text", False) else None
+        # A skill policy reads each window's skill instruction from the chains, not the task's.
+        skills = skill_chains(store) if getattr(policy, "condition", "task") == "skill" else None
+        if skills is not None and s.rollout_every:
+            raise RobopolicyError("trainer.rollout_every: a skill policy (condition: skill) runs one "
+                                  "skill at a time and is evaluated inside the bi-level policy; "
+                                  "set trainer.rollout_every=0")
+        text = (_instructions(store) if getattr(policy, "uses_text", False) and skills is None
+                else None)
         self.train_sampler = training_sampler(data, store.episode_ends, policy, c.obs_keys,
-                                              train_eps, text)
+                                              train_eps, text, skills)
         self.val_sampler = (training_sampler(data, store.episode_ends, policy, c.obs_keys,
-                                             val_eps, text) if len(val_eps) else None)
+                                             val_eps, text, skills) if len(val_eps) else None)
         log.info("training %s on %s: %d episodes (%d val), %d windows, %s x %d, %d parameters",
                  policy.name, store.path, store.n_episodes, len(val_eps), len(self.train_sampler),
                  self.device, dist.world, sum(p.numel() for p in policy.parameters()))
@@ -216,8 +235,11 @@ class Trainer:
         self.cursor += s.batch_size
         batch = _to_torch(self.train_sampler.sample_batch(idx), self.device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.startswith("cuda")):
-            loss = self.loss_module(batch)
+            terms = self.loss_module(batch)
+        loss = terms["loss"]
         loss_value = loss.item()
+        # the policy's other terms (a skill policy's done_loss, done_acc, action_loss), logged
+        self.last_terms = {k: float(v) for k, v in terms.items() if k != "loss"}
         if dist.any_true(not math.isfinite(loss_value)):
             where = self.ckpt_dir if self.ckpt_dir.exists() else "none yet"
             raise RobopolicyError(f"training stopped: non-finite loss ({loss_value}) at step {step}; "
@@ -260,15 +282,17 @@ class Trainer:
         self.top_k.add(step, success, step_dir)
         return success
 
-    def val_loss(self) -> float:
-        """The loss on the first validation windows (at most 4 batches' worth), in eval mode."""
+    def val_metrics(self) -> dict[str, float]:
+        """``val_loss`` (and ``val_<term>`` for the policy's other terms, e.g. a skill policy's
+        ``val_done_loss``, ``val_done_acc``) on the first validation windows (at most 4
+        batches' worth), in eval mode."""
         idx = np.arange(min(len(self.val_sampler), 4 * self.config.trainer.batch_size))
         self.policy.eval()
         with torch.no_grad():
             batch = _to_torch(self.val_sampler.sample_batch(idx), self.device)
-            loss = self.policy.compute_loss(batch)["loss"]
+            terms = self.policy.compute_loss(batch)
         self.policy.train()
-        return float(loss)
+        return {f"val_{k}": float(v) for k, v in terms.items()}
 
     def run(self) -> TrainResult:
         """setup, resume (when asked), the steps with their logs, checkpoints and rollouts."""
@@ -282,12 +306,15 @@ class Trainer:
                                 resume_step=self.start if c.resume else None) if main else None)
         t0, mean_loss = time.perf_counter(), float("nan")
         window: list[float] = []  # losses since the last log line
+        extra: dict[str, list[float]] = {}  # the policy's other loss terms since then
         self.policy.train()
         bar = progress(range(self.start + 1, s.steps + 1), desc="train", unit="step",
                        initial=self.start, total=s.steps, disable=not main)
         for step in bar:
             loss_value = self.step(step)
             window.append(loss_value)
+            for k, v in self.last_terms.items():
+                extra.setdefault(k, []).append(v)
             for cb in self.callbacks:
                 cb(step, loss_value)
             if main and (step % s.log_every == 0 or step == s.steps):
@@ -295,9 +322,11 @@ class Trainer:
                 mean_loss = float(np.mean(window))
                 window.clear()
                 bar.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{rate:.0f}", refresh=False)
-                row = {"loss": mean_loss, "lr": self.sched.get_last_lr()[0], "samples_per_s": rate}
+                row = {"loss": mean_loss, **{k: float(np.mean(v)) for k, v in extra.items()},
+                       "lr": self.sched.get_last_lr()[0], "samples_per_s": rate}
+                extra.clear()
                 if self.val_sampler is not None and step % s.val_every == 0:
-                    row["val_loss"] = self.val_loss()
+                    row |= self.val_metrics()
                 logger.log(step, row)
             if step % s.ckpt_every == 0 and step != s.steps:
                 self.save(step)

@@ -223,6 +223,8 @@ SMALL = {
                        "policy.unet.n_groups=4"],
     "flow_matching": ["policy.unet.down_dims=[16,32]", "policy.unet.diffusion_step_embed_dim=16",
                       "policy.unet.n_groups=4"],
+    "skill_diffusion": ["policy.unet.down_dims=[16,32]", "policy.unet.diffusion_step_embed_dim=16",
+                        "policy.unet.n_groups=4", "policy.done_hidden_dim=16"],
     "diffusion_transformer": ["policy.transformer.n_layer=1", "policy.transformer.n_emb=16"],
     "bc": ["policy.actor_layer_dims=[16]"],
     "bc_rnn": ["policy.rnn_hidden_dim=16", "policy.rnn_num_layers=1"],

@@ -1,0 +1,123 @@
+"""Each episode's skill chain, read from a store, and the skill-conditioning vector.
+
+An episode records when each skill began (``skill_starts``: obs ``starts[k]`` is the first
+observation of skill k, so it is also the first one in which skill k-1's goal holds), each
+skill's instruction (``skill_instructions``) and, in stores that have it, the structured chain
+(``skill_chain``: ``[{"skill": "grasp", "params": {"part": "handle"}}, ...]``).
+
+``encode_skill`` turns one skill call into the fixed vector a skill policy can be conditioned on
+(``skill_params: true``): a one-hot over the 5 skills of ``sims.partmanip.skills.SKILLS``, then a
+one-hot over the 6 directions of ``sims.core.directions.DIRECTIONS`` (zeros for a skill without
+a direction). The part is not in it: part names are open-vocabulary and reach the policy
+through the instruction's text embedding.
+
+    vec = encode_skill("move", {"direction": "top"})      # (11,) float32
+    chains = skill_chains(store)                          # one SkillChain per episode
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from robopolicy.errors import RobopolicyError
+from sims.core.directions import DIRECTIONS
+from sims.partmanip.skills import SKILLS
+
+if TYPE_CHECKING:
+    from robopolicy.data.store import EpisodeStore
+
+DIRECTION_NAMES: tuple[str, ...] = tuple(DIRECTIONS)
+SKILL_PARAMS_DIM = len(SKILLS) + len(DIRECTION_NAMES)
+
+
+def encode_skill(skill: str, params: Mapping[str, Any] | None = None) -> np.ndarray:
+    """One skill call -> its conditioning vector (SKILL_PARAMS_DIM,) float32: skill one-hot,
+    then direction one-hot (``params["direction"]``, zeros when absent)."""
+    if skill not in SKILLS:
+        raise RobopolicyError(f"skill '{skill}' is not one of {', '.join(SKILLS)}")
+    out = np.zeros(SKILL_PARAMS_DIM, np.float32)
+    out[SKILLS.index(skill)] = 1.0
+    direction = (params or {}).get("direction")
+    if direction is not None:
+        if direction not in DIRECTION_NAMES:
+            raise RobopolicyError(f"skill '{skill}': direction '{direction}' is not one of "
+                                  f"{', '.join(DIRECTION_NAMES)}")
+        out[len(SKILLS) + DIRECTION_NAMES.index(direction)] = 1.0
+    return out
+
+
+@dataclass(frozen=True)
+class SkillChain:
+    """One episode's skills over time.
+
+    Attributes:
+        starts: (n_begun,) int64, the step at which each begun skill began (``starts[0] == 0``).
+        instructions: every skill's instruction, begun or not.
+        length: the episode's number of steps.
+        params: (len(instructions), SKILL_PARAMS_DIM) float32 from the structured chain, or None
+            when the store has no ``skill_chain`` for the episode.
+    """
+
+    starts: np.ndarray
+    instructions: list[str]
+    length: int
+    params: np.ndarray | None = None
+
+    def active(self, t: np.ndarray) -> np.ndarray:
+        """The skill index active at steps ``t`` (int64, same shape)."""
+        return np.searchsorted(self.starts[1:], t, side="right").astype(np.int64)
+
+    @property
+    def goal_steps(self) -> np.ndarray:
+        """(n_begun,) int64: the first step whose observation shows skill k's goal held, i.e.
+        the next skill's start; ``length`` (no recorded observation) for the last begun skill,
+        whose goal, if reached, holds only after the episode's final action."""
+        return np.append(self.starts[1:], self.length).astype(np.int64)
+
+
+def _parse_chain(raw: Any, where: str) -> list[dict] | None:
+    """A ``skill_chain`` meta value (JSON text or a list) -> list of {"skill", "params"} or None."""
+    if raw is None or raw == "" or raw == []:
+        return None
+    try:
+        chain = json.loads(raw) if isinstance(raw, str) else raw
+        return [{"skill": c["skill"], "params": dict(c.get("params") or {})} for c in chain]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise RobopolicyError(f"{where}: skill_chain is not a JSON list of "
+                              f"{{'skill', 'params'}} ({exc})") from None
+
+
+def chain_from_meta(meta: Mapping[str, Any], where: str) -> SkillChain:
+    """An episode's SkillChain from its metadata (as ``EpisodeStore.episodes()`` gives it)."""
+    try:
+        starts = np.asarray(json.loads(meta.get("skill_starts") or "[]"), np.int64).reshape(-1)
+        instructions = [str(s) for s in json.loads(meta.get("skill_instructions") or "[]")]
+    except (ValueError, TypeError) as exc:
+        raise RobopolicyError(f"{where}: unreadable skill_starts/skill_instructions ({exc})") from None
+    length = int(meta["length"])
+    if not len(starts) or not instructions:
+        raise RobopolicyError(f"{where}: no skill_starts/skill_instructions recorded; skill "
+                              "conditioning needs a store collected with them")
+    if (starts[0] != 0 or (np.diff(starts) < 0).any() or starts[-1] >= max(length, 1)
+            or len(starts) > len(instructions)):
+        raise RobopolicyError(f"{where}: skill_starts {starts.tolist()} do not fit "
+                              f"{len(instructions)} skills over {length} steps")
+    chain = _parse_chain(meta.get("skill_chain"), where)
+    params = None
+    if chain is not None:
+        if len(chain) != len(instructions):
+            raise RobopolicyError(f"{where}: skill_chain has {len(chain)} skills, "
+                                  f"skill_instructions {len(instructions)}")
+        params = np.stack([encode_skill(c["skill"], c["params"]) for c in chain])
+    return SkillChain(starts, instructions, length, params)
+
+
+def skill_chains(store: EpisodeStore) -> list[SkillChain]:
+    """Every committed episode's SkillChain, in order."""
+    return [chain_from_meta(m, f"dataset {store.path}: episode {i}")
+            for i, m in enumerate(store.episodes())]
