@@ -19,13 +19,13 @@ slow endpoint delays the run but never changes an outcome; their wall time is re
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 ADVANCE = ("predicate", "learned")
-FAILURES = ("planner_invalid", "skill_timeout", "task_failed")
+MAX_TIMEOUTS = 2  # a skill timed out this often in an episode ends it as skill_timeout
 BILEVEL = "bilevel"  # policy.path (policy=bilevel) naming the bi-level policy
 
 
@@ -37,7 +37,8 @@ class BilevelConfig:
         "expert" (the scripted expert executes each planned skill: the planner measured alone).
     advance: "predicate" (the skill's goal predicates, privileged; the expert's own judgement
         when it executes) or "learned" (the low-level policy's skill-done head).
-    skill_timeout: control steps one skill may run before the episode ends as skill_timeout.
+    skill_timeout: control steps one skill may run before the planner is asked again (the
+        episode ends as skill_timeout at the third time).
     done_threshold: advance=learned: the skill is done when p(done) exceeds it.
     planner: the planner's config (`configs/planner/<name>.yaml`).
     """
@@ -67,67 +68,108 @@ class BilevelConfig:
 
 @dataclass
 class EpisodePlan:
-    """One env's episode as the director sees it."""
+    """One env's episode as the director sees it: its planner, the calls planned and started."""
 
     task: dict
+    planner: object  # this episode's Planner (`spawn` of the run's planner)
     queued: list = field(default_factory=list)  # planned calls not yet started
-    history: list = field(default_factory=list)  # calls started before the current one
+    history: list = field(default_factory=list)  # calls finished (or abandoned) before
     current: object = None  # the SkillCall executing
     skill_steps: int = 0  # steps the current call has run
-    planner_calls: int = 0
+    skill_starts: list = field(default_factory=list)  # the step each started call began at
+    steps: int = 0
+    timeouts: int = 0
     planner_s: float = 0.0
-    invalid: int = 0  # answers refused (each retried or ending the episode)
+    failed: str | None = None  # the planner's failure reason, if it failed
 
-    def fields(self, chain: list[dict]) -> dict:
-        """The episode record's bi-level fields: the calls executed, how many match the
-        ground-truth chain position by position, and the planner's cost."""
+    def fields(self) -> dict:
+        """The episode record's bi-level fields: the calls executed and the step each began,
+        how many equal the ground-truth chain's at the same position, and the planner's cost."""
         executed = [_as_dict(c) for c in (*self.history, *([self.current] if self.current else []))]
-        correct = sum(a == b for a, b in zip(executed, chain, strict=False))
-        return {"skills": executed, "skills_correct": correct, "chain_length": len(chain),
-                "plan_valid": self.invalid == 0, "planner_calls": self.planner_calls,
+        chain = self.task.get("chain", [])
+        correct = sum(_as_dict(_call(a)) == _as_dict(_call(b))
+                      for a, b in zip(executed, chain, strict=False))
+        return {"skills": executed, "skill_starts": list(self.skill_starts),
+                "skills_correct": correct, "chain_length": len(chain),
+                "plan_valid": self.failed is None, "planner_calls": self.planner.calls,
                 "planner_s": round(self.planner_s, 4)}
 
 
+def _call(d):
+    from sims.partmanip.skill_source import call_from_dict
+
+    return call_from_dict(d)
+
+
 def _as_dict(call) -> dict:
-    return {"skill": call.skill, "params": dict(call.params)}
+    from sims.partmanip.skill_source import call_to_dict
+
+    return call_to_dict(_call(call))
 
 
 class SkillDirector:
-    """Plans and advances the skills of every env slot (see the module docstring)."""
+    """Plans and advances the skills of every env slot (see the module docstring).
 
-    def __init__(self, planner, advance: str = "predicate", skill_timeout: int = 150,
-                 done_threshold: float = 0.5, done_fn=None, max_threads: int = 16):
+    Each episode gets its own `spawn` of `planner`; a planner that logs writes each split's
+    exchanges to `<run>/<split>/planner_log.jsonl`. `done_fn(windows, texts)`: p(done) per
+    env, for advance=learned."""
+
+    def __init__(self, planner, advance: str = "predicate",
+                 skill_timeout: int = 150, done_threshold: float = 0.5, done_fn=None):
         if advance not in ADVANCE:
             raise ValueError(f"advance={advance!r} (known: {', '.join(ADVANCE)})")
         self.planner, self.advance = planner, advance
         self.skill_timeout, self.done_threshold = skill_timeout, done_threshold
-        self.done_fn = done_fn  # (slots) -> p(done) per slot, for advance=learned
+        self.done_fn = done_fn
+        self.out_dir: Path | None = None
+        self.logs: dict[str, object] = {}  # an ExchangeLog per split (episode group)
         self.episodes: dict[int, EpisodePlan] = {}
-        self._threads = ThreadPoolExecutor(max_threads, thread_name_prefix="planner")
 
     # -- the loop's director interface -----------------------------------------------------
+    def open(self, out_dir: Path) -> None:
+        """Start a run writing into `out_dir`."""
+        self.out_dir = Path(out_dir)
+
     def begin(self, items: list[tuple]) -> list[tuple]:
         """New episodes: (slot, obs, info, episode spec) -> directives."""
-        for slot, _, _, spec in items:
-            self.episodes[slot] = EpisodePlan(task=spec.task)
-        answers = self._ask([(slot, "plan", obs, info) for slot, obs, info, _ in items])
-        return [self._next_directive(slot, answer) for slot, answer in answers]
+        from robopolicy.planners.vocabulary import ObjectInfo
+        from sims.partmanip.tasks import TaskSpec
+
+        asks = []
+        for slot, obs, info, spec in items:
+            planner = self._spawn(spec.group)
+            planner.reset(episode=f"{spec.group}/{spec.index}" if spec.group else str(spec.index))
+            self.episodes[slot] = EpisodePlan(task=spec.task, planner=planner)
+            task = TaskSpec.from_dict(spec.task)
+            object_info = ObjectInfo.from_task(task, info.get("object_parts"))
+            asks.append((slot, lambda p=planner, o=obs, oi=object_info, t=task:
+                         p.plan_async(t.instruction, o, oi)))
+        return [self._answer(slot, answer) for slot, answer in self._ask(asks)]
 
     def after_step(self, items: list[tuple]) -> list[tuple]:
         """Running episodes after a step: (slot, obs, info, extra, window()) -> directives."""
         asks, directives = [], []
-        for (slot, obs, info, _, _), is_done in zip(items, self._done(items), strict=True):
+        for (slot, obs, _, _, _), is_done in zip(items, self._done(items), strict=True):
             ep = self.episodes[slot]
             ep.skill_steps += 1
+            ep.steps += 1
             if is_done:
-                if ep.queued:
-                    directives.append(self._start(slot, ep.queued.pop(0)))
-                else:
-                    asks.append((slot, "next", obs, info))
+                ep.history.append(ep.current)
+                ep.current = None
             elif ep.skill_steps >= self.skill_timeout:
-                directives.append((slot, "end", "skill_timeout"))
-        answers = self._ask(asks)
-        return directives + [self._next_directive(slot, answer) for slot, answer in answers]
+                ep.timeouts += 1
+                if ep.timeouts > MAX_TIMEOUTS:
+                    directives.append((slot, "end", "skill_timeout"))
+                    continue
+                ep.queued = []  # a plan that stalled is planned on from here
+            else:
+                continue
+            if ep.queued:
+                directives.append(self._start(slot, ep.queued.pop(0)))
+            else:
+                asks.append((slot, lambda p=ep.planner, h=list(ep.history), o=obs:
+                             p.next_skill_async(h, o)))
+        return directives + [self._answer(slot, a) for slot, a in self._ask(asks)]
 
     def text(self, slot: int, info: dict) -> str:
         """What conditions the low-level policy: the current skill's instruction."""
@@ -135,53 +177,63 @@ class SkillDirector:
 
     def finish(self, slot: int) -> dict:
         """The ended episode's bi-level record fields (the slot is forgotten)."""
-        ep = self.episodes.pop(slot)
-        return ep.fields(ep.task.get("chain", []))
+        return self.episodes.pop(slot).fields()
 
     def close(self) -> None:
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        self.planner.close()
 
     # -- planning -----------------------------------------------------------------------------
+    def _spawn(self, group: str):
+        """A planner for an episode of split `group`, logging to the split's file."""
+        from robopolicy.planners.base import ExchangeLog
+
+        planner = self.planner.spawn()
+        if self.planner.logs and self.out_dir is not None:
+            if group not in self.logs:
+                self.logs[group] = ExchangeLog(self.out_dir / group / "planner_log.jsonl")
+            planner.log = self.logs[group]
+        return planner
+
     def _ask(self, asks: list[tuple]) -> list[tuple[int, object]]:
-        """Run the planner for each (slot, "plan" | "next", obs, info) concurrently; returns
-        (slot, calls list | Done | PlannerInvalid) in order."""
-        if not asks:
-            return []
+        """Submit every (slot, submit()) at once (the planner runs them concurrently) and wait
+        for all; returns (slot, answer or PlannerFailure) in order."""
+        from robopolicy.planners.base import PlannerFailure
 
-        def one(slot, kind, obs, info):
-            ep = self.episodes[slot]
-            t0 = time.perf_counter()
+        t0 = time.perf_counter()
+        pending = []
+        for slot, submit in asks:
+            future = submit()
+            future.add_done_callback(lambda _f, s=slot: self._took(s, time.perf_counter() - t0))
+            pending.append((slot, future))
+        out = []
+        for slot, future in pending:
             try:
-                if kind == "plan":
-                    out = self.planner.plan(ep.task["instruction"], obs, _object_info(ep.task))
-                else:
-                    out = self.planner.next_skill(list(ep.history) + [ep.current], obs)
-            except PlannerInvalidError as e:
-                out = e
-            finally:
-                ep.planner_s += time.perf_counter() - t0
-                ep.planner_calls += 1
-            return slot, out
+                out.append((slot, future.result()))
+            except PlannerFailure as e:
+                out.append((slot, e))
+        return out
 
-        futures = [self._threads.submit(one, *a) for a in asks]
-        return [f.result() for f in futures]
+    def _took(self, slot: int, seconds: float) -> None:
+        self.episodes[slot].planner_s += seconds
 
-    def _next_directive(self, slot: int, answer) -> tuple:
+    def _answer(self, slot: int, answer) -> tuple:
+        from robopolicy.planners.base import PlannerFailure
+        from robopolicy.planners.grammar import Done
+
         ep = self.episodes[slot]
-        if isinstance(answer, PlannerInvalidError):
-            ep.invalid += 1
-            return (slot, "end", "planner_invalid")
-        if answer is DONE or (isinstance(answer, list) and not answer):
-            return (slot, "end", "task_failed")  # the plan ended, the task did not succeed
-        calls = answer if isinstance(answer, list) else [answer]
-        ep.queued = list(calls[1:])
+        if isinstance(answer, PlannerFailure):
+            ep.failed = answer.reason
+            return (slot, "end", answer.reason)
+        if isinstance(answer, Done) or (isinstance(answer, list) and not answer):
+            return (slot, "end", "task_failed")  # the planner is done, the task is not
+        calls = list(answer) if isinstance(answer, list) else [answer]
+        ep.queued = calls[1:]
         return self._start(slot, calls[0])
 
     def _start(self, slot: int, call) -> tuple:
         ep = self.episodes[slot]
-        if ep.current is not None:
-            ep.history.append(ep.current)
         ep.current, ep.skill_steps = call, 0
+        ep.skill_starts.append(ep.steps)
         return (slot, "skill", (_as_dict(call), [_as_dict(c) for c in ep.history],
                                 [_as_dict(c) for c in ep.queued]))
 
@@ -197,11 +249,6 @@ class SkillDirector:
         return list(p > self.done_threshold)
 
 
-def _object_info(task: dict) -> dict:
-    """What a planner may know of the object: its category and part vocabulary."""
-    return {"category": task["category"], "instance_id": task["instance_id"]}
-
-
 class BilevelRunner:
     """The bi-level policy as the evaluation loop's runner: the low-level runner computes the
     actions (conditioned on the current skill's instruction), the director plans and advances."""
@@ -214,4 +261,3 @@ class BilevelRunner:
 
     def __call__(self, *args):
         return self.inner(*args)
-

@@ -135,6 +135,8 @@ def run_episodes(runner, pool, episodes: list[EpisodeSpec], out_dir: Path, video
     n_success = sum(bool(r["success"]) for r in finished.values())
     expert = getattr(runner, "acts_in_workers", False)
     director = getattr(runner, "director", None)
+    if director is not None:
+        director.open(out_dir)
 
     def requeue(lost: list[int]) -> None:
         for s in lost:

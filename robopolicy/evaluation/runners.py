@@ -74,6 +74,24 @@ class PolicyRunner:
         self.last_chunks = whole
         return actions
 
+    @property
+    def has_done_head(self) -> bool:
+        """Whether the policy predicts when its skill is done (a skill policy's done head)."""
+        return getattr(self.policy, "done_head", None) is not None
+
+    def predict_done(self, windows: list[dict[str, np.ndarray]], texts: list[str]) -> np.ndarray:
+        """p(the current skill is done) (B,) for each row's window and skill instruction; one
+        row at a time when batch-invariant."""
+        rows = [[i] for i in range(len(windows))] if self.batch_invariant else [list(range(len(windows)))]
+        out = []
+        for idx in rows:
+            obs = {k: self.torch.as_tensor(np.stack([windows[i][k] for i in idx])).to(self.device)
+                   for k in self.obs_keys}
+            with self.torch.inference_mode():
+                p = self.policy.predict_done(obs, [texts[i] for i in idx])
+            out.append(p.float().cpu().numpy())
+        return np.concatenate(out)
+
     def _predict(self, windows, texts, generators, episodes, generator):
         torch = self.torch
         obs = {k: torch.as_tensor(np.stack([w[k] for w in windows])).to(self.device)
@@ -190,26 +208,27 @@ class TimedRunner:
         return out
 
 
-def make_bilevel_runner(config: BilevelConfig, env_config: dict, task_config: dict,
-                        seed: int = 0, device: str = "auto", batch_invariant: bool = True,
+def make_bilevel_runner(config, env_config: dict, task_config: dict, seed: int = 0,
+                        device: str = "auto", batch_invariant: bool = True,
                         expert_params: dict | None = None):
-    """(runner, env_config, description) of a bi-level policy, as `make_runner` returns them."""
+    """(runner, env_config, description) of a bi-level policy (`config`: a BilevelConfig), as
+    `make_runner` returns them: the low-level runner, its env observations plus what the
+    planner looks at, and a SkillDirector with the planner."""
     from robopolicy.evaluation.bilevel import BilevelRunner, SkillDirector
     from robopolicy.planners import make_planner
 
-    planner = make_planner(config.planner)
+    planner = make_planner(dict(config.planner))  # a bad config fails now, in one line
     low_level, env_config, name = make_runner(config.low_level, env_config, task_config, seed,
                                               device, batch_invariant, expert_params)
+    if config.advance == "learned" and not getattr(low_level, "has_done_head", False):
+        from robopolicy.errors import RobopolicyError
+
+        raise RobopolicyError(f"eval: policy.advance=learned: the low-level policy {name} has no "
+                              "skill-done head (train it with policy=skill_diffusion)")
     keys = list(env_config["obs_keys"])
-    for key in getattr(planner, "obs_keys", ()):  # what the planner looks at, e.g. rgb.agentview
-        if key not in keys:
-            keys.append(key)
-    done_fn = None
-    if config.advance == "learned":
-        done_fn = low_level.predict_done
+    keys += [k for k in planner.obs_keys if k not in keys]
     director = SkillDirector(planner, config.advance, config.skill_timeout,
-                             config.done_threshold, done_fn)
-    planner_name = config.planner.get("name", "?")
-    low_name = EXPERT if str(config.low_level) == EXPERT else name
+                             config.done_threshold,
+                             low_level.predict_done if config.advance == "learned" else None)
     return (BilevelRunner(low_level, director), {**env_config, "obs_keys": keys},
-            f"bilevel(planner={planner_name}, low_level={low_name}, advance={config.advance})")
+            f"bilevel(planner={planner.name}, low_level={name}, advance={config.advance})")

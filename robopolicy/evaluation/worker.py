@@ -70,7 +70,8 @@ class EnvWorker:
             self.skills[slot] = [] if record else None
             if record:
                 self._record(slot, info)
-            out.append((slot, obs, info))
+            # what a planner may name: this instance's parts (an optional part may be missing)
+            out.append((slot, obs, {**info, "object_parts": sorted(env.asset.parts)}))
         return out
 
     def _expert_action(self, slot: int) -> np.ndarray | None:

@@ -65,6 +65,10 @@ class Planner(abc.ABC):
     """Base class of all planners (see the module docstring)."""
 
     name: ClassVar[str] = ""
+    #: the observations the planner looks at (the env renders them for it)
+    obs_keys: ClassVar[tuple[str, ...]] = ("rgb.agentview",)
+    #: whether its exchanges are logged (its constructor takes `log_path`)
+    logs: ClassVar[bool] = False
 
     def __init__(self, *, concurrency: int = 8) -> None:
         if concurrency < 1:
@@ -164,6 +168,8 @@ class Completion:
 class ModelPlanner(Planner):
     """A planner that asks a model in text (openai, transformers): prompt -> answer -> parse ->
     validate, with one retry carrying the error, a per-episode call budget and a log."""
+
+    logs = True
 
     def __init__(self, *, snap_threshold: float = DEFAULT_SNAP_THRESHOLD, invalid_retries: int = 1,
                  max_calls: int = 32, concurrency: int = 8, log_path: str | Path | None = None) -> None:

@@ -1,9 +1,8 @@
 """The oracle planner: the task's own skill chain (PartInstruct's ground-truth skill sequence).
 
 It reads the privileged `ObjectInfo.task` and returns its chain in order. When a skill counts
-as finished is the bi-level policy's business; `advance` records how it decides:
-``predicate`` (the ground-truth goal predicates, privileged) or ``learned`` (the low-level
-policy's skill-done head).
+as finished is the bi-level policy's business (`policy.advance`: the goal predicates or the
+low-level policy's skill-done head).
 """
 
 from __future__ import annotations
@@ -18,18 +17,15 @@ from robopolicy.planners.base import Planner, done_future
 from robopolicy.planners.grammar import DONE, Done, SkillCall
 from robopolicy.planners.vocabulary import ObjectInfo
 
-ADVANCE = ("predicate", "learned")
-
 
 @register_planner()
 class OraclePlanner(Planner):
-    """The ground-truth chain; `advance` = "predicate" | "learned" (see the module docstring)."""
+    """The ground-truth chain, in order (see the module docstring)."""
 
-    def __init__(self, advance: str = "predicate", concurrency: int = 1) -> None:
+    obs_keys = ()  # it reads the task, not the scene
+
+    def __init__(self, concurrency: int = 1) -> None:
         super().__init__(concurrency=concurrency)
-        if advance not in ADVANCE:
-            raise RobopolicyError(f"planner.advance must be one of {', '.join(ADVANCE)}, got {advance!r}")
-        self.advance = advance
         self.chain: tuple[SkillCall, ...] | None = None
 
     def reset(self, episode: str | None = None) -> None:
