@@ -18,7 +18,9 @@ from sims.partmanip.tasks import TaskPool, TaskSpec
 class CatalogTasks(ConfigMixin):
     """Episode i of a catalog split: its task, instance and initial state, fixed by the
     catalog's seed (see `sims.partmanip.catalog`). `classes` keeps only the split's episodes of
-    those task classes (in catalog order), e.g. (1, 2, 3) for a small multi-task study."""
+    those task classes (in catalog order), e.g. (1, 2, 3) for a small multi-task study.
+    `stratify: class` reorders them round-robin over task classes (each class in catalog
+    order), so any prefix holds every class about equally (a class-stratified store)."""
 
     source: str = "catalog"
     split: str = "train"
@@ -27,6 +29,7 @@ class CatalogTasks(ConfigMixin):
     episodes_per_cell: int = 16
     val_per_category: int = 4
     classes: tuple[int, ...] | None = None
+    stratify: str | None = None
 
     def __post_init__(self):
         from sims.partmanip.catalog import SPLITS
@@ -37,6 +40,8 @@ class CatalogTasks(ConfigMixin):
         unknown = sorted(set(self.classes or ()) - set(CLASSES))
         if unknown:
             raise ValueError(f"unknown task classes {unknown} (known: 1..{max(CLASSES)})")
+        if self.stratify not in (None, "class"):
+            raise ValueError(f"unknown stratify {self.stratify!r} (known: class, or null)")
 
     @cached_property
     def catalog(self) -> dict:
@@ -47,12 +52,19 @@ class CatalogTasks(ConfigMixin):
 
     @cached_property
     def episodes(self) -> list[dict]:
-        """The split's episodes (of `classes` only, when given)."""
+        """The split's episodes (of `classes` only, when given; class round-robin when
+        stratified)."""
         episodes = self.catalog["episodes"][self.split]
-        if self.classes is None:
-            return episodes
         class_of = {t["task_id"]: t["task_class"] for t in self.catalog["tasks"]}
-        return [e for e in episodes if class_of[e["task_id"]] in self.classes]
+        if self.classes is not None:
+            episodes = [e for e in episodes if class_of[e["task_id"]] in self.classes]
+        if self.stratify == "class":
+            by_class: dict[int, list[dict]] = {}
+            for e in episodes:
+                by_class.setdefault(class_of[e["task_id"]], []).append(e)
+            queues = [by_class[k] for k in sorted(by_class)]
+            episodes = [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+        return episodes
 
     def __len__(self) -> int:
         return len(self.episodes)
