@@ -3,7 +3,7 @@
 An episode records when each skill began (``skill_starts``: obs ``starts[k]`` is the first
 observation of skill k, so it is also the first one in which skill k-1's goal holds), each
 skill's instruction (``skill_instructions``) and, in stores that have it, the structured chain
-(``skill_chain``: ``[{"skill": "grasp", "params": {"part": "handle"}}, ...]``).
+(``chain``: ``[{"skill": "grasp", "params": {"part": "handle"}}, ...]``).
 
 ``encode_skill`` turns one skill call into the fixed vector a skill policy can be conditioned on
 (``skill_params: true``): a one-hot over the 5 skills of ``sims.partmanip.skills.SKILLS``, then a
@@ -60,7 +60,7 @@ class SkillChain:
         instructions: every skill's instruction, begun or not.
         length: the episode's number of steps.
         params: (len(instructions), SKILL_PARAMS_DIM) float32 from the structured chain, or None
-            when the store has no ``skill_chain`` for the episode.
+            when the store has no ``chain`` for the episode.
     """
 
     starts: np.ndarray
@@ -81,14 +81,14 @@ class SkillChain:
 
 
 def _parse_chain(raw: Any, where: str) -> list[dict] | None:
-    """A ``skill_chain`` meta value (JSON text or a list) -> list of {"skill", "params"} or None."""
+    """A ``chain`` meta value (JSON text or a list) -> list of {"skill", "params"} or None."""
     if raw is None or raw == "" or raw == []:
         return None
     try:
         chain = json.loads(raw) if isinstance(raw, str) else raw
         return [{"skill": c["skill"], "params": dict(c.get("params") or {})} for c in chain]
     except (ValueError, TypeError, KeyError) as exc:
-        raise RobopolicyError(f"{where}: skill_chain is not a JSON list of "
+        raise RobopolicyError(f"{where}: chain is not a JSON list of "
                               f"{{'skill', 'params'}} ({exc})") from None
 
 
@@ -107,11 +107,11 @@ def chain_from_meta(meta: Mapping[str, Any], where: str) -> SkillChain:
             or len(starts) > len(instructions)):
         raise RobopolicyError(f"{where}: skill_starts {starts.tolist()} do not fit "
                               f"{len(instructions)} skills over {length} steps")
-    chain = _parse_chain(meta.get("skill_chain"), where)
+    chain = _parse_chain(meta.get("chain"), where)
     params = None
     if chain is not None:
         if len(chain) != len(instructions):
-            raise RobopolicyError(f"{where}: skill_chain has {len(chain)} skills, "
+            raise RobopolicyError(f"{where}: chain has {len(chain)} skills, "
                                   f"skill_instructions {len(instructions)}")
         params = np.stack([encode_skill(c["skill"], c["params"]) for c in chain])
     return SkillChain(starts, instructions, length, params)

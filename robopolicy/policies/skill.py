@@ -37,7 +37,7 @@ class SkillOptions:
         condition: ``task`` (text = the episode's instruction) or ``skill`` (text = the
             current skill's instruction; windows labelled per skill).
         skill_params: add the skill's (skill type, direction) one-hot vector to the condition;
-            the store needs a ``skill_chain`` per episode.
+            the store needs a ``chain`` per episode.
         skill_done_head: train and expose ``predict_done``.
         done_loss_weight: weight of the done head's BCE in the total loss.
         done_hidden_dim: width of the done head's two hidden layers.

@@ -114,7 +114,7 @@ def test_structured_chain_gives_the_skill_vector():
     move_top = encode_skill("move", {"direction": "top"})
     assert move_top.shape == (SKILL_PARAMS_DIM,) and np.flatnonzero(move_top).tolist() == [2, 5 + 4]
     meta = {"length": 6, "skill_starts": "[0, 3]", "skill_instructions": '["g", "m"]',
-            "skill_chain": json.dumps([{"skill": "grasp", "params": {"part": "handle"}},
+            "chain": json.dumps([{"skill": "grasp", "params": {"part": "handle"}},
                                        {"skill": "move", "params": {"direction": "top"}}])}
     chain = chain_from_meta(meta, "episode 0")
     data = {"x": np.zeros((6, 1), np.float32), "action": np.zeros((6, 2), np.float32)}
@@ -129,9 +129,9 @@ def test_structured_chain_gives_the_skill_vector():
     ({"length": 5, "skill_starts": "", "skill_instructions": ""}, "no skill_starts"),
     ({"length": 5, "skill_starts": "[0, 9]", "skill_instructions": '["a", "b"]'}, "do not fit"),
     ({"length": 5, "skill_starts": "[0]", "skill_instructions": '["a"]',
-      "skill_chain": '[{"skill": "fly"}]'}, "skill 'fly' is not one of"),
+      "chain": '[{"skill": "fly"}]'}, "skill 'fly' is not one of"),
     ({"length": 5, "skill_starts": "[0]", "skill_instructions": '["a"]',
-      "skill_chain": '[{"skill": "move", "params": {"direction": "up"}}]'}, "direction 'up'"),
+      "chain": '[{"skill": "move", "params": {"direction": "up"}}]'}, "direction 'up'"),
 ])
 def test_bad_skill_metadata_is_a_one_line_error(meta, match):
     with pytest.raises(RobopolicyError, match=match) as e:
@@ -169,3 +169,13 @@ def test_hold_keys_keep_the_conditioning_skills_fields(store):
     with pytest.raises(RobopolicyError, match="hold_keys"):
         SequenceSampler(data, store.episode_ends, H, TO, ["x"], hold_keys=["goal"],
                         skills=skill_chains(store))
+
+
+def test_collected_store_gives_each_skill_its_parameters(expert_store):
+    """The collector's per-episode `chain` reaches the skill-parameter vectors."""
+    from robopolicy.data.skills import encode_skill, skill_chains
+    from robopolicy.data.store import EpisodeStore
+
+    chains = skill_chains(EpisodeStore.open(expert_store))
+    assert chains and all(c.params is not None for c in chains)
+    np.testing.assert_array_equal(chains[0].params[0], encode_skill("grasp", {"part": "handle"}))

@@ -130,7 +130,7 @@ def test_lagged_windows_add_no_action_loss(tmp_path):
 
 def test_skill_params_join_the_condition(tmp_path):
     meta = {"length": 12, "skill_starts": "[0, 5]", "skill_instructions": json.dumps([REACH, FINISH]),
-            "skill_chain": json.dumps([{"skill": "grasp", "params": {"part": "handle"}},
+            "chain": json.dumps([{"skill": "grasp", "params": {"part": "handle"}},
                                        {"skill": "move", "params": {"direction": "top"}}])}
     data = {"x": np.linspace(0, 1, 12, dtype=np.float32)[:, None],
             "action": np.zeros((12, 2), np.float32)}
