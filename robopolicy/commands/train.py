@@ -1,5 +1,6 @@
 """`robopolicy train`: fit a policy to a demo store; writes checkpoints/latest (a policy dir).
 
+`policy=skill_planner` trains the learned skill planner (`robopolicy.training.planner_trainer`).
 Policies whose class says `trains_with_robomimic` (bc, bc_rnn) train through robomimic's own
 data pipeline and update (`robopolicy.training.robomimic_trainer`); all others through ours.
 Which policies exist, and so which can be trained, is the policy registry's to say
@@ -24,7 +25,11 @@ def main(cfg: DictConfig) -> None:
     # resume=<run dir> continues that run there; resume=true continues the run in hydra's dir
     out = Path(cfg.resume) if isinstance(cfg.resume, str) else output_dir()
     config = TrainConfig.from_hydra(cfg, out)
-    if trains_with_robomimic(config.policy):
+    from robopolicy.training.planner_trainer import PLANNER_TARGET
+
+    if config.policy.get("_target_") == PLANNER_TARGET:  # the learned skill planner
+        from robopolicy.training.planner_trainer import train_planner as train
+    elif trains_with_robomimic(config.policy):
         from robopolicy.training.robomimic_trainer import train_robomimic as train
     else:
         from robopolicy.training.trainer import train

@@ -57,3 +57,17 @@ class TextEncoder:
         if not len(texts):
             return torch.zeros(0, self.dim)
         return torch.from_numpy(np.stack([self._cache[t] for t in texts]))
+
+    def tokens(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Each string's contextual token embeddings (T_i, dim) float32, unit norm per token,
+        [CLS] and [SEP] included: what a model that reads words (not one sentence vector)
+        attends over. Cached per string like the sentence embeddings."""
+        cache = self.__dict__.setdefault("_token_cache", {})
+        missing = sorted({t for t in texts if t not in cache})
+        if missing:
+            rows = _minilm().encode(missing, batch_size=64, output_value="token_embeddings",
+                                    convert_to_numpy=False, show_progress_bar=False)
+            for text, row in zip(missing, rows, strict=True):
+                row = torch.nn.functional.normalize(row.float(), dim=-1)
+                cache[text] = row.numpy().astype(np.float32)
+        return [cache[t] for t in texts]

@@ -37,6 +37,7 @@ _BUILTIN: dict[str, str] = {
     "oracle": "robopolicy.planners.oracle:OraclePlanner",
     "openai": "robopolicy.planners.openai_compat:OpenAIPlanner",
     "transformers": "robopolicy.planners.local_vlm:TransformersPlanner",
+    "learned": "robopolicy.planners.learned:LearnedPlanner",
 }
 _REGISTRY: dict[str, type] = {}
 # Keys a planner config holds that are not constructor arguments.
