@@ -77,6 +77,7 @@ class LearnedPlanner(Planner):
         self.obs_keys = ("rgb.agentview",) if self.net.use_image else ()
         self.snap_threshold = snap_threshold
         self._text = TextEncoder("minilm")
+        self._text(["load the encoder now"])  # so the first query's latency is the planner's own
         self._episode: dict[str, Any] | None = None
 
     def reset(self, episode: str | None = None) -> None:
