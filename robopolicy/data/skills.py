@@ -3,7 +3,8 @@
 An episode records when each skill began (``skill_starts``: obs ``starts[k]`` is the first
 observation of skill k, so it is also the first one in which skill k-1's goal holds), each
 skill's instruction (``skill_instructions``) and, in stores that have it, the structured chain
-(``skill_chain``: ``[{"skill": "grasp", "params": {"part": "handle"}}, ...]``).
+(the store's ``chain`` field, also read as ``skill_chain``:
+``[{"skill": "grasp", "params": {"part": "handle"}}, ...]``).
 
 ``encode_skill`` turns one skill call into the fixed vector a skill policy can be conditioned on
 (``skill_params: true``): a one-hot over the 5 skills of ``sims.partmanip.skills.SKILLS``, then a
@@ -107,7 +108,8 @@ def chain_from_meta(meta: Mapping[str, Any], where: str) -> SkillChain:
             or len(starts) > len(instructions)):
         raise RobopolicyError(f"{where}: skill_starts {starts.tolist()} do not fit "
                               f"{len(instructions)} skills over {length} steps")
-    chain = _parse_chain(meta.get("skill_chain"), where)
+    # `robopolicy collect` writes the structured chain as the schema's `chain` field
+    chain = _parse_chain(meta.get("chain") or meta.get("skill_chain"), where)
     params = None
     if chain is not None:
         if len(chain) != len(instructions):
