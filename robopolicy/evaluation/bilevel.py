@@ -176,6 +176,7 @@ class SkillDirector:
             if ep.queued:
                 directives.append(self._start(slot, ep.queued.pop(0)))
             else:
+                ep.planner.step = ep.steps  # the viewer shows the reply at this step
                 asks.append((slot, lambda p=ep.planner, h=list(ep.history), o=obs:
                              p.next_skill_async(h, o)))
         return directives + [self._answer(slot, a) for slot, a in self._ask(asks)]
