@@ -1,6 +1,7 @@
 """The bi-level policy in the evaluation pool: the oracle planner with the expert executing each
 planned skill reproduces the expert's own episodes; a skill policy trained with skill_params gets
-the planned call's vector; a planner config error is one line."""
+the planned call's vector; an episode the planner ends gets its video; a planner config error is
+one line."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ import torch
 
 from robopolicy.data.skills import SKILL_PARAMS_DIM, encode_skill
 from robopolicy.evaluation.bilevel import BILEVEL, BilevelConfig
-from robopolicy.evaluation.config import ExecutorConfig
+from robopolicy.evaluation.config import EvalConfig, ExecutorConfig
 from robopolicy.evaluation.episodes import episode_list
-from robopolicy.evaluation.rollout import rollouts
+from robopolicy.evaluation.rollout import evaluate_policy, rollouts
 from robopolicy.evaluation.runners import make_runner
+from robopolicy.planners import register_planner
+from robopolicy.planners.base import PlannerInvalid
+from robopolicy.planners.oracle import OraclePlanner
 from robopolicy.training.trainer import train
 from tests.conftest import ENV_CONFIG
 
@@ -103,3 +107,34 @@ def test_a_skill_params_policy_is_conditioned_on_the_planned_call(skill_params_p
     for got, want in ((calls, expected), (judged, expected)):
         assert len(got) == len(want)
         assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
+
+
+@register_planner("test_first_skill_only")
+class FirstSkillOnly(OraclePlanner):
+    """The chain's first skill, then an invalid answer: the episode ends as planner_invalid."""
+
+    def plan(self, instruction, observation, object_info):
+        return super().plan(instruction, observation, object_info)[:1]
+
+    def next_skill(self, history, observation):
+        raise PlannerInvalid("planner 'test_first_skill_only': an invalid answer")
+
+
+def test_an_episode_the_planner_ends_gets_its_video(tmp_path):
+    """The expert executes the first skill (grasp), the planner then fails: the episode ends as
+    planner_invalid and its video holds every frame up to there, like any recorded episode."""
+    import imageio.v2 as imageio
+
+    tasks = {**MOVE_TASKS, "classes": [3], "horizon": 120}  # grasp(handle), move(left)
+    run = EvalConfig(BILEVEL, ENV_CONFIG, tasks, tmp_path, episodes=2, seed=0, videos=1,
+                     executor=ExecutorConfig("process", 1, 2),
+                     bilevel=BilevelConfig(planner={"name": "test_first_skill_only"}))
+    evaluate_policy(run)
+    recs = sorted((json.loads(x) for x in (tmp_path / "episodes.jsonl").read_text().splitlines()),
+                  key=lambda r: r["episode"])
+    assert [r["failure"] for r in recs] == ["planner_invalid"] * 2
+    assert recs[0]["steps"] > 5 and len(recs[0]["skills"]) == 1  # it ran the grasp first
+    assert "video" in recs[0] and "video" not in recs[1]  # videos=1: the first episode only
+    with imageio.get_reader(tmp_path / recs[0]["video"]) as reader:
+        frames = [f for f in reader]  # noqa: C416 (len(reader) is inf)
+    assert len(frames) == recs[0]["steps"] + 1  # the reset frame, then one per step
