@@ -72,6 +72,7 @@ class EpisodePlan:
 
     task: dict
     planner: object  # this episode's Planner (`spawn` of the run's planner)
+    key: int = 0  # the episode's run-wide key (EpisodeSpec.key), as the runner is told it
     queued: list = field(default_factory=list)  # planned calls not yet started
     history: list = field(default_factory=list)  # calls finished (or abandoned) before
     current: object = None  # the SkillCall executing
@@ -101,6 +102,14 @@ def _call(d):
     return call_from_dict(d)
 
 
+def _encode(calls: list) -> np.ndarray:
+    """Calls -> their `encode_skill` vectors (B, SKILL_PARAMS_DIM) float32."""
+    from robopolicy.data.skills import SKILL_PARAMS_DIM, encode_skill
+
+    rows = [encode_skill(c.skill, c.params) for c in map(_call, calls)]
+    return np.stack(rows) if rows else np.zeros((0, SKILL_PARAMS_DIM), np.float32)
+
+
 def _as_dict(call) -> dict:
     from sims.partmanip.skill_source import call_to_dict
 
@@ -111,8 +120,8 @@ class SkillDirector:
     """Plans and advances the skills of every env slot (see the module docstring).
 
     Each episode gets its own `spawn` of `planner`; a planner that logs writes each split's
-    exchanges to `<run>/<split>/planner_log.jsonl`. `done_fn(windows, texts)`: p(done) per
-    env, for advance=learned."""
+    exchanges to `<run>/<split>/planner_log.jsonl`. `done_fn(windows, texts, skill_params)`:
+    p(done) per env, for advance=learned (`skill_params`: each env's current call encoded)."""
 
     def __init__(self, planner, advance: str = "predicate",
                  skill_timeout: int = 150, done_threshold: float = 0.5, done_fn=None):
@@ -139,7 +148,7 @@ class SkillDirector:
         for slot, obs, info, spec in items:
             planner = self._spawn(spec.group)
             planner.reset(episode=f"{spec.group}/{spec.index}" if spec.group else str(spec.index))
-            self.episodes[slot] = EpisodePlan(task=spec.task, planner=planner)
+            self.episodes[slot] = EpisodePlan(task=spec.task, planner=planner, key=spec.key)
             task = TaskSpec.from_dict(spec.task)
             object_info = ObjectInfo.from_task(task, info.get("object_parts"))
             asks.append((slot, lambda p=planner, o=obs, oi=object_info, t=task:
@@ -167,6 +176,7 @@ class SkillDirector:
             if ep.queued:
                 directives.append(self._start(slot, ep.queued.pop(0)))
             else:
+                ep.planner.step = ep.steps  # the viewer shows the reply at this step
                 asks.append((slot, lambda p=ep.planner, h=list(ep.history), o=obs:
                              p.next_skill_async(h, o)))
         return directives + [self._answer(slot, a) for slot, a in self._ask(asks)]
@@ -174,6 +184,12 @@ class SkillDirector:
     def text(self, slot: int, info: dict) -> str:
         """What conditions the low-level policy: the current skill's instruction."""
         return info["skill_instruction"]
+
+    def skill_params(self, keys: list[int]) -> np.ndarray:
+        """The current call's `encode_skill` vector (B, SKILL_PARAMS_DIM) of each episode named
+        by its key: what a low-level policy trained with skill_params: true is conditioned on."""
+        by_key = {ep.key: ep for ep in self.episodes.values()}
+        return _encode([by_key[k].current for k in keys])
 
     def finish(self, slot: int) -> dict:
         """The ended episode's bi-level record fields (the slot is forgotten)."""
@@ -245,7 +261,8 @@ class SkillDirector:
         if not items:
             return []
         p = np.asarray(self.done_fn([window() for *_, window in items],
-                                    [info["skill_instruction"] for _, _, info, _, _ in items]))
+                                    [info["skill_instruction"] for _, _, info, _, _ in items],
+                                    _encode([self.episodes[slot].current for slot, *_ in items])))
         return list(p > self.done_threshold)
 
 
@@ -259,5 +276,9 @@ class BilevelRunner:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def __call__(self, *args):
-        return self.inner(*args)
+    def __call__(self, windows, texts, generators, episodes):
+        """The low-level runner's actions; a policy trained with skill_params: true also gets
+        each row's current call as its `encode_skill` vector."""
+        params = (self.director.skill_params(episodes)
+                  if getattr(self.inner, "uses_skill_params", False) else None)
+        return self.inner(windows, texts, generators, episodes, skill_params=params)

@@ -196,11 +196,15 @@ def run_episodes(runner, pool, episodes: list[EpisodeSpec], out_dir: Path, video
         """Carry out a director's directives; returns the slots freed meanwhile: episodes it
         ended, and slots lost (their episodes requeued)."""
         skills = [(s, *args) for s, kind, args in directives if kind == "skill"]
-        freed = []
-        for s, kind, reason in directives:
-            if kind == "end":
-                finish(s, {**slots[s].last_info, "success": False, "failure": reason}, {})
-                freed.append(s)
+        ends = {s: reason for s, kind, reason in directives if kind == "end"}
+        freed = list(ends)
+        if ends:
+            # the recorded frames up to here make its video; a lost worker's are gone
+            results, _ = pool.end(list(ends))
+            extras = dict(results)
+            for s, reason in ends.items():
+                finish(s, {**slots[s].last_info, "success": False, "failure": reason},
+                       extras.get(s, {}))
         if not skills:
             return freed
         results, lost = pool.set_skill(skills)

@@ -111,6 +111,11 @@ class _Pool:
         -> ([(slot, obs, info)], lost slots)."""
         return self._call("set_skill", items)
 
+    def end(self, slots: list[int]) -> tuple[list, list[int]]:
+        """Tell the workers the parent ended these slots' episodes -> ([(slot, extra with the
+        recorded frames)], lost slots)."""
+        return self._call("end", [(s,) for s in slots])
+
     def __enter__(self):
         return self
 

@@ -36,6 +36,8 @@ class PolicyRunner:
         self.batch_invariant = batch_invariant
         self.obs_keys = list(policy.shape_meta["obs"])
         self.n_obs_steps, self.n_action_steps = policy.n_obs_steps, policy.n_action_steps
+        # a skill policy trained with skill_params: true also takes the skill's encode_skill vector
+        self.uses_skill_params = bool(getattr(policy, "uses_skill_params", False))
 
     def noise_generator(self, episode: int):
         """The generator of an episode's sampling noise."""
@@ -47,13 +49,17 @@ class PolicyRunner:
             self.policy.forget(episode)
 
     def __call__(self, windows: list[dict[str, np.ndarray]], texts: list[str], generators: list,
-                 episodes: list[int] | None = None):
+                 episodes: list[int] | None = None, skill_params: np.ndarray | None = None):
         """Actions (B, Ta, Da) for each row's window; a `stateful` policy (BC-RNN) is also told
-        each row's episode, so it carries each episode's memory whatever the batch. The whole
-        predicted chunk of each row is left in `last_chunks` (None if the policy has none)."""
+        each row's episode, so it carries each episode's memory whatever the batch;
+        `skill_params` (B, SKILL_PARAMS_DIM): each row's skill vector, for a policy that
+        `uses_skill_params` (ignored otherwise). The whole predicted chunk of each row is left in
+        `last_chunks` (None if the policy has none)."""
         episodes = list(range(len(windows))) if episodes is None else list(episodes)
+        params = self._skill_rows(skill_params, len(windows))
         if not self.batch_invariant:
-            actions, whole = self._predict(windows, texts, generators, episodes, generator=None)
+            actions, whole = self._predict(windows, texts, generators, episodes, generator=None,
+                                           skill_params=params)
         else:
             # A stateful policy keeps only the episodes of its latest call (one that is missing
             # has ended), so each one-row call sees every episode's memory and the step's call
@@ -61,10 +67,11 @@ class PolicyRunner:
             stateful = getattr(self.policy, "stateful", False)
             carried = self.policy.memory if stateful else None
             rows, kept = [], {}
-            for w, t, g, e in zip(windows, texts, generators, episodes, strict=True):
+            for i, (w, t, g, e) in enumerate(zip(windows, texts, generators, episodes, strict=True)):
                 if stateful:
                     self.policy.memory = carried
-                rows.append(self._predict([w], [t], [g], [e], generator=g))
+                rows.append(self._predict([w], [t], [g], [e], generator=g,
+                                          skill_params=None if params is None else params[i:i + 1]))
                 if stateful and e in (after := self.policy.memory):
                     kept[e] = after[e]
             if stateful:
@@ -79,26 +86,45 @@ class PolicyRunner:
         """Whether the policy predicts when its skill is done (a skill policy's done head)."""
         return getattr(self.policy, "done_head", None) is not None
 
-    def predict_done(self, windows: list[dict[str, np.ndarray]], texts: list[str]) -> np.ndarray:
-        """p(the current skill is done) (B,) for each row's window and skill instruction; one
-        row at a time when batch-invariant."""
+    def predict_done(self, windows: list[dict[str, np.ndarray]], texts: list[str],
+                     skill_params: np.ndarray | None = None) -> np.ndarray:
+        """p(the current skill is done) (B,) for each row's window and skill instruction (and
+        skill vector, as in `__call__`); one row at a time when batch-invariant."""
+        params = self._skill_rows(skill_params, len(windows))
         rows = [[i] for i in range(len(windows))] if self.batch_invariant else [list(range(len(windows)))]
         out = []
         for idx in rows:
             obs = {k: self.torch.as_tensor(np.stack([windows[i][k] for i in idx])).to(self.device)
                    for k in self.obs_keys}
+            extra = {} if params is None else {"skill_params": params[idx]}
             with self.torch.inference_mode():
-                p = self.policy.predict_done(obs, [texts[i] for i in idx])
+                p = self.policy.predict_done(obs, [texts[i] for i in idx], **extra)
             out.append(p.float().cpu().numpy())
         return np.concatenate(out)
 
-    def _predict(self, windows, texts, generators, episodes, generator):
+    def _skill_rows(self, skill_params, n: int):
+        """The rows' skill vectors as a (n, P) tensor on the device, for a policy that takes
+        them; None for one that does not."""
+        if not self.uses_skill_params:
+            return None
+        if skill_params is None:
+            from robopolicy.errors import RobopolicyError
+
+            raise RobopolicyError("a policy trained with skill_params: true needs each skill's "
+                                  "parameters: evaluate it as policy=bilevel policy.low_level=<it>")
+        params = self.torch.as_tensor(np.asarray(skill_params, np.float32)).to(self.device)
+        assert len(params) == n, (params.shape, n)
+        return params
+
+    def _predict(self, windows, texts, generators, episodes, generator, skill_params=None):
         torch = self.torch
         obs = {k: torch.as_tensor(np.stack([w[k] for w in windows])).to(self.device)
                for k in self.obs_keys}
         shape = (self.policy.horizon, self.policy.action_dim)
         noise = torch.stack([torch.randn(shape, generator=g) for g in generators]).to(self.device)
         extra = {"episodes": episodes} if getattr(self.policy, "stateful", False) else {}
+        if skill_params is not None:
+            extra["skill_params"] = skill_params
         self.policy.last_chunk = None
         with torch.inference_mode():
             actions = self.policy.predict_action(obs, texts, noise=noise, generator=generator,

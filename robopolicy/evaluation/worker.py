@@ -7,6 +7,8 @@ Pipe. Requests and answers:
 - reset [(slot, task_dict, record)] -> [(slot, obs, info)]
 - step  [(slot, action)]            -> [(slot, obs, reward, terminated, truncated, info, extra)]
 - set_skill [(slot, call, before, after)] -> [(slot, obs, info)]
+- end   [(slot,)]                   -> [(slot, extra)]: the parent ended the episode (a
+  planner's failure); `extra` holds its recorded frames, as a step that ends it would
 
 An action of None asks the worker's scripted expert for it (the `policy=expert` oracle, or the
 expert executing a planner's skills). `set_skill` makes a planner's call (a dict, or None for
@@ -139,11 +141,22 @@ class EnvWorker:
             extra = {"action": None if action is None else np.asarray(action, np.float32)}
             if info.get("skill_source") == "planner":
                 extra["skill_done"] = self._skill_done(slot)
-            if (term or trunc) and self.frames[slot] is not None:
-                extra["frames"], extra["skills"] = self.frames[slot], self.skills[slot]
-                self.frames[slot] = self.skills[slot] = None
+            if term or trunc:
+                extra |= self._take_frames(slot)
             out.append((slot, obs, reward, term, trunc, info, extra))
         return out
+
+    def end(self, items: list[tuple]) -> list[tuple]:
+        """Episodes the parent ended: each one's recorded frames (nothing if unrecorded)."""
+        return [(slot, self._take_frames(slot)) for slot, in items]
+
+    def _take_frames(self, slot: int) -> dict:
+        """The ended episode's video frames and their skill captions, handed over once."""
+        if self.frames[slot] is None:
+            return {}
+        extra = {"frames": self.frames[slot], "skills": self.skills[slot]}
+        self.frames[slot] = self.skills[slot] = None
+        return extra
 
     def timings(self) -> dict[str, float]:
         """Seconds in physics, rendering, resets and the expert since the last call (then
@@ -173,7 +186,7 @@ def worker_main(conn, env_config: dict, task_config: dict, n_envs: int,
             if cmd == "close":
                 break
             try:
-                if cmd not in ("reset", "step", "set_skill"):
+                if cmd not in ("reset", "step", "set_skill", "end"):
                     raise ValueError(f"unknown command {cmd!r}")
                 out = getattr(worker, cmd)(payload)
                 conn.send(("ok", (out, worker.timings())))

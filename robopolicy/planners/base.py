@@ -76,11 +76,13 @@ class Planner(abc.ABC):
         self.concurrency = concurrency
         self._shared = {"executor": None, "lock": threading.Lock()}  # shared by spawns
         self.episode: str | None = None
+        self.step = 0  # the episode's control step the caller asks at (labels log records)
         self.calls = 0
 
     def reset(self, episode: str | None = None) -> None:
         """Start a new episode (`episode` labels its log records)."""
         self.episode = episode
+        self.step = 0
         self.calls = 0
 
     @abc.abstractmethod
@@ -246,4 +248,4 @@ class ModelPlanner(Planner):
         """Append one exchange to the log (when the planner has one)."""
         if self.log is not None:
             self.log.write({"time": time.time(), "planner": self.name, "episode": self.episode,
-                            **fields})
+                            "step": self.step, **fields})

@@ -3,7 +3,7 @@
 Importing this package is cheap (no torch): built-in policies are listed as
 ``name -> "module:Class"`` and imported on first use. A policy class registers itself with
 ``@register_policy("name")`` (a built-in with ``@register_policy()``: its name is its entry in
-``_BUILTIN``), which also sets its ``name`` attribute (the name written to checkpoints and
+the built-in table), which also sets its ``name`` attribute (the name written to checkpoints and
 typed by users: ``policy=diffusion_unet``).
 
     cls = get_policy_class("diffusion_unet")
@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from robopolicy.errors import RobopolicyError
+from robopolicy.registry import Registry
 
 if TYPE_CHECKING:
     from robopolicy.policies.base import Policy
@@ -34,13 +34,12 @@ __all__ = [
 ]
 
 # Built-in policies, imported only when asked for by name.
-_BUILTIN: dict[str, str] = {
+_REGISTRY = Registry("policy", {
     "diffusion_unet": "robopolicy.policies.diffusion:DiffusionPolicy",
     "flow_matching": "robopolicy.policies.flow_matching:FlowMatchingPolicy",
     "bc": "robopolicy.policies.robomimic_adapter:BCPolicy",
     "bc_rnn": "robopolicy.policies.robomimic_adapter:BCRNNPolicy",
-}
-_REGISTRY: dict[str, type] = {}
+})
 
 # Names re-exported lazily so `import robopolicy.policies` does not import torch.
 _LAZY_ATTRS = {
@@ -54,64 +53,28 @@ T = TypeVar("T", bound=type)
 
 def register_policy(name: str | None = None) -> Callable[[T], T]:
     """Class decorator: register a Policy subclass under ``name`` and set ``cls.name``. A
-    built-in policy passes no name: its name is its entry in the built-in table, so each
-    built-in name is written once."""
-
-    def decorator(cls: T) -> T:
-        nonlocal name
-        if name is None:
-            path = f"{cls.__module__}:{cls.__qualname__}"
-            names = [n for n, p in _BUILTIN.items() if p == path]
-            if not names:
-                raise RobopolicyError(f"{cls.__module__}.{cls.__qualname__} is not a built-in "
-                                      "policy: register it with a name, @register_policy(\"name\")")
-            name = names[0]
-        builtin = _BUILTIN.get(name)
-        if builtin is not None and builtin != f"{cls.__module__}:{cls.__qualname__}":
-            # the built-in table and the decorator must agree, or a config's _target_ and the
-            # name in meta.json could point at two different classes
-            raise RobopolicyError(f"policy name '{name}' is the built-in {builtin}; "
-                                  f"{cls.__module__}.{cls.__qualname__} cannot take it")
-        known = _REGISTRY.get(name)
-        if known is not None and known.__qualname__ != cls.__qualname__:
-            raise RobopolicyError(
-                f"policy name '{name}' is already registered by {known.__module__}.{known.__qualname__}"
-            )
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorator
+    built-in policy passes no name: its name is its entry in the built-in table."""
+    return _REGISTRY.register(name)
 
 
 def available_policies() -> list[str]:
     """Names of all known policies (built-in and registered)."""
-    return sorted(set(_BUILTIN) | set(_REGISTRY))
+    return _REGISTRY.available()
 
 
 def policy_target(name: str) -> str:
     """The dotted class path a config's ``_target_`` names for policy ``name`` (no import)."""
-    if name in _REGISTRY:
-        cls = _REGISTRY[name]
-        return f"{cls.__module__}.{cls.__qualname__}"
-    if name in _BUILTIN:
-        return _BUILTIN[name].replace(":", ".")
-    raise RobopolicyError(f"unknown policy '{name}' (known: {', '.join(available_policies())})")
+    return _REGISTRY.target(name)
 
 
 def policy_targets() -> dict[str, str]:
     """Every known policy's class path (``_target_``) -> its registry name."""
-    return {policy_target(name): name for name in available_policies()}
+    return _REGISTRY.targets()
 
 
 def get_policy_class(name: str) -> type[Policy]:
     """The policy class registered as ``name``; imports built-in policies on demand."""
-    if name not in _REGISTRY and name in _BUILTIN:
-        module, _ = _BUILTIN[name].split(":")
-        importlib.import_module(module)
-    if name not in _REGISTRY:
-        raise RobopolicyError(f"unknown policy '{name}' (known: {', '.join(available_policies())})")
-    return _REGISTRY[name]
+    return _REGISTRY.get_class(name)
 
 
 def __getattr__(attr: str) -> Any:

@@ -105,6 +105,11 @@ class ChunkPolicy(Policy):
         return self.text_encoder is not None
 
     @property
+    def uses_skill_params(self) -> bool:
+        """Whether the policy is conditioned on the skill's ``encode_skill`` vector."""
+        return self.skill.skill_params
+
+    @property
     def condition(self) -> str:
         """``task`` (text = the task's instruction) or ``skill`` (text = the current skill's)."""
         return self.skill.condition

@@ -19,6 +19,9 @@ Entity paths (world = robot base frame, metres, z up):
   timeline/predicates/<name>           running skill, running/success, and each goal predicate
                                        of the current skill (true/false; empty once it ended)
   skill/instruction (TextLog when the skill changes), task (TextDocument, static)
+  timeline/planner                     (bi-level rollouts) the planner's skill from the step it
+                                       started;  planner/reply (TextLog) each planner exchange's
+                                       answer at the step it was asked at
   status/{success,completion}          0/1 and the fraction of the chain done
 """
 
@@ -70,6 +73,7 @@ def blueprint():
             rrb.TimeSeriesView(origin="proprio/joints", name="arm joints q1-q7 (rad)",
                                plot_legend=hidden),
             rrb.Tabs(rrb.TextLogView(origin="skill", name="skills"),
+                     rrb.TextLogView(origin="planner", name="planner"),
                      rrb.TextDocumentView(origin="task", name="task"),
                      rrb.TimeSeriesView(contents=["/proprio/tcp_rot6d", "/action/rot6d"],
                                         name="rotation (6D)", plot_legend=legend),
@@ -87,6 +91,7 @@ def log_episode(episode: Episode, rec) -> dict:
     info: dict = {}
     dynamic: list[tuple[str, int]] = []
     lanes: dict[str, str] = {}
+    planned, replies = _planner_skills(episode), _planner_replies(episode)
     for t, env, obs, info in replay_steps(episode, OBS_KEYS):
         if t == 0:
             dynamic = _log_static(episode, env, rec)
@@ -94,6 +99,7 @@ def log_episode(episode: Episode, rec) -> dict:
         _log_scene(env, dynamic, rec)
         _log_observation(obs, rec)
         lanes = _log_info(info, lanes, rec)
+        _log_planner(planned.get(t), replies.get(t, ()), rec)
         if t < episode.steps:
             _log_action(episode, t, rec)
     return info
@@ -209,6 +215,40 @@ def _log_info(info: dict[str, Any], previous: dict[str, str], rec) -> dict[str, 
     rec.log("status/success", rr.Scalars(float(info["success"])))
     rec.log("status/completion", rr.Scalars(float(info["completion"])))
     return lanes
+
+
+def _planner_skills(episode: Episode) -> dict[int, str]:
+    """{step: caption} of a bi-level episode's planned skills, each at the step it started (the
+    replay's step t is the state after t actions, as the director counts them)."""
+    from sims.partmanip.skill_source import call_from_dict
+
+    skills, starts = episode.meta.get("skills") or [], episode.meta.get("skill_starts") or []
+    return {min(int(start), episode.steps): f"skill {k + 1}: {call_from_dict(call)}"
+            for k, (call, start) in enumerate(zip(skills, starts, strict=False))}
+
+
+def _planner_replies(episode: Episode) -> dict[int, list[dict]]:
+    """{step: [exchange, ...]} of the episode's planner log, at the step each was asked at (an
+    exchange without one, at the episode's start)."""
+    out: dict[int, list[dict]] = {}
+    for exchange in episode.planner_log:
+        step = min(max(int(exchange.get("step") or 0), 0), episode.steps)
+        out.setdefault(step, []).append(exchange)
+    return out
+
+
+def _log_planner(skill: str | None, exchanges, rec) -> None:
+    """The planner's lane when its skill changes, and its replies as text (warnings when the
+    answer was invalid)."""
+    import rerun as rr
+
+    if skill is not None:
+        rec.log("timeline/planner", rr.StateChange(state=skill))
+    for exchange in exchanges:
+        outcome = str(exchange.get("outcome", "ok"))
+        text = (f"{exchange.get('mode', '?')} (attempt {exchange.get('attempt', 0)}, {outcome}): "
+                f"{exchange.get('answer', '')}")
+        rec.log("planner/reply", rr.TextLog(text, level="INFO" if outcome == "ok" else "WARN"))
 
 
 def _log_action(episode: Episode, t: int, rec) -> None:

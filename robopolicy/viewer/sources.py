@@ -7,7 +7,9 @@ Evaluation run layout: `<run>/<split>/episodes.jsonl` (or `<run>/episodes.jsonl`
 record per episode (`episode`, `task`: the TaskSpec dict, `rollout`: the npz path relative to
 the folder, ...); the npz holds `action` (T, 10) and optionally `pred_chunk` (T, H, 10),
 `pred_step` (T,) and `pred_offset` (the chunk entry that is the action at `pred_step`, 0 if
-absent); `<run>/run.json` holds `env`, the EnvConfig dict.
+absent); `<run>/run.json` holds `env`, the EnvConfig dict. A bi-level run's records also hold
+the planner's `skills` and their `skill_starts`, and `<split>/planner_log.jsonl` its exchanges
+(each labelled with its `episode`, "<split>/<index>" or "<index>", and the `step` it was asked at).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from robopolicy.errors import RobopolicyError
 
 EPISODES_FILE = "episodes.jsonl"
 RUN_FILE = "run.json"
+PLANNER_LOG = "planner_log.jsonl"
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Episode:
     policy predicted at its latest call before step t, made at step `pred_step[t]`; its entry
     `pred_offset` is the action for step `pred_step[t]` (earlier entries lie in the past).
     `recorded` holds camera images stored with the episode (`rgb.<camera>`, (T, H, W, 3)).
+    `planner_log` holds a bi-level episode's planner exchanges, in the order they were logged.
     """
 
     source: Literal["dataset", "eval"]
@@ -48,6 +52,7 @@ class Episode:
     pred_step: np.ndarray | None = None
     pred_offset: int = 0
     recorded: dict[str, np.ndarray] = field(default_factory=dict)
+    planner_log: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def steps(self) -> int:
@@ -156,7 +161,25 @@ def _from_eval_run(folder: Path, episode: int) -> Episode:
                    np.asarray(arrays["action"], np.float32), meta,
                    pred_chunk=None if pred_chunk is None else np.asarray(pred_chunk, np.float32),
                    pred_step=None if pred_step is None else np.asarray(pred_step, np.int64),
-                   pred_offset=int(arrays.get("pred_offset", 0)))
+                   pred_offset=int(arrays.get("pred_offset", 0)),
+                   planner_log=_planner_exchanges(folder / PLANNER_LOG, episode))
+
+
+def _planner_exchanges(path: Path, episode: int) -> list[dict[str, Any]]:
+    """The exchanges of episode `episode` in a split's planner log (none without one). The file
+    holds one split's episodes, so the index after the label's split names the episode; a line
+    still being written (the run goes on) is skipped."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and str(record.get("episode", "")).rsplit("/", 1)[-1] == str(episode):
+            out.append(record)
+    return out
 
 
 def _task_dict(task: Any, where: str) -> dict[str, Any]:

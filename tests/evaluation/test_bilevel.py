@@ -1,5 +1,7 @@
 """The bi-level policy in the evaluation pool: the oracle planner with the expert executing each
-planned skill reproduces the expert's own episodes; a planner config error is one line."""
+planned skill reproduces the expert's own episodes; a skill policy trained with skill_params gets
+the planned call's vector; an episode the planner ends gets its video; a planner config error is
+one line."""
 
 from __future__ import annotations
 
@@ -7,7 +9,25 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import torch
+
+from robopolicy.data.skills import SKILL_PARAMS_DIM, encode_skill
+from robopolicy.evaluation.bilevel import BILEVEL, BilevelConfig
+from robopolicy.evaluation.config import EvalConfig, ExecutorConfig
+from robopolicy.evaluation.episodes import episode_list
+from robopolicy.evaluation.rollout import evaluate_policy, rollouts
+from robopolicy.evaluation.runners import make_runner
+from robopolicy.planners import register_planner
+from robopolicy.planners.base import PlannerInvalid
+from robopolicy.planners.oracle import OraclePlanner
+from robopolicy.training.trainer import train
+from tests.conftest import ENV_CONFIG
+
+# grasp(handle), move(left), release(): three calls with three different vectors
+MOVE_TASKS = {"classes": [5], "parts": ["handle"], "directions": ["left"], "instances": [0, 1],
+              "horizon": 12}
 
 
 def eval_cli(*args, timeout=600):
@@ -43,3 +63,78 @@ def test_bilevel_without_a_planner_and_unknown_planner_are_one_line_errors(tmp_p
     assert r.returncode == 2 and "needs a planner" in r.stderr and r.stderr.count("\n") == 1
     r = eval_cli("policy=bilevel", "+planner.name=nonesuch", f"out={tmp_path / 'b'}")
     assert r.returncode == 2 and "nonesuch" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+@pytest.fixture(scope="module")
+def skill_params_policy(expert_store, tiny_policy_cfg, tmp_path_factory):
+    """A skill policy conditioned on the skill's encode_skill vector (and no text), trained two
+    steps on the real expert store (its episodes' structured chains give the vectors)."""
+    cfg = {**tiny_policy_cfg, "condition": "skill", "skill_params": True, "skill_done_head": True,
+           "done_hidden_dim": 16, "done_lag_steps": 2}
+    trainer = {"steps": 2, "batch_size": 8, "lr": 1e-4, "weight_decay": 0.0, "betas": [0.9, 0.999],
+               "warmup_steps": 1, "grad_clip": 1.0, "ema_power": 0.75, "ckpt_every": 100,
+               "val_every": 100, "log_every": 1, "device": "cpu", "seed": 0}
+    out = tmp_path_factory.mktemp("skill_params")
+    return train(cfg, trainer, expert_store, ["proprio", "state"], out).policy_dir
+
+
+def test_a_skill_params_policy_is_conditioned_on_the_planned_call(skill_params_policy, tmp_path):
+    """Two envs in one batch, the oracle planner, advancing after every step (threshold 0): each
+    policy call and each p(done) sees, per row, the encode_skill vector of that episode's current
+    planned call (the last SKILL_PARAMS_DIM features of the network's condition)."""
+    bilevel = BilevelConfig(low_level=str(skill_params_policy), advance="learned",
+                            done_threshold=0.0, planner={"name": "oracle"})
+    runner, env_config, _ = make_runner(BILEVEL, ENV_CONFIG, MOVE_TASKS, device="cpu",
+                                        batch_invariant=False, bilevel=bilevel)
+    policy = runner.inner.policy
+    acted, judged = [], []
+    policy.model.register_forward_pre_hook(
+        lambda _m, args: acted.append(args[2][:, -SKILL_PARAMS_DIM:].clone()))
+    policy.done_head.register_forward_pre_hook(
+        lambda _m, args: judged.append(args[0][:, -SKILL_PARAMS_DIM:].clone()))
+    specs = episode_list(MOVE_TASKS, 2, seed=0)
+    records, _ = rollouts(runner, specs, env_config, MOVE_TASKS, tmp_path,
+                          ExecutorConfig("process", 1, 2))
+
+    chains = [list(spec.task["chain"]) for spec in specs]
+    assert [r["skills"] for r in records] == chains  # one step per call, then the plan ran out
+    assert all(r["failure"] == "task_failed" and r["plan_valid"] for r in records)
+    expected = [torch.from_numpy(np.stack([encode_skill(c["skill"], c["params"]) for c in calls]))
+                for calls in zip(*chains, strict=True)]  # per step: each env's current call
+    assert expected[1][:, -6:].sum() == 2  # the move's direction is in the vector
+    # each denoising step of a call sees the same condition: one entry per distinct call
+    calls = [a for i, a in enumerate(acted) if i == 0 or not torch.equal(a, acted[i - 1])]
+    for got, want in ((calls, expected), (judged, expected)):
+        assert len(got) == len(want)
+        assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
+
+
+@register_planner("test_first_skill_only")
+class FirstSkillOnly(OraclePlanner):
+    """The chain's first skill, then an invalid answer: the episode ends as planner_invalid."""
+
+    def plan(self, instruction, observation, object_info):
+        return super().plan(instruction, observation, object_info)[:1]
+
+    def next_skill(self, history, observation):
+        raise PlannerInvalid("planner 'test_first_skill_only': an invalid answer")
+
+
+def test_an_episode_the_planner_ends_gets_its_video(tmp_path):
+    """The expert executes the first skill (grasp), the planner then fails: the episode ends as
+    planner_invalid and its video holds every frame up to there, like any recorded episode."""
+    import imageio.v2 as imageio
+
+    tasks = {**MOVE_TASKS, "classes": [3], "horizon": 120}  # grasp(handle), move(left)
+    run = EvalConfig(BILEVEL, ENV_CONFIG, tasks, tmp_path, episodes=2, seed=0, videos=1,
+                     executor=ExecutorConfig("process", 1, 2),
+                     bilevel=BilevelConfig(planner={"name": "test_first_skill_only"}))
+    evaluate_policy(run)
+    recs = sorted((json.loads(x) for x in (tmp_path / "episodes.jsonl").read_text().splitlines()),
+                  key=lambda r: r["episode"])
+    assert [r["failure"] for r in recs] == ["planner_invalid"] * 2
+    assert recs[0]["steps"] > 5 and len(recs[0]["skills"]) == 1  # it ran the grasp first
+    assert "video" in recs[0] and "video" not in recs[1]  # videos=1: the first episode only
+    with imageio.get_reader(tmp_path / recs[0]["video"]) as reader:
+        frames = [f for f in reader]  # noqa: C416 (len(reader) is inf)
+    assert len(frames) == recs[0]["steps"] + 1  # the reset frame, then one per step

@@ -110,6 +110,7 @@ def test_good_answer_sends_key_image_and_logs_without_key(endpoint, make, tmp_pa
     assert user[1]["image_url"]["url"].startswith("data:image/png;base64,iVBOR")
     (record,) = log_records(tmp_path)
     assert record["outcome"] == "ok" and record["episode"] == "test1/0" and record["latency_s"] > 0
+    assert record["step"] == 0  # the episode step it was asked at (the viewer places it there)
     assert "base64 chars" in json.dumps(record["request"])
 
 

@@ -13,9 +13,10 @@ CHUNK_EVERY, HORIZON, OFFSET = 8, 16, 1
 
 
 def write_eval_run(root, env_config: dict, task: dict, actions: np.ndarray, episode: int = 3,
-                   split: str = "test1", with_chunks: bool = True) -> dict:
+                   split: str = "test1", with_chunks: bool = True, **fields) -> dict:
     """An eval run folder as `robopolicy eval` writes it: `<root>/run.json` (env config) and
-    `<root>/<split>/episodes.jsonl` + `rollouts/episode_<i>.npz`. Returns the record."""
+    `<root>/<split>/episodes.jsonl` + `rollouts/episode_<i>.npz`; `fields` join the record
+    (e.g. a bi-level episode's skills). Returns the record."""
     folder = root / split
     (folder / "rollouts").mkdir(parents=True, exist_ok=True)
     (root / "run.json").write_text(json.dumps({"env": env_config, "policy": "test"}))
@@ -33,7 +34,7 @@ def write_eval_run(root, env_config: dict, task: dict, actions: np.ndarray, epis
               "category": task["category"], "instance_id": task["instance_id"],
               "seed": task["init_seed"], "split": split, "success": True, "completion": 1.0,
               "steps": len(actions), "instruction": task["instruction"], "task": task,
-              "rollout": rollout}
+              "rollout": rollout, **fields}
     with open(folder / "episodes.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
     return record

@@ -312,3 +312,54 @@ def test_web_on_a_taken_port_is_a_one_line_error(expert_store, tmp_path):
         r = view(f"path={expert_store}", "--web", f"grpc_port={port}",
                  f"web_port={_free_port()}", f"hydra.run.dir={tmp_path / 'run'}")
     assert f"127.0.0.1:{port}" in one_line_error(r) and "grpc_port=" in r.stderr
+
+
+def entries(path, entity: str, column: str) -> list[tuple[int, object]]:
+    """[(step, value)] of a component column logged at `entity` of an .rrd file."""
+    from rerun.chunk import RrdReader
+
+    out = []
+    for chunk in RrdReader(path).store().stream():
+        if chunk.entity_path == entity and not chunk.is_static:
+            batch = chunk.to_record_batch()
+            out += [(step, value[0]) for step, value in zip(batch.column("step").to_pylist(),
+                                                            batch.column(column).to_pylist(),
+                                                            strict=True)]
+    return sorted(out, key=lambda e: e[0])
+
+
+def test_a_bilevel_episode_shows_the_planners_skills_and_replies(eval_run, tmp_path):
+    """The record's skills on the `timeline/planner` lane from the step each started; the split's
+    planner log entries of this episode (not another's) as TextLogs at the step they were asked."""
+    import json
+
+    from tests.viewer.conftest import write_eval_run
+
+    root, record = eval_run
+    folder = root / record["split"]
+    actions = np.load(folder / record["rollout"])["action"][:8]
+    skills = [{"skill": "grasp", "params": {"part": "handle"}},
+              {"skill": "move", "params": {"direction": "top", "distance": 0.12}}]
+    run = tmp_path / "run"
+    write_eval_run(run, json.loads((root / "run.json").read_text())["env"], record["task"],
+                   actions, with_chunks=False, skills=skills, skill_starts=[0, 5])
+    log = [{"episode": "test1/3", "step": 0, "mode": "plan", "attempt": 0, "outcome": "ok",
+            "answer": '[{"skill": "grasp", "part": "handle"}]'},
+           {"episode": "test1/4", "step": 2, "mode": "plan", "attempt": 0, "outcome": "ok",
+            "answer": "another episode's"},
+           {"episode": "test1/3", "step": 5, "mode": "next", "attempt": 0,
+            "outcome": "invalid: no such part", "answer": "grasp the lid"},
+           {"episode": "test1/3", "step": 5, "mode": "next", "attempt": 1, "outcome": "ok",
+            "answer": '{"skill": "move", "direction": "top"}'}]
+    (run / "test1" / "planner_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
+    out = tmp_path / "ep.rrd"
+    r = view(f"path={run}", "episode=3", f"--save={out}", f"hydra.run.dir={tmp_path / 'hydra'}")
+    assert r.returncode == 0, r.stderr
+    lane = entries(out, "/timeline/planner", "StateChange:state")
+    assert lane == [(0, "skill 1: grasp(part=handle)"),
+                    (5, "skill 2: move(direction=top, distance=0.12)")]
+    replies = entries(out, "/planner/reply", "TextLog:text")
+    assert [step for step, _ in replies] == [0, 5, 5]
+    assert replies[0][1].endswith(log[0]["answer"]) and "plan" in replies[0][1]
+    assert "invalid: no such part" in replies[1][1] and replies[2][1].endswith(log[3]["answer"])
+    assert not any("another episode" in text for _, text in replies)
