@@ -1,0 +1,187 @@
+"""The bi-level experiment (issue 27's table): end-to-end against bi-level policies on the same
+all-class demos, per test split, with 95% Wilson intervals, in one run directory.
+
+    python benchmarks/bilevel_table.py --out outputs/bilevel [--episodes 2100] [--steps 3000]
+        [--planner-steps 2000] [--splits test1,test5] [--per-cell 8] [--rows all]
+
+Stages, each skipped when its output is already complete (rerun the same command to resume):
+1. collect: a class-stratified store of the train split (`suite.tasks.stratify=class`) with
+   proprio, state, skill_state, pcd (256 points) and a 64x64 agentview;
+2. train: the end-to-end state DP (task-level obs + the instruction), the skill DP (the
+   current skill's instruction, skill_state, a skill-done head) and the learned planner;
+3. eval: every row on the splits (`robopolicy eval`, which resumes by itself);
+4. table: markdown and JSON (`<out>/table.md`, `<out>/table.json`).
+
+Every command is printed before it runs, so the table's numbers come with their commands.
+The rows:
+
+| row | what |
+|---|---|
+| expert | the scripted expert: the ceiling |
+| e2e_state | end-to-end DP on task-level state, instruction-conditioned |
+| e2e_pcd | end-to-end DP on the object point cloud (xyz), as PartInstruct's DP3 |
+| oracle_predicate | oracle planner + skill DP, skills advance on their goal predicates |
+| oracle_learned | oracle planner + skill DP, skills advance on the skill-done head |
+| learned_learned | learned planner + skill DP + skill-done head: nothing privileged at test time |
+| learned_expert | learned planner + the expert executing each skill: the planner's own quality |
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROWS = ("expert", "e2e_state", "e2e_pcd", "oracle_predicate", "oracle_learned",
+        "learned_learned", "learned_expert")
+STORE_OBS = "[proprio,state,skill_state,pcd,rgb.agentview]"
+
+
+def run(cmd: list[str], log: Path) -> float:
+    """Run a robopolicy command (printed first), its output appended to `log`; wall seconds."""
+    print("$ " + " ".join(cmd), flush=True)
+    t0 = time.time()
+    with open(log, "a") as f:
+        f.write("$ " + " ".join(cmd) + "\n")
+        f.flush()
+        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True)
+    return time.time() - t0
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "robopolicy.cli", *args]
+
+
+def trained(run_dir: Path, steps: int) -> bool:
+    meta = run_dir / "checkpoints" / "latest" / "meta.json"
+    return meta.is_file() and json.loads(meta.read_text()).get("step") == steps
+
+
+def train_commands(a, store: Path) -> dict[str, list[str]]:
+    common = [f"dataset.path={store}", f"trainer.steps={a.steps}", "trainer.ckpt_every=500",
+              "dataset.val_ratio=0.02", f"trainer.seed={a.seed}"]
+    return {
+        "e2e_state": cli("train", "policy=diffusion_unet", "policy.text_encoder=minilm",
+                         "dataset.obs_keys=[proprio,state]", *common),
+        "e2e_pcd": cli("train", "policy=diffusion_unet", "policy.text_encoder=minilm",
+                       "dataset.obs_keys=[proprio,pcd]", *common),
+        "skill_dp": cli("train", "policy=skill_diffusion", "dataset.obs_keys=[proprio,state,skill_state]",
+                        "policy.skill_obs_keys=[skill_state]", *common),
+        "planner": cli("train", "policy=skill_planner", f"dataset.path={store}",
+                       f"trainer.steps={a.planner_steps}", "trainer.batch_size=64", "trainer.lr=3e-4",
+                       "trainer.warmup_steps=100", "trainer.val_every=250", "trainer.ckpt_every=500",
+                       "dataset.val_ratio=0.05", f"trainer.seed={a.seed}"),
+    }
+
+
+NEEDS = {"e2e_state": ("e2e_state",), "e2e_pcd": ("e2e_pcd",), "oracle_predicate": ("skill_dp",),
+         "oracle_learned": ("skill_dp",), "learned_learned": ("skill_dp", "planner"),
+         "learned_expert": ("planner",), "expert": ()}
+
+
+def eval_command(row: str, a, out: Path) -> list[str]:
+    ckpt = {k: out / "train" / k / "checkpoints" / "latest" for k in ("e2e_state", "e2e_pcd", "skill_dp", "planner")}
+    common = ["suite=partmanip", f"splits=[{a.splits}]", f"episodes_per_cell={a.per_cell}",
+              f"executor.workers={a.workers}", f"videos={a.videos}", f"out={out / 'eval' / row}"]
+    policy = {
+        "expert": ["policy=expert"],
+        "e2e_state": [f"policy.path={ckpt['e2e_state']}"],
+        "e2e_pcd": [f"policy.path={ckpt['e2e_pcd']}"],
+        "oracle_predicate": ["policy=bilevel", "planner=oracle", f"policy.low_level={ckpt['skill_dp']}",
+                             "policy.advance=predicate"],
+        "oracle_learned": ["policy=bilevel", "planner=oracle", f"policy.low_level={ckpt['skill_dp']}",
+                           "policy.advance=learned"],
+        "learned_learned": ["policy=bilevel", "planner=learned", f"planner.path={ckpt['planner']}",
+                            f"policy.low_level={ckpt['skill_dp']}", "policy.advance=learned"],
+        "learned_expert": ["policy=bilevel", "planner=learned", f"planner.path={ckpt['planner']}",
+                           "policy.low_level=expert", "policy.advance=predicate"],
+    }[row]
+    return cli("eval", *common, *policy)
+
+
+def table(out: Path, rows: list[str], splits: list[str]) -> dict:
+    """Per row: success per split and overall with 95% intervals, and the planner's accuracy."""
+    result = {}
+    for row in rows:
+        report = out / "eval" / row / "report.json"
+        if not report.is_file():
+            continue
+        r = json.loads(report.read_text())
+        cells = {s: r["by_split"][s]["overall"] for s in splits if s in r["by_split"]}
+        cells["all"] = r["overall"]
+        planner = {s: r["by_split"][s].get("planner") for s in splits if s in r["by_split"]}
+        result[row] = {"success": cells, "planner": planner, "wall_s": r.get("wall_s")}
+    return result
+
+
+def markdown(result: dict, splits: list[str]) -> str:
+    def cell(c):
+        lo, hi = c["ci95"]
+        return f"{100 * c['success_rate']:.1f} [{100 * lo:.0f}, {100 * hi:.0f}] ({c['episodes']})"
+
+    lines = ["| row | " + " | ".join(splits) + " | all | skill accuracy |",
+             "|---|" + "---|" * (len(splits) + 2)]
+    for row, v in result.items():
+        acc = [p["skill_accuracy"] for p in v["planner"].values() if p]
+        accs = " / ".join(f"{100 * x:.1f}" for x in acc) if acc else ""
+        lines.append(f"| {row} | " + " | ".join(cell(v["success"][s]) if s in v["success"] else ""
+                                              for s in splits)
+                     + f" | {cell(v['success']['all'])} | {accs} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("outputs/bilevel"))
+    p.add_argument("--store", type=Path, default=None, help="default: <out>/demos.zarr")
+    p.add_argument("--episodes", type=int, default=2100, help="collected episodes (attempts)")
+    p.add_argument("--steps", type=int, default=3000, help="DP training steps (batch 256)")
+    p.add_argument("--planner-steps", type=int, default=2000)
+    p.add_argument("--splits", default="test1,test2,test3,test4,test5")
+    p.add_argument("--per-cell", type=int, default=16)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--videos", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rows", default="all", help=f"comma-separated, from {', '.join(ROWS)}")
+    p.add_argument("--stage", choices=("all", "collect", "train", "eval", "table"), default="all")
+    a = p.parse_args()
+    rows = list(ROWS) if a.rows == "all" else a.rows.split(",")
+    unknown = sorted(set(rows) - set(ROWS))
+    if unknown:
+        p.error(f"unknown rows {unknown} (known: {', '.join(ROWS)})")
+    out = a.out
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "commands.log"
+    store = a.store or out / "demos.zarr"
+    walls = {}
+    if a.stage in ("all", "collect"):
+        walls["collect"] = run(cli("collect", "suite=partmanip", "suite.tasks.source=catalog",
+                                   "suite.tasks.stratify=class", f"episodes={a.episodes}",
+                                   f"workers={a.workers}", f"suite.env.obs_keys={STORE_OBS}",
+                                   "suite.env.pcd_points=256", "suite.env.image_size=[64,64]",
+                                   f"out={store}"), log)
+    if a.stage in ("all", "train"):
+        commands = train_commands(a, store)
+        for name in sorted({n for r in rows for n in NEEDS[r]}):
+            run_dir = out / "train" / name
+            steps = a.planner_steps if name == "planner" else a.steps
+            if not trained(run_dir, steps):
+                walls[f"train_{name}"] = run([*commands[name], f"hydra.run.dir={run_dir}"], log)
+    if a.stage in ("all", "eval"):
+        for row in rows:
+            walls[f"eval_{row}"] = run(eval_command(row, a, out), log)
+    splits = a.splits.split(",")
+    result = table(out, rows, splits)
+    (out / "table.json").write_text(json.dumps({"rows": result, "walls_s": walls}, indent=2) + "\n")
+    text = markdown(result, splits)
+    (out / "table.md").write_text(text + "\n")
+    print(json.dumps(walls))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
