@@ -85,7 +85,8 @@ NEEDS = {"e2e_state": ("e2e_state",), "e2e_pcd": ("e2e_pcd",), "oracle_predicate
 def eval_command(row: str, a, out: Path) -> list[str]:
     ckpt = {k: out / "train" / k / "checkpoints" / "latest" for k in ("e2e_state", "e2e_pcd", "skill_dp", "planner")}
     common = ["suite=partmanip", f"splits=[{a.splits}]", f"episodes_per_cell={a.per_cell}",
-              f"executor.workers={a.workers}", f"videos={a.videos}", f"out={out / 'eval' / row}"]
+              f"executor.workers={a.workers}", f"videos={a.videos}", f"out={out / 'eval' / row}",
+              f"batch_invariant={str(a.batch_invariant).lower()}"]
     policy = {
         "expert": ["policy=expert"],
         "e2e_state": [f"policy.path={ckpt['e2e_state']}"],
@@ -146,6 +147,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--videos", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-invariant", action="store_true",
+                   help="one policy call per episode (bit-exact whatever the batching; slower)")
     p.add_argument("--rows", default="all", help=f"comma-separated, from {', '.join(ROWS)}")
     p.add_argument("--stage", choices=("all", "collect", "train", "eval", "table"), default="all")
     a = p.parse_args()
