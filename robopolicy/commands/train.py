@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> None:
     # resume=<run dir> continues that run there; resume=true continues the run in hydra's dir
     out = Path(cfg.resume) if isinstance(cfg.resume, str) else output_dir()
     config = TrainConfig.from_hydra(cfg, out)
-    from robopolicy.training.planner_trainer import PLANNER_TARGET
+    from robopolicy.planners.network import PLANNER_TARGET
 
     if config.policy.get("_target_") == PLANNER_TARGET:  # the learned skill planner
         from robopolicy.training.planner_trainer import train_planner as train

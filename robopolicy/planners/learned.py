@@ -36,7 +36,7 @@ def load_planner_net(path: str | Path, device: str = "cpu"):
     from omegaconf import OmegaConf
     from safetensors.torch import load_file
 
-    from robopolicy.training.planner_trainer import PLANNER_TARGET, build_planner_net
+    from robopolicy.planners.network import PLANNER_TARGET, build_planner_net
 
     path = Path(path)
     if not path.is_dir():
@@ -86,7 +86,7 @@ class LearnedPlanner(Planner):
 
     def plan(self, instruction: str, observation: Mapping[str, Any],
              object_info: ObjectInfo) -> list[SkillCall]:
-        from robopolicy.data.planner_data import PlannerEpisode
+        from robopolicy.planners.data import PlannerEpisode
 
         vocab = PartVocabulary.for_object(object_info, self.snap_threshold)
         self._episode = {"episode": PlannerEpisode(instruction, vocab.entries, []), "vocab": vocab,
@@ -114,7 +114,7 @@ class LearnedPlanner(Planner):
     def _query(self, history: list[SkillCall], observation: Mapping[str, Any]) -> SkillCall | Done:
         import torch
 
-        from robopolicy.data.planner_data import (
+        from robopolicy.planners.data import (
             DIRECTION_NAMES,
             DONE_CLASS,
             SKILL_CLASSES,

@@ -1,7 +1,7 @@
 """Train the learned skill planner (`robopolicy train policy=skill_planner dataset.path=...`).
 
 Batches are whole episodes (every query of an episode at once, see
-`robopolicy.data.planner_data`); AdamW with a cosine schedule, the settings of the `trainer`
+`robopolicy.planners.data`); AdamW with a cosine schedule, the settings of the `trainer`
 group (steps, batch_size = episodes per batch, lr, warmup, grad_clip, log/val/ckpt cadence,
 seed, device). The planner directory (`checkpoints/latest`) holds config.yaml, meta.json and
 model.safetensors, as a policy directory does; `planner=learned planner.path=<it>` loads it.
@@ -17,36 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robopolicy.data.planner_data import PlannerBatcher, planner_episodes
 from robopolicy.data.sampler import split_episodes
 from robopolicy.data.store import EpisodeStore
 from robopolicy.device import resolve_device
 from robopolicy.errors import RobopolicyError
+from robopolicy.planners.data import PlannerBatcher, planner_episodes
+from robopolicy.planners.network import build_planner_net
 from robopolicy.progress import progress
 from robopolicy.training.config import TrainConfig
 from robopolicy.training.loggers import MetricsLogger
 
 log = logging.getLogger(__name__)
-
-#: the policy config's `_target_` that selects this trainer
-PLANNER_TARGET = "robopolicy.models.skill_planner.SkillPlannerNet"
-_CONFIG_ONLY = ("name", "_target_")
-
-
-def build_planner_net(policy_cfg: dict):
-    """The network a `policy=skill_planner` config describes (an unknown key: one line)."""
-    import inspect
-
-    from robopolicy.models.skill_planner import SkillPlannerNet
-
-    kwargs = {k: v for k, v in policy_cfg.items() if k not in _CONFIG_ONLY}
-    known = set(inspect.signature(SkillPlannerNet).parameters)
-    unknown = sorted(set(kwargs) - known)
-    if unknown:
-        raise RobopolicyError(f"policy=skill_planner: unknown key(s) {', '.join(unknown)} "
-                              f"(known: {', '.join(sorted(known))})")
-    return SkillPlannerNet(**kwargs)
-
 
 def _to(batch: dict, device: str) -> dict:
     return {k: v.to(device) for k, v in batch.items()}

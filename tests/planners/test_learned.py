@@ -8,21 +8,21 @@ import numpy as np
 import pytest
 import torch
 
-from robopolicy.data.planner_data import (
+from robopolicy.data.store import EpisodeStore
+from robopolicy.errors import RobopolicyError
+from robopolicy.planners import make_planner
+from robopolicy.planners.data import (
     DONE_CLASS,
     IGNORE,
     START_TOKEN,
     PlannerBatcher,
     planner_episodes,
 )
-from robopolicy.data.store import EpisodeStore
-from robopolicy.errors import RobopolicyError
-from robopolicy.planners import make_planner
 from robopolicy.planners.grammar import DONE, SkillCall
 from robopolicy.planners.vocabulary import ObjectInfo
 from robopolicy.training.config import TrainConfig
 
-PLANNER_CFG = {"name": "skill_planner", "_target_": "robopolicy.models.skill_planner.SkillPlannerNet",
+PLANNER_CFG = {"name": "skill_planner", "_target_": "robopolicy.planners.network.SkillPlannerNet",
                "d_model": 32, "n_layers": 1, "n_heads": 2, "use_image": False, "dropout": 0.0}
 
 

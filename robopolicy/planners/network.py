@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robopolicy.data.planner_data import (
+from robopolicy.errors import RobopolicyError
+from robopolicy.planners.data import (
     DIRECTION_NAMES,
     IGNORE,
     NO_DIRECTION,
@@ -46,7 +47,7 @@ class FrameEncoder(nn.Module):
 
 
 class SkillPlannerNet(nn.Module):
-    """See the module docstring. Inputs are `robopolicy.data.planner_data.PlannerBatcher`'s."""
+    """See the module docstring. Inputs are `robopolicy.planners.data.PlannerBatcher`'s."""
 
     name = "skill_planner"
     shape_meta: dict = {}  # no store observation shapes: the planner reads text and one camera
@@ -125,3 +126,21 @@ class SkillPlannerNet(nn.Module):
         terms["call_acc"] = torch.stack(correct).all(0)[positions].float().mean()
         terms["loss"] = terms["skill_loss"] + terms["direction_loss"] + terms["part_loss"]
         return terms
+
+
+#: the policy config's `_target_` that `robopolicy train` trains as the learned planner
+PLANNER_TARGET = "robopolicy.planners.network.SkillPlannerNet"
+_CONFIG_ONLY = ("name", "_target_")
+
+
+def build_planner_net(policy_cfg: dict):
+    """The network a `policy=skill_planner` config describes (an unknown key: one line)."""
+    import inspect
+
+    kwargs = {k: v for k, v in policy_cfg.items() if k not in _CONFIG_ONLY}
+    known = set(inspect.signature(SkillPlannerNet).parameters)
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise RobopolicyError(f"policy=skill_planner: unknown key(s) {', '.join(unknown)} "
+                              f"(known: {', '.join(sorted(known))})")
+    return SkillPlannerNet(**kwargs)
