@@ -56,6 +56,11 @@ class RasterParams:
     chunk_elements: int = 1 << 20
     """Pixel x Gaussian elements composited per dense chunk (torch renderer)."""
 
+    def __post_init__(self):
+        if not 0 < self.alpha_min < self.alpha_max < 1:
+            raise ValueError(f"RasterParams: want 0 < alpha_min ({self.alpha_min}) < alpha_max "
+                             f"({self.alpha_max}) < 1")
+
 
 @dataclass
 class GaussianRender:

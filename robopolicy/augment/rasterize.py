@@ -43,7 +43,7 @@ class Projected:
     """(M, 4) int64 first and last pixel column and row (inclusive) a splat can reach."""
 
 
-def project(scene: GaussianScene, camera: PinholeCamera, params: RasterParams) -> Projected:
+def project_gaussians(scene: GaussianScene, camera: PinholeCamera, params: RasterParams) -> Projected:
     """EWA projection (local affine approximation of the perspective at each centre), culling
     behind the near plane, off-screen and below `alpha_min` everywhere, and a depth sort."""
     dtype, device = scene.means.dtype, scene.means.device
@@ -151,7 +151,7 @@ def render_torch(scene: GaussianScene, camera: PinholeCamera,
                  params: RasterParams | None = None, segments: bool = True) -> GaussianRender:
     """The differentiable torch rasterizer (any device; written for the CPU)."""
     params = params or RasterParams()
-    proj = project(scene, camera, params)
+    proj = project_gaussians(scene, camera, params)
     ts = params.tile_px
     bins = bin_tiles(proj, camera, ts)
     n_tiles = bins.tiles_x * bins.tiles_y
