@@ -174,3 +174,26 @@ def test_tiles_and_chunks_composite_like_a_per_pixel_reference():
         assert torch.allclose(out.alpha, ref[..., 3], atol=1e-5)
         assert torch.allclose(out.rgb, ref[..., :3], atol=1e-5)
         assert ref[..., 3].max() > 0.99  # opaque enough for the early stop to matter
+
+
+def test_gradients_match_finite_differences():
+    g = torch.Generator().manual_seed(2)
+    n = 6
+    cam = PinholeCamera.look_at((0.9, -0.3, 0.6), (0.0, 0.0, 0.1), fovy_deg=45, width=16,
+                                height=12)
+    means = (torch.randn(n, 3, generator=g, dtype=torch.float64) * 0.05
+             + torch.tensor([0.0, 0.0, 0.1], dtype=torch.float64))
+    quats = torch.randn(n, 4, generator=g, dtype=torch.float64)
+    log_scales = torch.full((n, 3), np.log(0.04), dtype=torch.float64)
+    target = torch.rand(12, 16, 3, generator=g, dtype=torch.float64)
+
+    def loss(means, log_scales, opacity, dc):
+        scene = GaussianScene(means, quats, log_scales, opacity, dc,
+                              torch.zeros(n, dtype=torch.int64), {0: "blob"})
+        out = render_torch(scene, cam, background=(0.3, 0.2, 0.1), segments=False)
+        return ((out.rgb - target) ** 2).sum() + out.depth.sum() * 0.1
+
+    inputs = (means, log_scales, torch.randn(n, generator=g, dtype=torch.float64) + 1.5,
+              torch.randn(n, 3, generator=g, dtype=torch.float64))
+    inputs = tuple(t.clone().requires_grad_(True) for t in inputs)
+    assert torch.autograd.gradcheck(loss, inputs, eps=1e-6, atol=1e-5, rtol=1e-4)
