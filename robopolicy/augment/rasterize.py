@@ -112,33 +112,72 @@ class _Bins:
     tiles_y: int
 
 
-def bin_tiles(proj: Projected, camera: PinholeCamera, tile_px: int) -> _Bins:
-    """(tile, Gaussian) pairs for every tile a splat's pixel box touches, sorted by tile then
-    depth (the Gaussians are already in depth order)."""
-    tiles_x = -(-camera.width // tile_px)
-    tiles_y = -(-camera.height // tile_px)
-    n_tiles = tiles_x * tiles_y
-    box = proj.pixel_box // tile_px
+def bin_tiles(proj: Projected, camera: PinholeCamera, params: RasterParams) -> _Bins:
+    """(tile, Gaussian) pairs for every tile with a pixel centre where the Gaussian's alpha can
+    reach `alpha_min`, sorted by tile then depth (the Gaussians are already in depth order)."""
+    ts = params.tile_px
+    tiles_x = -(-camera.width // ts)
+    tiles_y = -(-camera.height // ts)
+    box = proj.pixel_box // ts
     nx = box[:, 1] - box[:, 0] + 1
     counts = nx * (box[:, 3] - box[:, 2] + 1)
-    g = torch.repeat_interleave(torch.arange(len(counts)), counts)
-    first = torch.cumsum(counts, 0) - counts
-    offset = torch.arange(len(g)) - first[g]
-    tile = (box[g, 2] + offset // nx[g]) * tiles_x + box[g, 0] + offset % nx[g]
+    n_pairs = int(counts.sum())
+    # per pair, its Gaussian's tile box and (u, v, conic, k^2), expanded without gathers
+    g = torch.repeat_interleave(torch.arange(len(counts)), counts, output_size=n_pairs)
+    box_g = torch.repeat_interleave(torch.cat([box, nx[:, None]], 1), counts, dim=0,
+                                    output_size=n_pairs)
+    k2 = 2 * (proj.log_opacity - math.log(params.alpha_min))
+    shape_g = torch.repeat_interleave(torch.cat([proj.mean2d, proj.conic, k2[:, None]], 1),
+                                      counts, dim=0, output_size=n_pairs)
+    first = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts,
+                                    output_size=n_pairs)
+    offset = torch.arange(n_pairs) - first
+    tx = box_g[:, 0] + offset % box_g[:, 4]
+    ty = box_g[:, 2] + torch.div(offset, box_g[:, 4], rounding_mode="floor")
+    # a tilted ellipse's box holds tiles the ellipse misses: drop those pairs
+    hit = _ellipse_meets_tile(shape_g, tx, ty, camera, ts).nonzero()[:, 0]
+    g = g.index_select(0, hit)
+    tile = (ty * tiles_x + tx).index_select(0, hit)
     tile_sorted, perm = torch.sort(tile, stable=True)
-    count = torch.bincount(tile_sorted, minlength=n_tiles)
-    return _Bins(g[perm], torch.cumsum(count, 0) - count, count, tiles_x, tiles_y)
+    count = torch.bincount(tile_sorted, minlength=tiles_x * tiles_y)
+    return _Bins(g.index_select(0, perm), torch.cumsum(count, 0) - count, count, tiles_x,
+                 tiles_y)
+
+
+def _ellipse_meets_tile(shape: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor,
+                        camera: PinholeCamera, ts: int) -> torch.Tensor:
+    """(P,) bool: whether the rectangle of tile (tx, ty)'s pixel centres holds a point where
+    a Gaussian of `shape` (P, 6: u, v, conic xx, xy, yy, k^2) reaches `alpha_min`, i.e. where
+    its conic's quadratic form is at most k^2. The form is convex: 0 when the centre is inside,
+    else minimal on an edge, at the stationary point along the edge clamped to its ends."""
+    dtype = shape.dtype
+    mx, my, a, b, c, k2 = shape.unbind(-1)
+    x0 = (tx * ts).to(dtype) + 0.5 - mx
+    x1 = (tx * ts + ts).clamp_max(camera.width).to(dtype) - 0.5 - mx
+    y0 = (ty * ts).to(dtype) + 0.5 - my
+    y1 = (ty * ts + ts).clamp_max(camera.height).to(dtype) - 0.5 - my
+
+    def edge(d, lo, hi, p, r):  # min over t in [lo, hi] of p d^2 + 2 b d t + r t^2
+        t = torch.minimum(torch.maximum(-b * d / r, lo), hi)
+        return p * d * d + 2 * b * d * t + r * t * t
+
+    best = torch.minimum(torch.minimum(edge(x0, y0, y1, a, c), edge(x1, y0, y1, a, c)),
+                         torch.minimum(edge(y0, x0, x1, c, a), edge(y1, x0, x1, c, a)))
+    inside = (x0 <= 0) & (x1 >= 0) & (y0 <= 0) & (y1 >= 0)
+    return inside | (best <= k2 * (1 + 1e-5) + 1e-6)
 
 
 def _chunks(counts: torch.Tensor, pixels_per_tile: int, budget: int) -> list[torch.Tensor]:
     """Non-empty tiles grouped, in ascending pair count, so that tiles x largest count x pixels
-    stays within `budget` (a tile over budget on its own is a chunk of one)."""
+    stays within `budget` and a chunk's counts differ by at most a quarter, which bounds the
+    padding (a tile over budget on its own is a chunk of one)."""
     active = counts.nonzero()[:, 0]
     active = active[torch.argsort(counts[active], stable=True)]
     sizes = counts[active].tolist()
     groups, begin = [], 0
     for i, c in enumerate(sizes):
-        if i > begin and (i - begin + 1) * c * pixels_per_tile > budget:
+        if i > begin and ((i - begin + 1) * c * pixels_per_tile > budget
+                          or c > 1.25 * sizes[begin] + 4):
             groups.append(active[begin:i])
             begin = i
     if begin < len(sizes):
@@ -153,7 +192,7 @@ def render_torch(scene: GaussianScene, camera: PinholeCamera,
     params = params or RasterParams()
     proj = project_gaussians(scene, camera, params)
     ts = params.tile_px
-    bins = bin_tiles(proj, camera, ts)
+    bins = bin_tiles(proj, camera, params)
     n_tiles = bins.tiles_x * bins.tiles_y
     device, dtype = scene.means.device, scene.means.dtype
 
@@ -204,8 +243,8 @@ def _composite(tiles: torch.Tensor, bins: _Bins, packed: torch.Tensor, seg_local
     slot = torch.arange(k, device=tiles.device)
     valid = slot[None, :] < counts[:, None]
     pair = torch.where(valid, bins.tile_start[tiles][:, None] + slot, 0)
-    gauss = bins.pair_gaussian[pair]  # (T, K)
-    p = packed[gauss]  # (T, K, 10)
+    gauss = bins.pair_gaussian.index_select(0, pair.reshape(-1)).reshape(pair.shape)  # (T, K)
+    p = packed.index_select(0, gauss.reshape(-1)).reshape(*pair.shape, packed.shape[1])
     centre_x = (tiles % bins.tiles_x).to(packed.dtype) * ts + ts / 2
     centre_y = (tiles // bins.tiles_x).to(packed.dtype) * ts + ts / 2
     mx = p[..., 0] - centre_x[:, None]
@@ -217,7 +256,7 @@ def _composite(tiles: torch.Tensor, bins: _Bins, packed: torch.Tensor, seg_local
     const = torch.where(valid, const, torch.full_like(const, -1e4))
     coef = torch.stack([-0.5 * a, -b, -0.5 * c, a * mx + b * my, b * mx + c * my, const], 1)
     values = torch.cat([p[..., 6:10], torch.ones_like(p[..., :1])], -1)
-    out, weight = _Blend.apply(feats @ coef, values, params.alpha_min, params.alpha_max,
+    out, weight = _Blend.apply(feats, coef, values, params.alpha_min, params.alpha_max,
                                params.transmittance_min)
     seg = None
     if segments:
@@ -232,37 +271,39 @@ def _composite(tiles: torch.Tensor, bins: _Bins, packed: torch.Tensor, seg_local
 
 
 class _Blend(torch.autograd.Function):
-    """Front-to-back compositing of (T, P, K) log-alphas (Gaussians in depth order along K) into
-    (T, P, C) weighted sums of per-Gaussian values (T, K, C), with an analytic backward: fewer
-    and in-place tensor passes than autograd's, which matters at millions of elements."""
+    """Front-to-back compositing of (T, P, K) log-alphas = pixel features (P, F) @ per-Gaussian
+    coefficients (T, F, K) (Gaussians in depth order along K) into (T, P, C) weighted sums of
+    per-Gaussian values (T, K, C), with an analytic backward: fewer and in-place tensor passes
+    than autograd's, which matters at millions of elements."""
 
     @staticmethod
-    def forward(ctx, log_alpha, values, alpha_min, alpha_max, transmittance_min):
-        alpha = log_alpha.exp().clamp_max_(alpha_max)
-        alpha.mul_(alpha >= alpha_min)
-        log_t = alpha.neg().log1p_()
+    def forward(ctx, feats, coef, values, alpha_min, alpha_max, transmittance_min):
+        # in place where possible: each pass over a fresh million-element tensor costs
+        alpha = torch.nn.functional.threshold_(feats @ coef, math.log(alpha_min), -math.inf)
+        alpha.clamp_max_(math.log(alpha_max)).exp_()
+        log_t = torch.rsub(alpha, 1.0).log_()
         log_t_incl = torch.cumsum(log_t, -1)
         # transmittance in front of each Gaussian, zero from the one that ends the pixel on
-        t_excl = log_t.neg_().add_(log_t_incl).exp_()
-        t_excl.mul_(log_t_incl > math.log(transmittance_min))
+        torch.nn.functional.threshold_(log_t_incl, math.log(transmittance_min), -math.inf)
+        t_excl = torch.sub(log_t_incl, log_t, out=log_t).exp_()
         weight = alpha * t_excl
-        ctx.save_for_backward(alpha, t_excl, weight, values)
+        ctx.save_for_backward(feats, alpha, t_excl, weight, values)
         ctx.alpha_max = alpha_max
         ctx.mark_non_differentiable(weight)
         return weight @ values, weight
 
     @staticmethod
     def backward(ctx, grad_out, _grad_weight):
-        alpha, t_excl, weight, values = ctx.saved_tensors
+        feats, alpha, t_excl, weight, values = ctx.saved_tensors
         grad_values = weight.transpose(1, 2) @ grad_out
         # dL/dw_k = g . v_k;  w_k = alpha_k T_k, and every later w_i holds a factor (1 - alpha_k)
         grad_w = grad_out @ values.transpose(1, 2)
         later = torch.cumsum(grad_w * weight, -1)
-        later.neg_().add_(-later[..., -1:])  # sum over i > k of dL/dw_i w_i
-        grad_alpha = (grad_w.mul_(t_excl)).sub_(later.div_(alpha.neg().add_(1)))
+        torch.sub(later[..., -1:], later, out=later)  # sum over i > k of dL/dw_i w_i
+        grad_alpha = grad_w.mul_(t_excl).sub_(later.div_(torch.rsub(alpha, 1.0)))
         # d alpha / d log_alpha = alpha, zero where clamped or skipped
-        grad_alpha.mul_(alpha).mul_(alpha < ctx.alpha_max)
-        return grad_alpha, grad_values, None, None, None
+        grad_alpha.mul_(alpha).masked_fill_(alpha >= ctx.alpha_max * (1 - 1e-6), 0.0)
+        return None, feats.T @ grad_alpha, grad_values, None, None, None
 
 
 def _untile(full: torch.Tensor, bins: _Bins, ts: int, camera: PinholeCamera) -> torch.Tensor:
