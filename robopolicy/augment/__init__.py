@@ -1,3 +1,4 @@
-"""Gaussian-splat demonstration augmentation: Gaussian scenes of simulated episodes (`scene`),
-3DGS .ply files (`ply`), and their rendering (`render`: gsplat on CUDA, the torch
-rasterizer on the CPU)."""
+"""Gaussian-splat demonstration augmentation. `scene`: Gaussian scenes with a segment per
+Gaussian, built from meshes and posed per segment; `ply`: standard 3DGS .ply files; `render`:
+rendering (`rasterize`, the differentiable torch rasterizer for the CPU, or `gsplat_render` on
+CUDA) with the camera, settings and outputs of `camera`."""

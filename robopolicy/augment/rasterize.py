@@ -112,6 +112,7 @@ class _Bins:
     tiles_y: int
 
 
+@torch.no_grad()
 def bin_tiles(proj: Projected, camera: PinholeCamera, params: RasterParams) -> _Bins:
     """(tile, Gaussian) pairs for every tile with a pixel centre where the Gaussian's alpha can
     reach `alpha_min`, sorted by tile then depth (the Gaussians are already in depth order)."""
@@ -123,7 +124,9 @@ def bin_tiles(proj: Projected, camera: PinholeCamera, params: RasterParams) -> _
     counts = nx * (box[:, 3] - box[:, 2] + 1)
     n_pairs = int(counts.sum())
     # per pair, its Gaussian's tile box and (u, v, conic, k^2), expanded without gathers
-    g = torch.repeat_interleave(torch.arange(len(counts)), counts, output_size=n_pairs)
+    device = box.device
+    g = torch.repeat_interleave(torch.arange(len(counts), device=device), counts,
+                                output_size=n_pairs)
     box_g = torch.repeat_interleave(torch.cat([box, nx[:, None]], 1), counts, dim=0,
                                     output_size=n_pairs)
     k2 = 2 * (proj.log_opacity - math.log(params.alpha_min))
@@ -131,7 +134,7 @@ def bin_tiles(proj: Projected, camera: PinholeCamera, params: RasterParams) -> _
                                       counts, dim=0, output_size=n_pairs)
     first = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts,
                                     output_size=n_pairs)
-    offset = torch.arange(n_pairs) - first
+    offset = torch.arange(n_pairs, device=device) - first
     tx = box_g[:, 0] + offset % box_g[:, 4]
     ty = box_g[:, 2] + torch.div(offset, box_g[:, 4], rounding_mode="floor")
     # a tilted ellipse's box holds tiles the ellipse misses: drop those pairs
@@ -169,8 +172,8 @@ def _ellipse_meets_tile(shape: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor,
 
 def _chunks(counts: torch.Tensor, pixels_per_tile: int, budget: int) -> list[torch.Tensor]:
     """Non-empty tiles grouped, in ascending pair count, so that tiles x largest count x pixels
-    stays within `budget` and a chunk's counts differ by at most a quarter, which bounds the
-    padding (a tile over budget on its own is a chunk of one)."""
+    stays within `budget` and a chunk's counts differ by at most a quarter (plus 4), which
+    bounds the padding (a tile over budget on its own is a chunk of one)."""
     active = counts.nonzero()[:, 0]
     active = active[torch.argsort(counts[active], stable=True)]
     sizes = counts[active].tolist()
