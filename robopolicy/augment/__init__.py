@@ -1,0 +1,4 @@
+"""Gaussian-splat demonstration augmentation. `scene`: Gaussian scenes with a segment per
+Gaussian, built from meshes and posed per segment; `ply`: standard 3DGS .ply files; `render`:
+rendering (`rasterize`, the differentiable torch rasterizer for the CPU, or `gsplat_render` on
+CUDA) with the camera, settings and outputs of `camera`."""
