@@ -50,6 +50,7 @@ bench: setup
 	$(PY) benchmarks/policy_speed.py
 	$(PY) benchmarks/dataloader.py
 	$(PY) benchmarks/eval_throughput.py
+	$(PY) benchmarks/gaussian_render.py
 
 lint: setup
 	$(VENV)/bin/ruff check robopolicy sims tests benchmarks
