@@ -123,7 +123,7 @@ def markdown(result: dict, splits: list[str]) -> str:
         lo, hi = c["ci95"]
         return f"{100 * c['success_rate']:.1f} [{100 * lo:.0f}, {100 * hi:.0f}] ({c['episodes']})"
 
-    lines = ["| row | " + " | ".join(splits) + " | all | skill accuracy |",
+    lines = ["| row | " + " | ".join(splits) + " | all | chain skills as planned |",
              "|---|" + "---|" * (len(splits) + 2)]
     for row, v in result.items():
         acc = [p["skill_accuracy"] for p in v["planner"].values() if p]
