@@ -15,6 +15,8 @@ import time
 import numpy as np
 import pytest
 
+from tests.viewer.signals import sigint_as_from_a_terminal
+
 TOOLS = ("Xvfb", "xdotool")
 pytestmark = [
     pytest.mark.slow,
@@ -49,7 +51,8 @@ class NativeView:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "robopolicy.cli", "view", f"path={run}", "episode=3",
              "--native", "fps=5", f"hydra.run.dir={tmp_path / 'hr'}"],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=sigint_as_from_a_terminal)
         self.window = self._wait_for_window(60)
 
     def _xdotool(self, *args: str) -> str:

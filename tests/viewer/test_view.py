@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.viewer.conftest import CHUNK_EVERY, HORIZON, OFFSET
+from tests.viewer.signals import sigint_as_from_a_terminal
 
 
 def view(*args, env=None, timeout=300):
@@ -247,16 +248,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _sigint_as_from_a_terminal() -> None:
-    """In the child before exec: SIGINT neither ignored nor blocked. Within the whole suite the
-    test process may have either state (left by an earlier test's libraries), and a child
-    inherits both, so it would never see the test's SIGINT."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-
-
 def _non_loopback_address() -> str | None:
     """This machine's address on its outward interface, if it has one."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -279,7 +270,7 @@ def test_web_serves_the_viewer_until_interrupted(eval_run, tmp_path):
            "--web", f"web_port={web_port}", f"grpc_port={grpc_port}",
            f"hydra.run.dir={tmp_path / 'hr'}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=_sigint_as_from_a_terminal)
+                            preexec_fn=sigint_as_from_a_terminal)
     try:
         out, deadline = "", time.time() + 120
         while "Ctrl-C" not in out and proc.poll() is None and time.time() < deadline:
