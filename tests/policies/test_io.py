@@ -233,7 +233,6 @@ SMALL = {
 
 def _shipped_policies() -> list[str]:
     from robopolicy.commands.app import is_eval_only
-
     from robopolicy.planners.network import PLANNER_TARGET
 
     # the learned planner's config trains a planner, not a policy (tests/planners/test_learned.py)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from tests.viewer.browser import HeadlessPage, find_chromium
-from tests.viewer.test_view import _free_port, _sigint_as_from_a_terminal
+from tests.viewer.signals import sigint_as_from_a_terminal
+from tests.viewer.test_view import _free_port
 
 CHROMIUM = find_chromium()
 WIDTH, HEIGHT = 1600, 1000
@@ -56,7 +57,7 @@ def test_agentview_panel_shows_the_robot_and_the_object(expert_store, tmp_path):
          "--web", f"web_port={web_port}", f"grpc_port={grpc_port}",
          f"hydra.run.dir={tmp_path / 'run'}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        preexec_fn=_sigint_as_from_a_terminal)
+        preexec_fn=sigint_as_from_a_terminal)
     try:
         out, deadline = "", time.time() + 120
         while "Ctrl-C" not in out and proc.poll() is None and time.time() < deadline:
