@@ -10,7 +10,11 @@ when the expert executes) or by the low-level policy's skill-done head (`advance
 When the plan runs out the planner is asked for the next skill; `Done` with the task not
 achieved ends the episode as `task_failed`, an answer that is still invalid after the
 planner's retry as `planner_invalid`, a skill that runs `skill_timeout` steps as
-`skill_timeout`. The task's success is always the env's ground-truth chain.
+`skill_timeout`. With `replan_every=K` the loop is closed within a skill too: every K steps
+of a running skill the planner is asked again what the current skill is, from the skills
+finished and the frame of that moment, and a different answer replaces the running skill (a
+`Done`, an invalid answer or the same call leaves it running). The task's success is always
+the env's ground-truth chain.
 
 Planner calls of all envs that need one run concurrently (threads), while no env steps, so a
 slow endpoint delays the run but never changes an outcome; their wall time is reported apart.
@@ -40,6 +44,8 @@ class BilevelConfig:
     skill_timeout: control steps one skill may run before the planner is asked again (the
         episode ends as skill_timeout at the third time).
     done_threshold: advance=learned: the skill is done when p(done) exceeds it.
+    replan_every: ask the planner again every this many steps of a running skill (0: only
+        when a skill ends); the checks count towards a chat planner's `max_calls`.
     planner: the planner's config (`configs/planner/<name>.yaml`).
     """
 
@@ -47,6 +53,7 @@ class BilevelConfig:
     advance: str = "predicate"
     skill_timeout: int = 150
     done_threshold: float = 0.5
+    replan_every: int = 0
     planner: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -61,6 +68,9 @@ class BilevelConfig:
         if not isinstance(self.skill_timeout, int) or self.skill_timeout <= 0:
             raise RobopolicyError(f"eval: policy.skill_timeout={self.skill_timeout!r}: must be a "
                                   "positive whole number")
+        if not isinstance(self.replan_every, int) or self.replan_every < 0:
+            raise RobopolicyError(f"eval: policy.replan_every={self.replan_every!r}: must be 0 "
+                                  "(off) or a positive whole number")
         if not self.planner:
             raise RobopolicyError("eval: policy=bilevel needs a planner, e.g. planner=oracle "
                                   "(configs/planner/)")
@@ -82,6 +92,7 @@ class EpisodePlan:
     timeouts: int = 0
     planner_s: float = 0.0
     failed: str | None = None  # the planner's failure reason, if it failed
+    replaced: list = field(default_factory=list)  # (step, call) of each skill a check replaced
 
     def fields(self) -> dict:
         """The episode record's bi-level fields: the calls executed and the step each began,
@@ -93,6 +104,7 @@ class EpisodePlan:
         return {"skills": executed, "skill_starts": list(self.skill_starts),
                 "skills_correct": correct, "chain_length": len(chain),
                 "plan_valid": self.failed is None, "planner_calls": self.planner.calls,
+                "replaced": [{"step": t, **_as_dict(c)} for t, c in self.replaced],
                 "planner_s": round(self.planner_s, 4)}
 
 
@@ -124,12 +136,14 @@ class SkillDirector:
     p(done) per env, for advance=learned (`skill_params`: each env's current call encoded)."""
 
     def __init__(self, planner, advance: str = "predicate",
-                 skill_timeout: int = 150, done_threshold: float = 0.5, done_fn=None):
+                 skill_timeout: int = 150, done_threshold: float = 0.5, done_fn=None,
+                 replan_every: int = 0):
         if advance not in ADVANCE:
             raise ValueError(f"advance={advance!r} (known: {', '.join(ADVANCE)})")
         self.planner, self.advance = planner, advance
         self.skill_timeout, self.done_threshold = skill_timeout, done_threshold
         self.done_fn = done_fn
+        self.replan_every = replan_every
         self.out_dir: Path | None = None
         self.logs: dict[str, object] = {}  # an ExchangeLog per split (episode group)
         self.episodes: dict[int, EpisodePlan] = {}
@@ -157,7 +171,7 @@ class SkillDirector:
 
     def after_step(self, items: list[tuple]) -> list[tuple]:
         """Running episodes after a step: (slot, obs, info, extra, window()) -> directives."""
-        asks, directives = [], []
+        asks, checks, directives = [], [], []
         for (slot, obs, _, _, _), is_done in zip(items, self._done(items), strict=True):
             ep = self.episodes[slot]
             ep.skill_steps += 1
@@ -172,6 +186,10 @@ class SkillDirector:
                     continue
                 ep.queued = []  # a plan that stalled is planned on from here
             else:
+                if self.replan_every and ep.skill_steps % self.replan_every == 0:
+                    ep.planner.step = ep.steps
+                    checks.append((slot, lambda p=ep.planner, h=list(ep.history), o=obs:
+                                   p.next_skill_async(h, o)))
                 continue
             if ep.queued:
                 directives.append(self._start(slot, ep.queued.pop(0)))
@@ -179,7 +197,10 @@ class SkillDirector:
                 ep.planner.step = ep.steps  # the viewer shows the reply at this step
                 asks.append((slot, lambda p=ep.planner, h=list(ep.history), o=obs:
                              p.next_skill_async(h, o)))
-        return directives + [self._answer(slot, a) for slot, a in self._ask(asks)]
+        answers = self._ask(asks + checks)
+        directives += [self._answer(slot, a) for slot, a in answers[:len(asks)]]
+        return directives + [d for slot, a in answers[len(asks):]
+                             if (d := self._recheck(slot, a)) is not None]
 
     def text(self, slot: int, info: dict) -> str:
         """What conditions the low-level policy: the current skill's instruction."""
@@ -245,6 +266,18 @@ class SkillDirector:
         calls = list(answer) if isinstance(answer, list) else [answer]
         ep.queued = calls[1:]
         return self._start(slot, calls[0])
+
+    def _recheck(self, slot: int, answer) -> tuple | None:
+        """A replan_every answer: a call other than the running one replaces it (the plan
+        queued after it is dropped); anything else leaves the running skill as it is."""
+        from robopolicy.planners.grammar import SkillCall
+
+        ep = self.episodes[slot]
+        if not isinstance(answer, SkillCall) or _as_dict(answer) == _as_dict(ep.current):
+            return None
+        ep.replaced.append((ep.skill_starts.pop(), ep.current))  # `skills` lists executed calls
+        ep.queued = []
+        return self._start(slot, answer)
 
     def _start(self, slot: int, call) -> tuple:
         ep = self.episodes[slot]

@@ -120,7 +120,7 @@ class EvalConfig:
     HYDRA_KEYS = ("name", "policy", "suite", "executor", "splits", "episodes_per_cell",
                   "episodes", "seed", "videos", "device", "out", "batch_invariant", "planner")
     POLICY_KEYS = ("name", "path", "params")
-    BILEVEL_KEYS = ("low_level", "advance", "skill_timeout", "done_threshold")
+    BILEVEL_KEYS = ("low_level", "advance", "skill_timeout", "done_threshold", "replan_every")
 
     @classmethod
     def from_hydra(cls, cfg: Mapping, out_dir: Path) -> EvalConfig:

@@ -255,6 +255,7 @@ def make_bilevel_runner(config, env_config: dict, task_config: dict, seed: int =
     keys += [k for k in planner.obs_keys if k not in keys]
     director = SkillDirector(planner, config.advance, config.skill_timeout,
                              config.done_threshold,
-                             low_level.predict_done if config.advance == "learned" else None)
+                             low_level.predict_done if config.advance == "learned" else None,
+                             config.replan_every)
     return (BilevelRunner(low_level, director), {**env_config, "obs_keys": keys},
             f"bilevel(planner={planner.name}, low_level={name}, advance={config.advance})")

@@ -21,6 +21,7 @@ from robopolicy.evaluation.rollout import evaluate_policy, rollouts
 from robopolicy.evaluation.runners import make_runner
 from robopolicy.planners import register_planner
 from robopolicy.planners.base import PlannerInvalid
+from robopolicy.planners.grammar import SkillCall
 from robopolicy.planners.oracle import OraclePlanner
 from robopolicy.training.trainer import train
 from tests.conftest import ENV_CONFIG
@@ -138,3 +139,38 @@ def test_an_episode_the_planner_ends_gets_its_video(tmp_path):
     with imageio.get_reader(tmp_path / recs[0]["video"]) as reader:
         frames = [f for f in reader]  # noqa: C416 (len(reader) is inf)
     assert len(frames) == recs[0]["steps"] + 1  # the reset frame, then one per step
+
+
+@register_planner("test_wrong_first")
+class WrongFirst(OraclePlanner):
+    """Plans touch(handle) where the chain starts with grasp(handle); asked again, it answers
+    the chain's skill after the history (the oracle's)."""
+
+    def plan(self, instruction, observation, object_info):
+        super().plan(instruction, observation, object_info)
+        return [SkillCall("touch", {"part": "handle"})]
+
+
+@pytest.mark.parametrize("replan_every", [0, 5])
+def test_replan_every_replaces_a_wrong_running_skill(replan_every, tmp_path):
+    """With the expert executing: a check after 5 steps replaces the planned touch by the grasp
+    and the task succeeds; with no checks the touch runs to its end and the task fails."""
+    tasks = {**MOVE_TASKS, "classes": [3], "instances": [0], "horizon": 120}  # grasp, move(left)
+    run = EvalConfig(BILEVEL, ENV_CONFIG, tasks, tmp_path, episodes=1, seed=0, videos=0,
+                     executor=ExecutorConfig("process", 1, 1),
+                     bilevel=BilevelConfig(planner={"name": "test_wrong_first"},
+                                           replan_every=replan_every))
+    evaluate_policy(run)
+    rec = json.loads((tmp_path / "episodes.jsonl").read_text())
+    if replan_every:
+        assert rec["success"], rec
+        assert rec["skills"] == rec["task"]["chain"] and rec["skill_starts"][0] == 5
+        assert rec["replaced"] == [{"step": 0, "skill": "touch", "params": {"part": "handle"}}]
+    else:
+        assert not rec["success"] and rec["replaced"] == []
+        assert rec["skills"][0] == {"skill": "touch", "params": {"part": "handle"}}
+
+
+def test_replan_every_must_be_a_whole_number():
+    with pytest.raises(Exception, match="replan_every"):
+        BilevelConfig(planner={"name": "oracle"}, replan_every=-1)
