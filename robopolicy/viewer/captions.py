@@ -8,7 +8,10 @@ BAR = 16  # px: height of each caption bar
 
 
 def skill_caption(info: dict) -> str:
-    """The bottom bar's text for a step: the running skill's number and instruction."""
+    """The bottom bar's text for a step: the running skill's number and instruction, or "task
+    done" once the chain is achieved (the tracker's index is then past its last skill)."""
+    if info.get("success"):
+        return "task done"
     return f"skill {info['skill_index'] + 1}: {info['skill_instruction']}"
 
 

@@ -354,3 +354,12 @@ def test_a_bilevel_episode_shows_the_planners_skills_and_replies(eval_run, tmp_p
     assert replies[0][1].endswith(log[0]["answer"]) and "plan" in replies[0][1]
     assert "invalid: no such part" in replies[1][1] and replies[2][1].endswith(log[3]["answer"])
     assert not any("another episode" in text for _, text in replies)
+
+
+def test_the_skill_caption_says_task_done_once_the_chain_is_achieved():
+    """After the last skill the tracker's index is past the chain: no 'skill N+1' row."""
+    from robopolicy.viewer.captions import skill_caption
+
+    running = {"skill_index": 1, "skill_instruction": "Move it left.", "success": False}
+    assert skill_caption(running) == "skill 2: Move it left."
+    assert skill_caption({**running, "skill_index": 2, "success": True}) == "task done"
