@@ -19,6 +19,10 @@ from robopolicy.progress import progress
 
 log = logging.getLogger(__name__)
 REPORT_FILE = "augment_report.json"
+# leads every augmentation seed sequence: without it, seed [0, 0] draws the very placement
+# `initial_pose(0)` does (numpy's seeding ignores trailing zero words)
+AUGMENT_STREAM = 0xA11
+
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class AugmentConfig:
         out: the new store (must not exist, unless ``overwrite``).
         per_episode: variants generated per source episode (kept only if they succeed).
         episodes: source episodes to use (None: all).
-        seed: seeds the variants (variant v of episode i draws from ``[seed, i, v]``).
+        seed: seeds the variants (source episode i's draw from ``[AUGMENT_STREAM, seed, i]``).
         params: the augmenter's parameters.
     """
 
@@ -80,7 +84,6 @@ def _open_source(path: Path) -> EpisodeStore:
 
 def augment(config: AugmentConfig) -> AugmentSummary:
     """Run `config` (see :class:`AugmentConfig`); return the yield."""
-    from robopolicy.augment.posing import episode_posing  # noqa: F401  (checks the records)
     from robopolicy.augment.registry import augmenter_class
     from robopolicy.viewer.sources import from_store
     from sims.partmanip.factory import make_env
@@ -118,7 +121,7 @@ def augment(config: AugmentConfig) -> AugmentSummary:
                 meta = source.episode_meta(i)
                 task = TaskSpec.from_dict(from_store(source, i).task)
                 data = source.get_episode(i)
-                rng = np.random.default_rng([c.seed, i])
+                rng = np.random.default_rng([AUGMENT_STREAM, c.seed, i])
                 for v, var in enumerate(aug.variants(env, task, data, meta, rng, c.per_episode)):
                     stats = by_class[meta["task_class"]]
                     stats[1] += 1
