@@ -1,5 +1,6 @@
 """The `pose` augmenter: a source demo redone with the object at a new placement (x, y, yaw
-sampled within the suite's placement ranges), kept only if the simulator, replaying it from its
+sampled within the suite's placement ranges; the source's yaw where the task names a spatial
+part, a side in the world frame), kept only if the simulator, replaying it from its
 new initial state, says it succeeds.
 
 The trajectory is `pose_plan.plan_actions` (key poses carried with the object, IK-checked). The
@@ -43,6 +44,12 @@ def sample_placement(rng: np.random.Generator, env_config) -> Placement:
                      float(rng.uniform(*env_config.yaw_range)))
 
 
+def _yaw(object_pose: np.ndarray) -> float:
+    """The yaw of a recorded object pose (pos 3 + quaternion wxyz 4) resting on the table."""
+    w, x, y, z = (float(v) for v in object_pose[3:7])
+    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+
 @register_augmenter()
 class PoseAugmenter:
     """Generates `Variant`s of a source episode on a live PartManipEnv (see the module doc)."""
@@ -57,8 +64,17 @@ class PoseAugmenter:
                  rng: np.random.Generator, n: int) -> list[Variant]:
         """`n` variants of one source episode (`source`: its arrays; `source_meta`: its
         metadata) of `task` (a TaskSpec), each on its own sampled placement."""
-        return [self.variant(env, task, source, source_meta, sample_placement(rng, env.config))
-                for _ in range(n)]
+        from sims.objects.spatial import SPATIAL_PARTS
+
+        out = []
+        for _ in range(n):
+            placement = sample_placement(rng, env.config)
+            if any(c.params.get("part") in SPATIAL_PARTS for c in task.chain):
+                # a spatial part (left, top...) is a side in the world frame: turned, the object
+                # would show another side there, so only its position changes
+                placement = Placement(placement.x, placement.y, _yaw(source["object_pose"][0]))
+            out.append(self.variant(env, task, source, source_meta, placement))
+        return out
 
     def variant(self, env, task, source: dict[str, np.ndarray], source_meta: dict,
                 placement: Placement) -> Variant:
