@@ -12,6 +12,7 @@ import sys
 VERBS: dict[str, str] = {
     "assets": "Build, list (--json) or preview the procedural object library: assets <build|list|preview>.",
     "collect": "Run the scripted expert in parallel sim workers and write demos to a zarr store.",
+    "augment": "New sim-verified demos from a demo store (augment=pose: new object placements).",
     "train": "Train a policy on a demo store; saves policy directories (weights + config + meta).",
     "eval": "Roll a policy out headlessly in parallel workers; writes episodes.jsonl, reports, videos.",
     "dataset": "dataset info|verify|export|catalog|calibrate: summarize or check a demo store, export it, build the task catalog.",
@@ -90,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"robopolicy.commands.{verb}")
+    bad = getattr(module, "check_args", lambda _: None)(rest)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
     sys.argv = [f"robopolicy {verb}", *rest]  # hydra reads sys.argv
     module.main()
     return 0

@@ -49,10 +49,14 @@ META_FIELDS: dict[str, tuple[type, Any]] = {
     "skill_instructions": (str, ""),
     # the task's skill chain, structured: JSON [{"skill": "grasp", "params": {"part": ...}}, ...]
     "chain": (str, ""),
+    # augmented episodes: where they came from, JSON {"store": ..., "episode": ..., "augmenter":
+    # ..., "params": {...}} ("" for collected ones)
+    "provenance": (str, ""),
 }
 #: Fields added after schema 1 was first written: a store without them reads their defaults,
 #: and gets them (filled with defaults) when opened for appending.
-LATER_META_FIELDS = ("init_seed", "completion", "skill_starts", "skill_instructions", "chain")
+LATER_META_FIELDS = ("init_seed", "completion", "skill_starts", "skill_instructions", "chain",
+                     "provenance")
 # Strings are zarr 3's variable-length UTF-8 ``string`` data type (numpy StringDType in RAM):
 # no length limit, no truncation, and unlike fixed-width "<U" it has a zarr v3 spec.
 META_DTYPES = {str: str, int: "int64", bool: "bool", float: "float64"}

@@ -5,7 +5,8 @@ Layout (schema version 1)::
     <path>/
       zarr.json                 root attrs: schema_version, env_config, shape_meta, obs_layout
                                 (the observation layout, `sims.partmanip.obs_layout`: its
-                                version and what each key holds; absent = version 1)
+                                version and what each key holds; absent = version 1), and any
+                                extra attrs the writer gave (`attrs`, e.g. image_source)
       data/<key>                one array per observation key plus ``action``; all episodes
                                 concatenated on axis 0, chunked along time only, Blosc zstd
       meta/episode_ends         int64, cumulative end index of each committed episode
@@ -13,7 +14,16 @@ Layout (schema version 1)::
 
 Keys may contain dots (``rgb.agentview``); they are plain zarr array names. Demo stores also
 hold ``robot_joints``, ``object_pose`` and ``articulation`` per step, whatever the policy's
-observation keys, and each episode's structured skill ``chain``.
+observation keys, and each episode's structured skill ``chain``. With the episode's
+``category`` and ``instance_id`` these three are the scene's whole kinematic state: they are
+what posing a Gaussian scene per step needs (:mod:`robopolicy.augment.posing`: robot links by
+MuJoCo's forward kinematics of ``robot_joints``, object parts from ``object_pose`` and
+``articulation``), and what the ``pose`` augmenter reads its key frames from.
+
+Augmented stores (``source="augment:<kind>"``) say in the ``provenance`` metadata field where
+each episode came from (JSON: the source store and episode, the augmenter's parameters) and in
+the root attr ``image_source`` how their images were made (``"simulator"``: re-rendered by the
+simulator replaying the episode; ``"gaussians"``: rendered from the posed Gaussian scene).
 
 Crash safety: an episode is written data first, then its metadata, then its entry in
 ``meta/episode_ends`` (that append is the commit point; zarr's local store writes every file
@@ -85,6 +95,7 @@ class EpisodeStore:
         self.env_config: dict = attrs.get("env_config") or {}
         # stores written before the layout was recorded hold version 1
         self.obs_layout: dict = attrs.get("obs_layout") or {"version": 1}
+        self.attrs: dict = attrs  # every root attr (the above and any extra ones)
         self._specs = parse_shape_meta(self.shape_meta, f"dataset {path}")
         self.keys: list[str] = list(self._specs)
         self._data = {key: group["data"][key] for key in self.keys}
@@ -104,6 +115,7 @@ class EpisodeStore:
         env_config: dict | None = None,
         overwrite: bool = False,
         obs_layout: dict | None = None,
+        attrs: dict | None = None,
     ) -> EpisodeStore:
         """Create an empty store at ``path`` and return it opened in mode ``"a"``.
 
@@ -112,7 +124,8 @@ class EpisodeStore:
         An existing non-empty ``path`` is an error unless ``overwrite`` (which only replaces
         an existing zarr store, never an arbitrary directory). ``obs_layout``: what the
         observation keys hold (`sims.partmanip.obs_layout.obs_layout`); default: this
-        version's layout of the shape_meta's keys.
+        version's layout of the shape_meta's keys. ``attrs``: extra JSON-able root attrs (they
+        cannot replace the store's own).
         """
         from sims.partmanip.obs_layout import layout_of_keys
 
@@ -123,9 +136,10 @@ class EpisodeStore:
         try:
             json.dumps(env_config)
             json.dumps(shape_meta)
+            json.dumps(attrs or {})
         except (TypeError, ValueError) as e:
             raise RobopolicyError(
-                f"{where}: env_config/shape_meta must be JSON-serializable ({one_line(e)})"
+                f"{where}: env_config/shape_meta/attrs must be JSON-serializable ({one_line(e)})"
             ) from e
         if path.exists():
             if not path.is_dir():
@@ -139,13 +153,17 @@ class EpisodeStore:
                     raise RobopolicyError(
                         f"{where}: exists and is not a zarr store; refusing to overwrite it"
                     )
-        attrs = {
+        base = {
             "schema_version": SCHEMA_VERSION,
             "env_config": env_config,
             "shape_meta": normalize_shape_meta(shape_meta),
             "obs_layout": obs_layout or layout_of_keys(shape_meta["obs"]),
         }
-        group = create_layout(path, specs, attrs)
+        clash = sorted(set(attrs or {}) & set(base))
+        if clash:
+            raise RobopolicyError(f"{where}: attrs {clash} are the store's own")
+        base.update(attrs or {})
+        group = create_layout(path, specs, base)
         return cls(path, group, "a", np.zeros(0, dtype=np.int64))
 
     @classmethod

@@ -178,7 +178,9 @@ class PartManipEnv(gym.Env):
         (or from `seed` if given); without a task, the source's task for `seed` (a catalog
         split's episodes wrap round, so any seed gives an episode). `options["state"]` (an
         EnvState or its dict, from `get_state`) continues from that explicit state instead
-        (its task, unless `options["task"]` names one). The skill source is the oracle."""
+        (its task, unless `options["task"]` names one). `options["placement"]` = (x, y, yaw)
+        places the object there instead of where `init_seed` puts it (augmented demos). The
+        skill source is the oracle."""
         super().reset(seed=seed)
         if (options or {}).get("state") is not None:
             state = EnvState.from_dict(options["state"])
@@ -200,6 +202,10 @@ class PartManipEnv(gym.Env):
         self.task = task
         self._ensure_scene(task.category, task.instance_id)
         pos, yaw = initial_pose(init_seed, self.config)
+        placement = (options or {}).get("placement")
+        if placement is not None:
+            x, y, yaw = (float(v) for v in placement)
+            pos = np.array([x, y, pos[2]])
         self.backend.reset()
         self.backend.set_object_pose(self.asset.name, pos, yaw_quat(yaw))
         self.backend.step(self.config.settle_steps)

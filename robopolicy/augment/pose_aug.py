@@ -1,0 +1,115 @@
+"""The `pose` augmenter: a source demo redone with the object at a new placement (x, y, yaw
+sampled within the suite's placement ranges; the source's yaw where the task names a spatial
+part, a side in the world frame), kept only if the simulator, replaying it from its
+new initial state, says it succeeds.
+
+The trajectory is `pose_plan.plan_actions` (key poses carried with the object, IK-checked). The
+replay that verifies a demo is also what records it: its observations (images included) are the
+simulator's, so the store's ``image_source`` is ``"simulator"``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from robopolicy.augment.pose_plan import PlanFailure, PoseParams, ReachCheck, plan_actions
+from robopolicy.augment.registry import register_augmenter
+
+
+@dataclass(frozen=True)
+class Placement:
+    x: float
+    y: float
+    yaw: float
+
+
+@dataclass
+class Variant:
+    """One generated demo: its placement, and (if it was kept) its data and metadata."""
+
+    placement: Placement
+    success: bool
+    reason: str = ""
+    data: dict[str, np.ndarray] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def sample_placement(rng: np.random.Generator, env_config) -> Placement:
+    """x, y, yaw uniformly within the suite's placement ranges (`EnvConfig.x_range` ...)."""
+    return Placement(float(rng.uniform(*env_config.x_range)), float(rng.uniform(*env_config.y_range)),
+                     float(rng.uniform(*env_config.yaw_range)))
+
+
+def _yaw(object_pose: np.ndarray) -> float:
+    """The yaw of a recorded object pose (pos 3 + quaternion wxyz 4) resting on the table."""
+    w, x, y, z = (float(v) for v in object_pose[3:7])
+    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+
+@register_augmenter()
+class PoseAugmenter:
+    """Generates `Variant`s of a source episode on a live PartManipEnv (see the module doc)."""
+
+    image_source = "simulator"
+
+    def __init__(self, params: dict | None = None) -> None:
+        self.params = PoseParams(**(params or {}))
+        self._reach: ReachCheck | None = None
+
+    def variants(self, env, task, source: dict[str, np.ndarray], source_meta: dict,
+                 rng: np.random.Generator, n: int) -> list[Variant]:
+        """`n` variants of one source episode (`source`: its arrays; `source_meta`: its
+        metadata) of `task` (a TaskSpec), each on its own sampled placement."""
+        from sims.objects.spatial import SPATIAL_PARTS
+
+        out = []
+        for _ in range(n):
+            placement = sample_placement(rng, env.config)
+            if any(c.params.get("part") in SPATIAL_PARTS for c in task.chain):
+                # a spatial part (left, top...) is a side in the world frame: turned, the object
+                # would show another side there, so only its position changes
+                placement = Placement(placement.x, placement.y, _yaw(source["object_pose"][0]))
+            out.append(self.variant(env, task, source, source_meta, placement))
+        return out
+
+    def variant(self, env, task, source: dict[str, np.ndarray], source_meta: dict,
+                placement: Placement) -> Variant:
+        if self._reach is None:
+            self._reach = ReachCheck(self.params)
+        obs, info = env.reset(options={"task": task,
+                                       "placement": (placement.x, placement.y, placement.yaw)})
+        starts = json.loads(source_meta["skill_starts"] or "[0]")
+        first = json.loads(source_meta["chain"] or "[{}]")[0].get("skill", "grasp")
+        try:
+            actions, plan = plan_actions(source["action"], starts, first,
+                                         source["object_pose"][0], obs["object_pose"],
+                                         env.commanded_target, self.params)
+            if len(actions) > task.horizon:
+                raise PlanFailure(f"{len(actions)} steps, over the horizon {task.horizon}")
+            self._reach.joint_path(actions, obs["robot_joints"][:7])
+        except PlanFailure as e:
+            return Variant(placement, False, f"plan: {e}")
+        steps: dict[str, list] = {k: [] for k in obs}
+        steps["action"] = []
+        skill_starts = [0]
+        for t, action in enumerate(actions):
+            for k, v in obs.items():
+                steps[k].append(v)
+            steps["action"].append(action)
+            if len(skill_starts) <= info["skill_index"] < len(task.chain):
+                skill_starts.append(t)
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        if not info["success"]:
+            return Variant(placement, False, f"replay: skill {info['skill_index']} not done")
+        data = {k: np.stack(v) for k, v in steps.items()}
+        meta = {"success": True, "completion": float(info["completion"]),
+                "skill_starts": json.dumps(skill_starts),
+                "params": {"x": placement.x, "y": placement.y, "yaw": placement.yaw,
+                           "keys": [int(k) for k in plan["keys"]], "attach": int(plan["attach"])}}
+        return Variant(placement, True, "", data, meta)

@@ -1,0 +1,208 @@
+"""The `pose` augmenter's trajectory: a source demo's key TCP poses carried to a new object
+placement, joined by IK-checked interpolation at the control rate.
+
+Key frames are the steps where the gripper opens or closes, where a skill begins, and the
+corners of the source's TCP path (a Ramer-Douglas-Peucker simplification), up to the step the
+robot first holds or touches the object (``attach``) and after it, plus the last step. Key poses
+up to ``attach`` are relative to the object, so they move with it: ``T_new @ T_src^-1``. After
+it the object moves with the hand, and skills are in world directions (move left, lift), so
+later key poses keep their world displacement from the attach pose and their rotation about the
+TCP. The Panda's gripper is symmetric under a half turn about its approach axis: of the two
+equivalent grasps the one nearer the source's orientation is taken. An approach pose above
+the first key pose is added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sims.core.rotations import mat_to_rot6d, quat_to_mat, rot6d_to_mat, rotation_angle
+
+HALF_TURN_Z = np.diag([-1.0, -1.0, 1.0])  # a half turn about the TCP's approach axis (z)
+
+
+class PlanFailure(Exception):
+    """The demo cannot be carried to the new placement (an unreachable pose)."""
+
+
+@dataclass(frozen=True)
+class PoseParams:
+    """How `pose` builds a trajectory (configs/augment/pose.yaml `params`)."""
+
+    approach_height: float = 0.08  # metres above the first key pose
+    dwell_steps: int = 6  # steps the pose is held after the gripper opens or closes
+    max_step_m: float = 0.012  # TCP travel per control step at most (0.24 m/s at 20 Hz)
+    max_step_rad: float = 0.08  # TCP rotation per control step at most
+    corner_tol_m: float = 0.005  # path simplification tolerance (key frames at the corners)
+    hold_steps: int = 15  # steps the last pose is held for the task to complete
+    ik_tol_m: float = 0.004  # an interpolated pose IK misses by more is unreachable
+    ik_tol_rad: float = 0.05
+    symmetric_gripper: bool = True
+
+
+def pose_mat(pos: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    out = np.eye(4)
+    out[:3, :3], out[:3, 3] = rot, pos
+    return out
+
+
+def object_mat(object_pose: np.ndarray) -> np.ndarray:
+    """4x4 of a recorded ``object_pose`` (pos 3 + quaternion wxyz 4)."""
+    return pose_mat(np.asarray(object_pose[:3], float), quat_to_mat(np.asarray(object_pose[3:], float)))
+
+
+def _corners(pos: np.ndarray, lo: int, hi: int, tol: float, out: set[int]) -> None:
+    if hi - lo < 2:
+        return
+    seg = pos[hi] - pos[lo]
+    norm = np.linalg.norm(seg)
+    rel = pos[lo + 1:hi] - pos[lo]
+    if norm < 1e-9:
+        dist = np.linalg.norm(rel, axis=1)
+    else:
+        dist = np.linalg.norm(np.cross(rel, seg / norm), axis=1)
+    k = int(np.argmax(dist))
+    if dist[k] > tol:
+        mid = lo + 1 + k
+        out.add(mid)
+        _corners(pos, lo, mid, tol, out)
+        _corners(pos, mid, hi, tol, out)
+
+
+def key_frames(actions: np.ndarray, skill_starts: list[int], first_skill: str,
+               corner_tol: float) -> tuple[list[int], int]:
+    """(sorted key steps, the attach step) of a source demo's actions (T, 10)."""
+    t_len = len(actions)
+    grip = actions[:, 9] > 0.5
+    changes = [t for t in range(1, t_len) if grip[t] != grip[t - 1]]
+    closes = [t for t in changes if not grip[t]]
+    starts = [s for s in skill_starts if 0 < s < t_len]
+    if first_skill == "grasp" and closes:
+        attach = closes[0]
+    elif starts:  # a touch is done when the next skill begins
+        attach = starts[0]
+    else:
+        attach = t_len - 1
+    keys = {*changes, *starts, attach, t_len - 1}
+    fixed = sorted(keys | {0})
+    for lo, hi in zip(fixed[:-1], fixed[1:], strict=True):
+        _corners(actions[:, :3].astype(float), lo, hi, corner_tol, keys)
+    return sorted(keys), attach
+
+
+def carry_keys(actions: np.ndarray, keys: list[int], attach: int, src_object: np.ndarray,
+               new_object: np.ndarray, symmetric: bool) -> list[np.ndarray]:
+    """The key TCP poses (4x4) at the new placement (see the module docstring)."""
+    move = object_mat(new_object) @ np.linalg.inv(object_mat(src_object))
+    src = {k: pose_mat(actions[k, :3], rot6d_to_mat(actions[k, 3:9])) for k in keys}
+    flip = np.eye(3)
+    if symmetric:
+        carried = move[:3, :3] @ src[attach][:3, :3]
+        if rotation_angle(carried @ HALF_TURN_Z, src[attach][:3, :3]) < \
+                rotation_angle(carried, src[attach][:3, :3]):
+            flip = HALF_TURN_Z
+    a_src = src[attach]
+    a_new = move @ a_src
+    a_new[:3, :3] = a_new[:3, :3] @ flip
+    out = []
+    for k in keys:
+        if k <= attach:
+            p = move @ src[k]
+            p[:3, :3] = p[:3, :3] @ flip
+        else:
+            p = np.eye(4)
+            p[:3, :3] = src[k][:3, :3] @ a_src[:3, :3].T @ a_new[:3, :3]
+            p[:3, 3] = a_new[:3, 3] + src[k][:3, 3] - a_src[:3, 3]
+        out.append(p)
+    return out
+
+
+def _slerp_path(a: np.ndarray, b: np.ndarray, n: int) -> list[np.ndarray]:
+    """n poses from a (excluded) to b (included), linear in position, slerp in rotation."""
+    from scipy.spatial.transform import Rotation, Slerp
+
+    slerp = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([a[:3, :3], b[:3, :3]])))
+    out = []
+    for s in np.arange(1, n + 1) / n:
+        p = np.eye(4)
+        p[:3, :3] = slerp([s]).as_matrix()[0]
+        p[:3, 3] = (1 - s) * a[:3, 3] + s * b[:3, 3]
+        out.append(p)
+    return out
+
+
+def _steps_between(a: np.ndarray, b: np.ndarray, params: PoseParams, at_least: int = 1) -> int:
+    dist = float(np.linalg.norm(b[:3, 3] - a[:3, 3]))
+    ang = rotation_angle(a[:3, :3], b[:3, :3])
+    return max(at_least, int(np.ceil(dist / params.max_step_m)),
+               int(np.ceil(ang / params.max_step_rad)))
+
+
+def plan_actions(actions: np.ndarray, skill_starts: list[int], first_skill: str,
+                 src_object: np.ndarray, new_object: np.ndarray, start: np.ndarray,
+                 params: PoseParams) -> tuple[np.ndarray, dict]:
+    """Absolute actions (T', 10) doing the source demo `actions` on the object at `new_object`
+    (its initial ``object_pose``; `src_object`: the source's), from the commanded target
+    `start` (10,), and a summary of the plan (key steps, attach step, grasp flip)."""
+    keys, attach = key_frames(actions, skill_starts, first_skill, params.corner_tol_m)
+    poses = carry_keys(actions, keys, attach, src_object, new_object, params.symmetric_gripper)
+    grip = actions[:, 9]
+    current = pose_mat(start[:3], rot6d_to_mat(start[3:9]))
+    approach = poses[0].copy()
+    approach[2, 3] += params.approach_height
+    path: list[tuple[np.ndarray, float]] = []
+
+    def go(target: np.ndarray, gripper: float, at_least: int = 1) -> None:
+        nonlocal current
+        for p in _slerp_path(current, target, _steps_between(current, target, params, at_least)):
+            path.append((p, gripper))
+        current = target
+
+    first_grip = float(grip[keys[0] - 1]) if keys[0] > 0 else float(grip[0])
+    go(approach, first_grip)
+    go(poses[0], first_grip)
+    prev = keys[0]
+    for i, (k, pose) in enumerate(zip(keys, poses, strict=True)):
+        if i:
+            go(pose, float(grip[k - 1]), at_least=k - prev)
+        if k > 0 and grip[k] != grip[k - 1]:
+            path.extend([(current, float(grip[k]))] * params.dwell_steps)
+        prev = k
+    path.extend([(current, float(grip[-1]))] * params.hold_steps)
+    out = np.array([np.concatenate([p[:3, 3], mat_to_rot6d(p[:3, :3]), [g]]) for p, g in path])
+    return out.astype(np.float32), {"keys": keys, "attach": attach}
+
+
+class ReachCheck:
+    """Re-solves a TCP path with the project's IK (`sims.mujoco.ik.PandaIK`, mink) step by step
+    from the robot's joints, and refuses a path with a pose IK cannot reach."""
+
+    def __init__(self, params: PoseParams) -> None:
+        import mujoco
+
+        from sims.mujoco.ik import PandaIK
+
+        self.ik = PandaIK()
+        self.params = params
+        self._data = mujoco.MjData(self.ik.model)
+        self._site = mujoco.mj_name2id(self.ik.model, mujoco.mjtObj.mjOBJ_SITE, "tcp")
+
+    def joint_path(self, actions: np.ndarray, q_start: np.ndarray) -> np.ndarray:
+        """Joint angles (T', 7) for each action's TCP pose; PlanFailure if one is unreachable."""
+        import mujoco
+
+        q, out = np.asarray(q_start, float), []
+        for t, a in enumerate(actions):
+            pos, rot = a[:3].astype(float), rot6d_to_mat(a[3:9].astype(float))
+            q = self.ik.solve(pos, rot, q)
+            self._data.qpos[:7] = q
+            mujoco.mj_kinematics(self.ik.model, self._data)
+            err = np.linalg.norm(self._data.site_xpos[self._site] - pos)
+            ang = rotation_angle(self._data.site_xmat[self._site].reshape(3, 3), rot)
+            if err > self.params.ik_tol_m or ang > self.params.ik_tol_rad:
+                raise PlanFailure(f"step {t}: IK misses the TCP pose by {err * 1000:.1f} mm, "
+                                  f"{np.degrees(ang):.1f} deg")
+            out.append(q.copy())
+        return np.array(out)

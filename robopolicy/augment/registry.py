@@ -1,0 +1,14 @@
+"""Augmenters by name (`configs/augment/<name>.yaml` names one): built-ins are imported only when
+asked for."""
+
+from __future__ import annotations
+
+from robopolicy.registry import Registry
+
+AUGMENTERS = Registry("augmenter", {"pose": "robopolicy.augment.pose_aug:PoseAugmenter"})
+register_augmenter = AUGMENTERS.register
+
+
+def augmenter_class(name: str) -> type:
+    """The augmenter class called `name`; an unknown name is a one-line RobopolicyError."""
+    return AUGMENTERS.get_class(name)
