@@ -14,6 +14,7 @@ from sims.core.backend import Backend
 BackendFactory = Callable[[], Backend]
 _BACKENDS: dict[str, str | BackendFactory] = {
     "mujoco": "sims.mujoco:MujocoBackend",  # importing sims.mujoco chooses a headless GL first
+    "pybullet": "sims.pybullet:PybulletBackend",
 }
 
 
