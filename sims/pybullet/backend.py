@@ -32,6 +32,7 @@ MAX_JOINT_STEP = 0.12  # rad per control step, as in sims.mujoco
 ARM_POSITION_GAIN = 0.03
 GRIPPER_POSITION_GAIN = 0.02
 _OBJ_BASE = 13  # per object in the state: COM position 3, quaternion xyzw 4, velocities 6
+SAVED_STATES = 256  # in-process PyBullet snapshots kept for exact replay (oldest dropped)
 
 
 class PybulletBackend:
@@ -43,6 +44,7 @@ class PybulletBackend:
         self._client: int | None = None
         self._ik = None
         self._renderer: int | None = None
+        self._saved: dict[bytes, int] = {}  # get_state's bytes -> PyBullet saveState id
         self.segmentation_labels: list[str] = []
 
     # -- construction --------------------------------------------------------------------
@@ -111,6 +113,21 @@ class PybulletBackend:
         self._time += n_substeps * self.scene.timestep
 
     def get_state(self) -> np.ndarray:
+        """Time, robot joints and targets, object base poses and velocities and joints.
+
+        These restore a state in any process to ~1e-6 (PyBullet's contact caches, which warm
+        start its solver, are not part of them); a state got in this process is also kept as a
+        PyBullet snapshot, so `set_state` replays from it exactly."""
+        state = self._explicit_state()
+        key = state.tobytes()
+        if key not in self._saved:
+            if len(self._saved) >= SAVED_STATES:
+                oldest = next(iter(self._saved))
+                pb.removeState(self._saved.pop(oldest), physicsClientId=self._c())
+            self._saved[key] = pb.saveState(physicsClientId=self._c())
+        return state
+
+    def _explicit_state(self) -> np.ndarray:
         c, robot = self._c(), self._s.robot
         parts = [[self._time]]
         js = pb.getJointStates(robot, self._arm + self._fingers, physicsClientId=c)
@@ -132,6 +149,9 @@ class PybulletBackend:
         state = np.asarray(state, float)
         if state.shape != (self._state_size(),):
             raise ValueError(f"state has shape {state.shape}, this scene needs ({self._state_size()},)")
+        saved = self._saved.get(state.tobytes())
+        if saved is not None:
+            pb.restoreState(saved, physicsClientId=c)
         self._time = float(state[0])
         q, qd = state[1:10], state[10:19]
         for k, j in enumerate(self._arm + self._fingers):
@@ -190,6 +210,12 @@ class PybulletBackend:
             return np.zeros(0)
         js = pb.getJointStates(obj.uid, obj.art_joints, physicsClientId=self._c())
         return np.array([s[0] for s in js], float)
+
+    def set_object_joint_positions(self, name: str, q: np.ndarray) -> None:
+        """Teleport object `name`'s articulation joints (asset order; velocities zeroed)."""
+        obj, c = self._s.objects[name], self._c()
+        for j, v in zip(obj.art_joints, np.asarray(q, float), strict=True):
+            pb.resetJointState(obj.uid, j, float(v), 0.0, physicsClientId=c)
 
     def object_mass(self, name: str) -> float:
         """Total mass of object `name` (kg), all its links."""
@@ -290,4 +316,5 @@ class PybulletBackend:
         if self._client is not None:
             pb.disconnect(physicsClientId=self._client)
             self._client = None
+            self._saved = {}
             self._renderer = None

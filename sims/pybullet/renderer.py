@@ -33,11 +33,11 @@ def choose_renderer(client: int) -> int:
     if want == "auto":
         want = "egl" if _gpu_present() else "tiny"
     if want == "egl":
-        import pkgutil
+        import importlib.util
 
-        loader = pkgutil.get_loader("eglRenderer")
-        plugin = -1 if loader is None else pb.loadPlugin(loader.get_filename(), "_eglRendererPlugin",
-                                                         physicsClientId=client)
+        found = importlib.util.find_spec("eglRenderer")
+        plugin = -1 if found is None or not found.origin else pb.loadPlugin(
+            found.origin, "_eglRendererPlugin", physicsClientId=client)
         if plugin < 0:
             raise RuntimeError(f"{RENDERER_ENV}: PyBullet's EGL renderer plugin is not available "
                                "here (set it to 'tiny')")
