@@ -156,29 +156,9 @@ def _inertial(parent: ET.Element, geoms: list[GeomSpec], asset: ObjectAsset) -> 
         "iyy": f"{inertia[1, 1]:.6g}", "iyz": f"{inertia[1, 2]:.6g}", "izz": f"{inertia[2, 2]:.6g}"})
 
 
-def _links(asset: ObjectAsset, link_per_part: bool) -> list[tuple[str, str | None, list[GeomSpec]]]:
-    """(link name, the body it is fixed to or None, its geoms): one link per body, or with
-    `link_per_part` the geoms of each part of a body after its first in a child link
-    `<body>__<part>` fixed at the body's origin."""
-    out = []
-    for body in asset.bodies:
-        geoms = [g for g in asset.geoms if g.body == body.name]
-        parts = list(dict.fromkeys(g.part for g in geoms))
-        if not link_per_part or len(parts) < 2:
-            out.append((body.name, None, geoms))
-            continue
-        out.append((body.name, None, [g for g in geoms if g.part == parts[0]]))
-        out += [(f"{body.name}__{p}", body.name, [g for g in geoms if g.part == p]) for p in parts[1:]]
-    return out
-
-
-def to_urdf(asset: ObjectAsset, mesh_dir: str = "meshes",
-            link_per_part: bool = False) -> tuple[str, dict[str, bytes]]:
+def to_urdf(asset: ObjectAsset, mesh_dir: str = "meshes") -> tuple[str, dict[str, bytes]]:
     """A URDF model of the object (root link `base`, free-floating when loaded without a fixed
-    base) and the OBJ files its mesh geoms refer to, as {relative path: bytes}.
-
-    `link_per_part` puts each part of a body in a link of its own (fixed to the body), for a
-    simulator that reports contacts and segmentation per link (PyBullet)."""
+    base) and the OBJ files its mesh geoms refer to, as {relative path: bytes}."""
     root = ET.Element("robot", {"name": asset.name})
     files: dict[str, bytes] = {}
     mesh_files: dict[str, str] = {}
@@ -187,9 +167,9 @@ def to_urdf(asset: ObjectAsset, mesh_dir: str = "meshes",
             rel = f"{mesh_dir}/{g.name}.obj"
             mesh_files[g.name] = rel
             files[rel] = _geom_mesh_for_urdf(g, asset).export(file_type="obj").encode()
-    links = _links(asset, link_per_part)
-    for name, _, geoms in links:
-        link = ET.SubElement(root, "link", {"name": name})
+    for body in asset.bodies:
+        link = ET.SubElement(root, "link", {"name": body.name})
+        geoms = [g for g in asset.geoms if g.body == body.name]
         _inertial(link, [g for g in geoms if g.collide], asset)
         for g in geoms:
             origin = {"xyz": _fmt(g.pos), "rpy": _rpy(g.quat)}
@@ -223,10 +203,5 @@ def to_urdf(asset: ObjectAsset, mesh_dir: str = "meshes",
                                            "effort": "100", "velocity": "10"})
             ET.SubElement(joint, "dynamics", {"damping": f"{j.damping:g}",
                                               "friction": f"{j.frictionloss:g}"})
-    for name, body, _ in links:
-        if body is not None:
-            joint = ET.SubElement(root, "joint", {"name": f"{name}_fixed", "type": "fixed"})
-            ET.SubElement(joint, "parent", {"link": body})
-            ET.SubElement(joint, "child", {"link": name})
     ET.indent(root)
     return ET.tostring(root, encoding="unicode"), files

@@ -1,6 +1,6 @@
 """Load a SceneSpec into a PyBullet client: the Panda, the table, a floor and the objects.
 
-Objects come from their exported URDF with one link per part (`to_urdf(link_per_part=True)`),
+Objects come from their exported URDF with one link per part (`sims.pybullet.urdf`),
 since PyBullet reports contacts and segmentation per link. Their joints are made stable here:
 the URDF's viscous damping is tuned for MuJoCo (implicit, with armature); PyBullet applies it
 explicitly, which diverges on light links (a dispenser pump reached 101 m/s). So PyBullet gets
@@ -19,8 +19,8 @@ import pybullet as pb
 
 from sims.core.types import ObjectAsset, PlacedObject, SceneSpec
 from sims.mujoco.panda import FINGER_FRICTION, panda_urdf_path
-from sims.objects.export import to_urdf
 from sims.pybullet.frames import mat_from_xyzw
+from sims.pybullet.urdf import urdf_link_per_part
 
 MIN_JOINT_FRICTION = 0.002  # N m (or N): the least friction an object joint gets, so it settles
 FLOOR_Z = -0.75
@@ -71,7 +71,7 @@ def load_panda(client: int) -> tuple[int, dict[str, int], dict[str, int]]:
 
 def _load_object(placed: PlacedObject, client: int) -> LoadedObject:
     asset = placed.asset
-    urdf, files = to_urdf(asset, link_per_part=True)
+    urdf, files = urdf_link_per_part(asset)
     with tempfile.TemporaryDirectory(prefix="sims_pb_") as d:
         for rel, data in files.items():
             os.makedirs(os.path.dirname(os.path.join(d, rel)), exist_ok=True)
