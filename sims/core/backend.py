@@ -57,6 +57,9 @@ class Backend(Protocol):
     def object_joint_positions(self, name: str) -> np.ndarray:
         """Positions of the object's articulation joints, in asset order."""
 
+    def object_mass(self, name: str) -> float:
+        """Total mass of object `name` (kg), all its links."""
+
     def object_com(self, name: str) -> np.ndarray:
         """Centre of mass of the whole object, all its links (3,), world frame."""
 

@@ -14,6 +14,7 @@ from sims.core.backend import Backend
 BackendFactory = Callable[[], Backend]
 _BACKENDS: dict[str, str | BackendFactory] = {
     "mujoco": "sims.mujoco:MujocoBackend",  # importing sims.mujoco chooses a headless GL first
+    "pybullet": "sims.pybullet:PybulletBackend",
 }
 
 
@@ -29,11 +30,16 @@ def backend_names() -> list[str]:
     return sorted(_BACKENDS)
 
 
+def check_backend(name: str) -> None:
+    """Raise a one-line ValueError unless `name` is a registered backend."""
+    if name not in _BACKENDS:
+        raise ValueError(f"unknown backend {name!r} (known: {', '.join(backend_names())})")
+
+
 def make_backend(name: str) -> Backend:
     """A new backend `name` (not yet built: call `build(scene)`)."""
-    factory = _BACKENDS.get(name)
-    if factory is None:
-        raise ValueError(f"unknown backend {name!r} (known: {', '.join(backend_names())})")
+    check_backend(name)
+    factory = _BACKENDS[name]
     if isinstance(factory, str):
         module, _, attr = factory.partition(":")
         factory = getattr(importlib.import_module(module), attr)

@@ -139,6 +139,10 @@ class MujocoBackend:
     def object_joint_positions(self, name: str) -> np.ndarray:
         return self.data.qpos[self._objects[name]["art_qpos"]].copy()
 
+    def object_mass(self, name: str) -> float:
+        """Total mass of object `name` (kg), all its bodies."""
+        return float(self.model.body_subtreemass[self._objects[name]["bodies"]["base"]])
+
     def object_com(self, name: str) -> np.ndarray:
         return self.data.subtree_com[self._objects[name]["bodies"]["base"]].copy()
 

@@ -44,7 +44,7 @@ import numpy as np
 from sims.core.camera import fixed_camera_rays
 from sims.core.config import ConfigMixin
 from sims.core.control import ACTION_DIM, CONTROL_HZ
-from sims.core.registry import make_backend
+from sims.core.registry import check_backend, make_backend
 from sims.core.rotations import mat_to_rot6d, quat_to_mat, rot6d_to_mat, yaw_quat
 from sims.core.types import CameraSpec, PlacedObject, SceneSpec
 from sims.objects import make_instance
@@ -116,6 +116,7 @@ class PartManipEnv(gym.Env):
             raise ValueError(f"render_mode {render_mode!r}: known are None and "
                              f"{self.metadata['render_modes']}")
         self.config = config or EnvConfig()
+        check_backend(self.config.backend)  # here, not at a worker's first reset
         self.tasks = tasks if tasks is not None else TaskPool()  # or a CatalogTasks
         self.render_mode = render_mode
         self.backend = None  # created on the first reset, inside the process that steps it
