@@ -149,3 +149,13 @@ def test_eval_of_an_unknown_split_in_splits_or_a_missing_policy_is_a_one_line_er
     assert "nowhere" in r.stderr and "no such directory" in r.stderr
     r = run("eval", "policy=expert", "splits=[test1]", f"out={tmp_path / 'c'}")  # a pool suite
     assert r.returncode == 2 and "suite=partmanip" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("verb", ["eval", "collect"])
+def test_an_unknown_backend_is_a_one_line_error_before_any_worker_starts(verb, tmp_path):
+    args = (["policy=expert", "splits=[test1]", "episodes_per_cell=1"] if verb == "eval"
+            else ["episodes=2"])
+    r = run(verb, "suite=partmanip", "suite.env.backend=gazebo", *args, f"out={tmp_path / 'o'}")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "unknown backend 'gazebo' (known: mujoco, pybullet)" in r.stderr
+    assert not list(tmp_path.rglob("episodes.jsonl")) and not list(tmp_path.rglob("*.zarr*"))

@@ -92,6 +92,7 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         _positive("eval: episodes", self.episodes)
+        _check_env(self.env)
         if (str(self.policy) == BILEVEL) != (self.bilevel is not None):
             raise RobopolicyError("eval: a planner is for policy=bilevel only" if self.bilevel
                                   else "eval: policy=bilevel needs a planner, e.g. planner=oracle")
@@ -148,3 +149,14 @@ class EvalConfig:
 def _bilevel(policy: Mapping, planner: Mapping | None) -> BilevelConfig:
     return BilevelConfig(**{k: policy[k] for k in EvalConfig.BILEVEL_KEYS if k in policy},
                          planner=dict(planner or {}))
+
+
+def _check_env(env: Mapping) -> None:
+    """A one-line error for a suite.env the env would refuse (e.g. an unknown backend), here in
+    the parent rather than in every worker."""
+    from sims.partmanip.env import EnvConfig
+
+    try:
+        EnvConfig.from_config(env)
+    except (TypeError, ValueError) as e:
+        raise RobopolicyError(f"eval: suite.env: {str(e).splitlines()[0]}") from None

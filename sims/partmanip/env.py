@@ -36,21 +36,21 @@ into it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
 
 from sims.core.camera import fixed_camera_rays
-from sims.core.config import ConfigMixin
 from sims.core.control import ACTION_DIM, CONTROL_HZ
-from sims.core.registry import check_backend, make_backend
+from sims.core.registry import make_backend
 from sims.core.rotations import mat_to_rot6d, quat_to_mat, rot6d_to_mat, yaw_quat
-from sims.core.types import CameraSpec, PlacedObject, SceneSpec
+from sims.core.types import PlacedObject, SceneSpec
 from sims.objects import make_instance
 from sims.objects.kinematics import object_points
 from sims.objects.spatial import SPATIAL_PARTS
 from sims.partmanip.chain import ChainTracker
+from sims.partmanip.env_config import PCD_CAMERA, EnvConfig, default_cameras, initial_pose
 from sims.partmanip.env_state import EnvState
 from sims.partmanip.instructions import skill_instruction
 from sims.partmanip.obs_layout import ARTICULATION_RECORD_DIM, RECORDED_KEYS
@@ -67,43 +67,6 @@ from sims.partmanip.spaces import (
 )
 from sims.partmanip.tasks import SkillCall, TaskPool, TaskSpec
 
-PCD_CAMERA = "agentview"  # the fixed camera whose depth gives the `pcd` observation
-
-
-def default_cameras(width: int = 128, height: int = 128) -> tuple[CameraSpec, ...]:
-    """`agentview`: fixed, looking at the workspace from the front left; `wrist`: on the hand,
-    looking along the fingers."""
-    return (
-        CameraSpec("agentview", width, height, fovy_deg=50.0, pos=(0.9, 0.4, 0.55),
-                   lookat=(0.42, 0.0, 0.08)),
-        CameraSpec("wrist", width, height, fovy_deg=75.0, body="panda_hand",
-                   pos=(-0.07, 0.0, 0.02), lookat=(0.0, 0.0, 0.16), up=(-1.0, 0.0, 0.0)),
-    )
-
-
-@dataclass
-class EnvConfig(ConfigMixin):
-    """Configuration of PartManipEnv (mirrors `configs/suite/partmanip.yaml`)."""
-
-    obs_keys: tuple[str, ...] = ("proprio", "state", "skill_state")
-    image_size: tuple[int, int] = (128, 128)  # width, height of every camera
-    action_mode: str = "absolute"  # or "delta"
-    articulation_dim: int = 2  # articulation entries in `state`
-    x_range: tuple[float, float] = (0.45, 0.60)  # object placement, metres
-    y_range: tuple[float, float] = (-0.12, 0.12)
-    yaw_range: tuple[float, float] = (-3.1416, 3.1416)  # object yaw, radians (as the yaml writes pi)
-    settle_steps: int = 50  # physics steps to let the object come to rest after placement
-    render_size: tuple[int, int] = (256, 256)  # env.render() frames (videos)
-    pcd_points: int = 512  # points in the `pcd` observation (subsampled or repeated to this)
-    backend: str = "mujoco"  # a name registered in sims.core.registry
-
-
-def initial_pose(init_seed: int, config: EnvConfig) -> tuple[np.ndarray, float]:
-    """Where an episode places the object: position (3,) and yaw, a pure function of its seed."""
-    rng = np.random.default_rng(init_seed)
-    pos = np.array([rng.uniform(*config.x_range), rng.uniform(*config.y_range), 0.002])
-    return pos, float(rng.uniform(*config.yaw_range))
-
 
 class PartManipEnv(gym.Env):
     """Part-level manipulation of one object on a table by a Franka Panda."""
@@ -116,7 +79,6 @@ class PartManipEnv(gym.Env):
             raise ValueError(f"render_mode {render_mode!r}: known are None and "
                              f"{self.metadata['render_modes']}")
         self.config = config or EnvConfig()
-        check_backend(self.config.backend)  # here, not at a worker's first reset
         self.tasks = tasks if tasks is not None else TaskPool()  # or a CatalogTasks
         self.render_mode = render_mode
         self.backend = None  # created on the first reset, inside the process that steps it
