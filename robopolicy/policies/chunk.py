@@ -38,7 +38,9 @@ class ChunkPolicy(Policy):
     name of a frozen sentence encoder (``minilm``) whose embedding of each sample's instruction
     (``batch["text"]``, ``predict_action(obs, text)``) joins the condition; ``skill``: the
     skill keys (``SkillOptions``: ``condition``, ``skill_params``, ``skill_done_head``,
-    ``done_loss_weight``, ``done_hidden_dim``, ``done_lag_steps``), given flat in the config.
+    ``done_loss_weight``, ``done_hidden_dim``, ``done_lag_steps``), given flat in the config;
+    ``compile``: run the network through ``torch.compile`` (the weights and checkpoints are
+    unchanged; the first calls at each new batch size compile, so it pays off in long runs).
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class ChunkPolicy(Policy):
         name: str | None = None,
         denoiser: str = "unet",
         transformer: Mapping[str, Any] | None = None,
+        compile: bool = False,
         **skill: Any,
     ) -> None:
         super().__init__(shape_meta, horizon, n_obs_steps, n_action_steps, name=name)
@@ -96,6 +99,9 @@ class ChunkPolicy(Policy):
                 )
         except (TypeError, ValueError) as exc:  # a bad or unknown key in the config block
             raise RobopolicyError(f"{denoiser}: {exc}") from exc
+        self.compiled = bool(compile)
+        if self.compiled:  # the forward only: parameter names (and so checkpoints) stay the same
+            self.model.forward = torch.compile(self.model.forward)
         self.done_head = (DoneHead(cond_dim, self.skill.done_hidden_dim)
                           if self.skill.skill_done_head else None)
 

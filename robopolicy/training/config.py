@@ -19,6 +19,8 @@ from typing import Any
 
 from robopolicy.errors import RobopolicyError
 
+PRECISIONS = ("bf16", "fp32")
+
 
 @dataclass(frozen=True)
 class TrainerSettings:
@@ -37,6 +39,7 @@ class TrainerSettings:
         val_every: steps between validation losses (needs validation episodes).
         log_every: steps between metrics.jsonl rows.
         device: "auto" (cuda if available, else cpu), "cpu", "cuda", "cuda:N".
+        precision: on CUDA, "bf16" (bfloat16 autocast) or "fp32"; CPU always trains in fp32.
         seed: seeds the sampler order, the weights and the noise.
         tensorboard: write TensorBoard events to <run>/tensorboard.
         wandb: a wandb project to log to as well, or None.
@@ -60,6 +63,7 @@ class TrainerSettings:
     val_every: int = 500
     log_every: int = 50
     device: str = "auto"
+    precision: str = "bf16"
     seed: int = 0
     tensorboard: bool = True
     wandb: str | None = None
@@ -80,6 +84,9 @@ class TrainerSettings:
             raise RobopolicyError(f"trainer config: unknown key(s) {', '.join(unknown)} "
                                   f"(known: {', '.join(fields)})")
         kwargs = dict(values)
+        if kwargs.get("precision", "bf16") not in PRECISIONS:
+            raise RobopolicyError(f"trainer config: precision {kwargs['precision']!r} is not one of "
+                                  f"{', '.join(PRECISIONS)}")
         if "betas" in kwargs:
             kwargs["betas"] = tuple(float(b) for b in kwargs["betas"])
         return cls(**kwargs)

@@ -2,11 +2,13 @@
 
 Under ``torchrun --nproc_per_node N`` (env WORLD_SIZE > 1) each process trains on its share of
 every global batch and DDP averages the gradients; gloo on CPU (so it is testable without a
-GPU), nccl on CUDA. Without torchrun everything here is a no-op for a world of one.
+GPU), nccl on CUDA. Under ``torchrun --nproc_per_node 1`` the process group and DDP are set
+up too (a one-GPU check of the multi-GPU path); without torchrun everything here is a no-op.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -15,14 +17,18 @@ from torch import nn
 
 from robopolicy.errors import RobopolicyError
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Dist:
-    """Where this process stands in the run: rank, world size and its device."""
+    """Where this process stands in the run: rank, world size, its device and whether it
+    is in a process group (launched by torchrun)."""
 
     rank: int = 0
     world: int = 1
     device: str = "cpu"
+    group: bool = False
 
     @property
     def main(self) -> bool:
@@ -37,7 +43,7 @@ class Dist:
 
     def any_true(self, flag: bool) -> bool:
         """Whether `flag` holds on any rank (so every rank stops together)."""
-        if self.world == 1:
+        if not self.group:
             return flag
         t = torch.tensor([float(flag)], device=self.device)
         torch.distributed.all_reduce(t)
@@ -47,19 +53,21 @@ class Dist:
 def init_distributed(device: str) -> Dist:
     """Join torchrun's process group when launched by it; `device` "cuda" becomes this rank's GPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
+    if world == 1 and "TORCHELASTIC_RUN_ID" not in os.environ:  # not launched by torchrun
         return Dist(0, 1, device)
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if device.startswith("cuda"):
         torch.cuda.set_device(local)
         device = f"cuda:{local}"
     if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return Dist(rank, world, device)
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        torch.distributed.init_process_group(backend)
+        log.info("process group: %s, rank %d of %d", backend, rank, world)
+    return Dist(rank, world, device, group=True)
 
 
 def close_distributed(dist: Dist) -> None:
-    if dist.world > 1 and torch.distributed.is_initialized():
+    if dist.group and torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
@@ -77,9 +85,9 @@ class LossModule(nn.Module):
 
 
 def wrap_loss(policy: nn.Module, dist: Dist) -> nn.Module:
-    """The module whose forward gives the loss: DDP-wrapped when there are several ranks."""
+    """The module whose forward gives the loss: DDP-wrapped in a process group."""
     module = LossModule(policy)
-    if dist.world == 1:
+    if not dist.group:
         return module
     from torch.nn.parallel import DistributedDataParallel
 

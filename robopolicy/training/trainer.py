@@ -194,9 +194,11 @@ class Trainer:
                                    num_training_steps=s.steps)
         self.ema = EMAModel(policy.parameters(), use_ema_warmup=True, inv_gamma=1.0,
                             power=s.ema_power, decay=0.9999)
-        # what a resumed run must share with the one it continues (the device may change)
+        # what a resumed run must share with the one it continues (the device, and with it the
+        # arithmetic precision, may change)
         self.run_record = {"policy": c.policy,
-                           "trainer": {k: v for k, v in s.as_dict().items() if k != "device"},
+                           "trainer": {k: v for k, v in s.as_dict().items()
+                                       if k not in ("device", "precision")},
                            "dataset": str(store.path), "obs_keys": list(c.obs_keys),
                            "val_ratio": c.val_ratio}
         self.order = self.rng.permutation(len(self.train_sampler))
@@ -226,6 +228,10 @@ class Trainer:
 
     def step(self, step: int) -> float:
         """One optimizer step on the next batch of the sampler order; returns its loss."""
+        return self.optimize(self.next_batch(), step)
+
+    def next_batch(self) -> dict:
+        """This rank's share of the next global batch of the sampler order, on the device."""
         s, dist = self.config.trainer, self.dist
         if self.cursor + s.batch_size > len(self.order):
             self.order, self.cursor = self.rng.permutation(len(self.train_sampler)), 0
@@ -233,8 +239,13 @@ class Trainer:
         first = self.cursor + dist.rank * self.local_batch
         idx = self.order[first:first + self.local_batch]
         self.cursor += s.batch_size
-        batch = _to_torch(self.train_sampler.sample_batch(idx), self.device)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.startswith("cuda")):
+        return _to_torch(self.train_sampler.sample_batch(idx), self.device)
+
+    def optimize(self, batch: dict, step: int) -> float:
+        """Forward, backward and the optimizer, schedule and EMA steps on `batch`; its loss."""
+        s, dist = self.config.trainer, self.dist
+        bf16 = self.device.startswith("cuda") and s.precision == "bf16"
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
             terms = self.loss_module(batch)
         loss = terms["loss"]
         loss_value = loss.item()
