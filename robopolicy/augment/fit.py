@@ -28,13 +28,14 @@ from robopolicy.augment.from_sim import (
 )
 from robopolicy.augment.render import render
 from robopolicy.augment.scene import GaussianScene, MeshSampling
+from robopolicy.augment.sh import C0, dc_to_rgb, rgb_to_dc
 
 
 @dataclass(frozen=True)
 class FitConfig:
     """What a fit renders and how long it optimises (all of it keys the fit cache)."""
 
-    iterations: int = 300
+    iterations: int = 150
     train_views: int = 24
     """Seeded random views, plus the env's agentview camera."""
     heldout_views: int = 6
@@ -42,20 +43,22 @@ class FitConfig:
     """Image side, pixels (square views)."""
     seed: int = 0
     fovy_deg: float = 50.0
-    distance_m: tuple[float, float] = (0.45, 1.0)
+    distance_m: tuple[float, float] = (0.35, 0.7)
     """Camera distance from its look-at point."""
     elevation_deg: tuple[float, float] = (20.0, 65.0)
     azimuth_deg: tuple[float, float] = (-135.0, 135.0)
     """About the look-at point, from +x (the side facing the robot)."""
     lookat_jitter_m: float = 0.08
     """Look-at points scatter this much (std) around the object's centre."""
-    lr_color: float = 0.1
+    lr_color: float = 0.02
     lr_opacity: float = 0.05
-    lr_scale: float = 0.01
+    lr_scale: float = 0.03
     final_lr_fraction: float = 0.1
     """Learning rates decay exponentially to this fraction of their start."""
-    fit_opacity: bool = False
-    fit_scales: bool = False
+    fit_opacity: bool = True
+    fit_scales: bool = True
+    mask_weight: float = 3.0
+    """Weight of the part-mask loss (used when opacities or scales are fitted)."""
     sh_degree: int = 0
     """0: one colour per Gaussian; 1: plus a linear view dependence (MuJoCo's headlight)."""
     per_m2: float = 20_000.0
@@ -181,10 +184,48 @@ def evaluate(scene: GaussianScene, views: list[View], labels: list[str],
     return FitMetrics(float(np.mean(psnrs)), iou, part_iou, [round(p, 3) for p in psnrs])
 
 
-def fit_scene(scene: GaussianScene, views: list[View], config: FitConfig) -> GaussianScene:
-    """`scene` with its colours (and opacities, scales if the config says so) fitted by Adam
-    to `views`, one view per iteration in a seeded order."""
-    dc = scene.sh_dc.detach().clone().requires_grad_(True)
+def backproject_colors(scene: GaussianScene, views: list[View],
+                       params: RasterParams | None = None) -> torch.Tensor:
+    """(N, 3) degree-0 coefficients: each Gaussian's colour is the mean of the target pixels
+    it contributes to, weighted by its compositing weight, over all `views` (the least-squares
+    colour where one Gaussian dominates each pixel: a start that Adam only refines). Gaussians
+    no view sees keep theirs. The weights come from the gradients of two linear functions of
+    the render."""
+    probe = torch.zeros_like(scene.sh_dc, requires_grad=True)  # rgb 0.5: no clamping
+    weighted = torch.zeros_like(scene.sh_dc)
+    total = torch.zeros_like(scene.sh_dc)
+    for view in views:
+        s = GaussianScene(scene.means, scene.quats_wxyz, scene.log_scales, scene.opacity_logits,
+                          probe, scene.segment_ids, dict(scene.segments))
+        out = render(s, view.camera, params=params, segments=False)
+        target = view.rgb.to(out.rgb.device)
+        g_target, g_one = _weight_sums(out.rgb, target, probe)
+        weighted += g_target.cpu()
+        total += g_one.cpu()
+    seen = total > 1e-3 * C0
+    rgb = torch.where(seen, weighted / total.clamp_min(1e-12), dc_to_rgb(scene.sh_dc.detach()))
+    return rgb_to_dc(rgb)
+
+
+def _weight_sums(rgb: torch.Tensor, target: torch.Tensor,
+                 probe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum_p w_ip t_p, sum_p w_ip) per Gaussian and channel, both times C0."""
+    g_target = torch.autograd.grad((rgb * target).sum(), probe, retain_graph=True)[0]
+    g_one = torch.autograd.grad(rgb.sum(), probe)[0]
+    return g_target, g_one
+
+
+def fit_scene(scene: GaussianScene, views: list[View], config: FitConfig,
+              gaussian_label: torch.Tensor | None = None,
+              mask_labels: list[int] | None = None) -> GaussianScene:
+    """`scene` with its colours (and opacities, scales if the config says so) fitted to
+    `views`: back-projected, then refined by Adam, one view per iteration in a seeded order.
+    With opacities or scales fitted and `mask_labels` given (label indices, e.g. the object's
+    parts; `gaussian_label` (N,) is each Gaussian's), each iteration also renders up to three
+    of those labels' soft masks (one-hot colours) against the view's segmentation, weighted
+    by `config.mask_weight`: the colour loss alone barely sees a part's edge dilated by a
+    pixel, and thin parts' masks are mostly edge."""
+    dc = backproject_colors(scene, views, config.raster_params()).requires_grad_(True)
     groups = [{"params": [dc], "lr": config.lr_color}]
     rest = None
     if config.sh_degree == 1:
@@ -206,12 +247,18 @@ def fit_scene(scene: GaussianScene, views: list[View], config: FitConfig) -> Gau
         return GaussianScene(scene.means, scene.quats_wxyz, scales, opacity, dc,
                              scene.segment_ids, dict(scene.segments), rest)
 
+    masks = bool(mask_labels) and (config.fit_opacity or config.fit_scales) \
+        and config.mask_weight > 0
     for _ in range(config.iterations):
         if not order:
             order = rng.permutation(len(views)).tolist()
         view = views[order.pop()]
         out = render(current(), view.camera, params=config.raster_params(), segments=False)
         loss = ((out.rgb - view.rgb.to(out.rgb.device)) ** 2).mean()
+        if masks:
+            group = rng.permutation(mask_labels)[:3].tolist()
+            loss = loss + config.mask_weight * _mask_loss(
+                scene, scales, opacity, gaussian_label, group, view, config.raster_params())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -221,6 +268,20 @@ def fit_scene(scene: GaussianScene, views: list[View], config: FitConfig) -> Gau
         fitted.means.detach(), fitted.quats_wxyz.detach(), fitted.log_scales.detach(),
         fitted.opacity_logits.detach(), fitted.sh_dc.detach(), fitted.segment_ids,
         dict(fitted.segments), None if rest is None else rest.detach())
+
+
+def _mask_loss(scene: GaussianScene, scales: torch.Tensor, opacity: torch.Tensor,
+               gaussian_label: torch.Tensor, group: list[int], view: View,
+               params: RasterParams) -> torch.Tensor:
+    """Mean squared error of the soft masks of labels `group` (rendered as one-hot colours
+    over black) against the view's segmentation."""
+    onehot = torch.stack([gaussian_label == k for k in group], -1).float()
+    onehot = torch.cat([onehot, onehot.new_zeros(len(scene), 3 - len(group))], -1)
+    s = GaussianScene(scene.means, scene.quats_wxyz, scales, opacity, rgb_to_dc(onehot),
+                      scene.segment_ids, dict(scene.segments))
+    out = render(s, view.camera, params=params, segments=False).rgb[..., : len(group)]
+    target = torch.stack([view.labels == k for k in group], -1).float().to(out.device)
+    return ((out - target) ** 2).mean()
 
 
 def object_parts(backend) -> list[str]:
@@ -244,6 +305,8 @@ def fit_backend(backend, config: FitConfig | None = None) -> FitResult:
     params = config.raster_params()
     initial = evaluate(scene, heldout_views, labels, parts, params)
     t0 = time.perf_counter()
-    fitted = fit_scene(scene, train_views, config)
+    lut = segment_label_lut(scene, labels)
+    fitted = fit_scene(scene, train_views, config, lut[scene.segment_ids + 1],
+                       [labels.index(p) for p in parts])
     seconds = time.perf_counter() - t0
     return FitResult(fitted, evaluate(fitted, heldout_views, labels, parts, params), initial, seconds)
