@@ -67,6 +67,7 @@ def run_check(device: str, quick: bool, out_dir: Path, work: Path) -> dict:
             stores[px] = collect_store(work / f"demos_{px}.zarr", px, sizes, work)
     except Exception as e:
         sections["stores"] = {"error": f"{type(e).__name__}: {e}"}
+        print(f"stores: {sections['stores']['error']}", flush=True)
     store_s = time.perf_counter() - t0
     policy_dir = work / "train" / "state_dp" / "checkpoints" / "latest"
     runs = {"training": lambda: training_section(stores, device, sizes, work / "train"),

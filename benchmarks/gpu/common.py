@@ -62,6 +62,7 @@ def cli(args: list[str], log: Path, timeout: float = 600, launcher: list[str] | 
     returns its wall time; a failure raises with the log's last lines."""
     cmd = [*(launcher or [sys.executable]), "-m", "robopolicy.cli", *args]
     t0 = time.perf_counter()
+    log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as f:
         r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout, cwd=ROOT,
                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
