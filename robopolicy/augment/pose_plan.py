@@ -120,17 +120,12 @@ def carry_keys(actions: np.ndarray, keys: list[int], attach: int, src_object: np
 
 
 def _slerp_path(a: np.ndarray, b: np.ndarray, n: int) -> list[np.ndarray]:
-    """n poses from a (excluded) to b (included), linear in position, slerp in rotation."""
-    from scipy.spatial.transform import Rotation, Slerp
+    """n poses from a (excluded) to b (included), linear in position, slerp in rotation (the
+    expert's own interpolation)."""
+    from sims.partmanip.expert.trajectory import Segment, interp
 
-    slerp = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([a[:3, :3], b[:3, :3]])))
-    out = []
-    for s in np.arange(1, n + 1) / n:
-        p = np.eye(4)
-        p[:3, :3] = slerp([s]).as_matrix()[0]
-        p[:3, 3] = (1 - s) * a[:3, 3] + s * b[:3, 3]
-        out.append(p)
-    return out
+    seg = Segment(a[:3, 3], a[:3, :3], b[:3, 3], b[:3, :3], 0.0, n)
+    return [pose_mat(*interp(seg, s)[:2]) for s in np.arange(1, n + 1) / n]
 
 
 def _steps_between(a: np.ndarray, b: np.ndarray, params: PoseParams, at_least: int = 1) -> int:

@@ -24,7 +24,6 @@ REPORT_FILE = "augment_report.json"
 AUGMENT_STREAM = 0xA11
 
 
-
 @dataclass(frozen=True)
 class AugmentConfig:
     """What an augmentation run does (configs/augment.yaml builds it).
