@@ -80,6 +80,8 @@ class SequenceSampler:
             skill's fields, a cue a controller never sees (its skill source keeps the current
             skill's fields until it advances); these keys are held at the conditioning skill's
             last step instead.
+        next_skill: with ``skills``: ``"skill_params"`` also holds the next skill's encoding
+            (``robopolicy.data.skills.with_next``), width 2P.
 
     Windows start at s in [-pad_before, L - horizon + pad_after] for an episode of length L;
     an episode too short to have any (L + pad_before + pad_after < horizon) yields one window,
@@ -101,6 +103,7 @@ class SequenceSampler:
         skills: Sequence[SkillChain] | None = None,
         done_lag_steps: int = 0,
         hold_keys: Sequence[str] = (),
+        next_skill: bool = False,
     ) -> None:
         if horizon < 1 or not 1 <= n_obs_steps <= horizon:
             raise RobopolicyError(
@@ -162,7 +165,7 @@ class SequenceSampler:
         if unknown:
             raise RobopolicyError(f"sampler: hold_keys {unknown} are not among obs_keys {list(obs_keys)}")
         if skills is not None:
-            self._add_skill_rows(skills, starts, lengths, n_obs_steps, done_lag_steps)
+            self._add_skill_rows(skills, starts, lengths, n_obs_steps, done_lag_steps, next_skill)
         self._steps = np.arange(horizon, dtype=np.int64)
 
         self.data = data
@@ -175,7 +178,7 @@ class SequenceSampler:
         self.episode_indices = episodes
 
     def _add_skill_rows(self, skills: Sequence[SkillChain], ep_starts: np.ndarray,
-                        lengths: np.ndarray, n_obs_steps: int, lag: int) -> None:
+                        lengths: np.ndarray, n_obs_steps: int, lag: int, next_skill: bool) -> None:
         """Label every window with its skill and done flag; add the lagged windows."""
         if len(skills) != len(lengths):
             raise RobopolicyError(f"sampler: skills has {len(skills)} chains for {len(lengths)} episodes")
@@ -196,8 +199,15 @@ class SequenceSampler:
         for e, c in enumerate(skills):
             start[base[e]: base[e] + len(c.starts)] = c.starts
             goal[base[e]: base[e] + len(c.starts)] = c.goal_steps
-        params = (np.concatenate([c.params for c in skills]).astype(np.float32)
-                  if all(c.params is not None for c in skills) else None)
+        from robopolicy.data.skills import with_next
+
+        params = None
+        if all(c.params is not None for c in skills):
+            params = np.concatenate([with_next(c.params) if next_skill else c.params
+                                     for c in skills]).astype(np.float32)
+        elif next_skill:
+            raise RobopolicyError("sampler: next_skill needs every episode's structured chain "
+                                  "(a store collected with chain metadata)")
 
         step_skill = np.zeros(int(lengths.sum()), np.int64)  # per global step
         for e, c in enumerate(skills):

@@ -9,7 +9,9 @@ skill's instruction (``skill_instructions``) and, in stores that have it, the st
 (``skill_params: true``): a one-hot over the 5 skills of ``sims.partmanip.skills.SKILLS``, then a
 one-hot over the 6 directions of ``sims.core.directions.DIRECTIONS`` (zeros for a skill without
 a direction). The part is not in it: part names are open-vocabulary and reach the policy
-through the instruction's text embedding.
+through the instruction's text embedding. ``with_next`` appends the next call's vector (zeros
+after the last skill): the expert touches and turns depending on what follows (a touch before a
+push comes from the side opposite the push), so a skill policy needs it to tell those apart.
 
     vec = encode_skill("move", {"direction": "top"})      # (11,) float32
     chains = skill_chains(store)                          # one SkillChain per episode
@@ -49,6 +51,14 @@ def encode_skill(skill: str, params: Mapping[str, Any] | None = None) -> np.ndar
                                   f"{', '.join(DIRECTION_NAMES)}")
         out[len(SKILLS) + DIRECTION_NAMES.index(direction)] = 1.0
     return out
+
+
+def with_next(params: np.ndarray) -> np.ndarray:
+    """A chain's (n, P) skill vectors -> (n, 2P): each skill's, then the next one's (zeros for
+    the last skill)."""
+    params = np.asarray(params, np.float32)
+    following = np.concatenate([params[1:], np.zeros((1, params.shape[1]), np.float32)])
+    return np.concatenate([params, following], axis=1)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ planner's retry as `planner_invalid`, a skill that runs `skill_timeout` steps as
 of a running skill the planner is asked again what the current skill is, from the skills
 finished and the frame of that moment, and a different answer replaces the running skill (a
 `Done`, an invalid answer or the same call leaves it running). The task's success is always
-the env's ground-truth chain.
+the env's ground-truth chain. A low-level policy conditioned on the next skill too
+(`next_skill: true`) gets the plan's next call, or, when nothing is queued, the planner's
+answer to "what follows the running skill" (`next_skill` with it counted as done).
 
 Planner calls of all envs that need one run concurrently (threads), while no env steps, so a
 slow endpoint delays the run but never changes an outcome; their wall time is reported apart.
@@ -93,6 +95,7 @@ class EpisodePlan:
     planner_s: float = 0.0
     failed: str | None = None  # the planner's failure reason, if it failed
     replaced: list = field(default_factory=list)  # (step, call) of each skill a check replaced
+    following: object = None  # the call expected after `current` (SkillDirector.lookahead)
 
     def fields(self) -> dict:
         """The episode record's bi-level fields: the calls executed and the step each began,
@@ -114,12 +117,24 @@ def _call(d):
     return call_from_dict(d)
 
 
-def _encode(calls: list) -> np.ndarray:
-    """Calls -> their `encode_skill` vectors (B, SKILL_PARAMS_DIM) float32."""
+def _encode(calls: list, following: list | None = None) -> np.ndarray:
+    """Calls -> their `encode_skill` vectors (B, SKILL_PARAMS_DIM) float32; with `following`
+    (the call after each, or None), each row also holds the next call's vector (zeros for
+    None), as `robopolicy.data.skills.with_next` lays them out."""
     from robopolicy.data.skills import SKILL_PARAMS_DIM, encode_skill
 
-    rows = [encode_skill(c.skill, c.params) for c in map(_call, calls)]
-    return np.stack(rows) if rows else np.zeros((0, SKILL_PARAMS_DIM), np.float32)
+    def vec(call) -> np.ndarray:
+        if call is None:
+            return np.zeros(SKILL_PARAMS_DIM, np.float32)
+        call = _call(call)
+        return encode_skill(call.skill, call.params)
+
+    if following is None:
+        rows = [vec(c) for c in calls]
+    else:
+        rows = [np.concatenate([vec(c), vec(f)]) for c, f in zip(calls, following, strict=True)]
+    width = SKILL_PARAMS_DIM * (1 if following is None else 2)
+    return np.stack(rows) if rows else np.zeros((0, width), np.float32)
 
 
 def _as_dict(call) -> dict:
@@ -133,17 +148,21 @@ class SkillDirector:
 
     Each episode gets its own `spawn` of `planner`; a planner that logs writes each split's
     exchanges to `<run>/<split>/planner_log.jsonl`. `done_fn(windows, texts, skill_params)`:
-    p(done) per env, for advance=learned (`skill_params`: each env's current call encoded)."""
+    p(done) per env, for advance=learned (`skill_params`: each env's current call encoded).
+    `lookahead`: keep each episode's expected next call, for a low-level policy conditioned
+    on it (`skill_params` rows then hold both, as `with_next` lays them out)."""
 
     def __init__(self, planner, advance: str = "predicate",
                  skill_timeout: int = 150, done_threshold: float = 0.5, done_fn=None,
-                 replan_every: int = 0):
+                 replan_every: int = 0, lookahead: bool = False):
         if advance not in ADVANCE:
             raise ValueError(f"advance={advance!r} (known: {', '.join(ADVANCE)})")
         self.planner, self.advance = planner, advance
         self.skill_timeout, self.done_threshold = skill_timeout, done_threshold
         self.done_fn = done_fn
         self.replan_every = replan_every
+        self.lookahead = lookahead
+        self._unknown_next: set[int] = set()  # slots whose next call the planner is asked for
         self.out_dir: Path | None = None
         self.logs: dict[str, object] = {}  # an ExchangeLog per split (episode group)
         self.episodes: dict[int, EpisodePlan] = {}
@@ -167,7 +186,9 @@ class SkillDirector:
             object_info = ObjectInfo.from_task(task, info.get("object_parts"))
             asks.append((slot, lambda p=planner, o=obs, oi=object_info, t=task:
                          p.plan_async(t.instruction, o, oi)))
-        return [self._answer(slot, answer) for slot, answer in self._ask(asks)]
+        directives = [self._answer(slot, answer) for slot, answer in self._ask(asks)]
+        self._look_ahead({slot: obs for slot, obs, *_ in items})
+        return directives
 
     def after_step(self, items: list[tuple]) -> list[tuple]:
         """Running episodes after a step: (slot, obs, info, extra, window()) -> directives."""
@@ -199,8 +220,9 @@ class SkillDirector:
                              p.next_skill_async(h, o)))
         answers = self._ask(asks + checks)
         directives += [self._answer(slot, a) for slot, a in answers[:len(asks)]]
-        return directives + [d for slot, a in answers[len(asks):]
-                             if (d := self._recheck(slot, a)) is not None]
+        directives += [d for slot, a in answers[len(asks):] if (d := self._recheck(slot, a)) is not None]
+        self._look_ahead({slot: obs for slot, obs, *_ in items})
+        return directives
 
     def text(self, slot: int, info: dict) -> str:
         """What conditions the low-level policy: the current skill's instruction."""
@@ -210,7 +232,11 @@ class SkillDirector:
         """The current call's `encode_skill` vector (B, SKILL_PARAMS_DIM) of each episode named
         by its key: what a low-level policy trained with skill_params: true is conditioned on."""
         by_key = {ep.key: ep for ep in self.episodes.values()}
-        return _encode([by_key[k].current for k in keys])
+        return self._vectors([by_key[k] for k in keys])
+
+    def _vectors(self, plans: list[EpisodePlan]) -> np.ndarray:
+        return _encode([ep.current for ep in plans],
+                       [ep.following for ep in plans] if self.lookahead else None)
 
     def finish(self, slot: int) -> dict:
         """The ended episode's bi-level record fields (the slot is forgotten)."""
@@ -279,8 +305,25 @@ class SkillDirector:
         ep.queued = []
         return self._start(slot, answer)
 
+    def _look_ahead(self, observations: dict) -> None:
+        """Ask the planner what follows the running skill of every slot whose plan has no next
+        call queued (with `lookahead`); an answer other than a skill call means none."""
+        from robopolicy.planners.grammar import SkillCall
+
+        slots = sorted(s for s in self._unknown_next if s in self.episodes)
+        self._unknown_next.clear()
+        asks = [(slot, lambda ep=self.episodes[slot], o=observations[slot]:
+                 ep.planner.next_skill_async([*ep.history, ep.current], o)) for slot in slots]
+        for slot, answer in self._ask(asks):
+            if isinstance(answer, list):
+                answer = answer[0] if answer else None
+            self.episodes[slot].following = answer if isinstance(answer, SkillCall) else None
+
     def _start(self, slot: int, call) -> tuple:
         ep = self.episodes[slot]
+        ep.following = ep.queued[0] if ep.queued else None
+        if self.lookahead and not ep.queued:
+            self._unknown_next.add(slot)
         ep.current, ep.skill_steps = call, 0
         ep.skill_starts.append(ep.steps)
         return (slot, "skill", (_as_dict(call), [_as_dict(c) for c in ep.history],
@@ -295,7 +338,7 @@ class SkillDirector:
             return []
         p = np.asarray(self.done_fn([window() for *_, window in items],
                                     [info["skill_instruction"] for _, _, info, _, _ in items],
-                                    _encode([self.episodes[slot].current for slot, *_ in items])))
+                                    self._vectors([self.episodes[slot] for slot, *_ in items])))
         return list(p > self.done_threshold)
 
 

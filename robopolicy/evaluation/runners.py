@@ -38,6 +38,8 @@ class PolicyRunner:
         self.n_obs_steps, self.n_action_steps = policy.n_obs_steps, policy.n_action_steps
         # a skill policy trained with skill_params: true also takes the skill's encode_skill vector
         self.uses_skill_params = bool(getattr(policy, "uses_skill_params", False))
+        # ... and with next_skill: true the next skill's too (the director looks ahead for it)
+        self.uses_next_skill = bool(getattr(policy, "uses_next_skill", False))
 
     def noise_generator(self, episode: int):
         """The generator of an episode's sampling noise."""
@@ -256,6 +258,6 @@ def make_bilevel_runner(config, env_config: dict, task_config: dict, seed: int =
     director = SkillDirector(planner, config.advance, config.skill_timeout,
                              config.done_threshold,
                              low_level.predict_done if config.advance == "learned" else None,
-                             config.replan_every)
+                             config.replan_every, getattr(low_level, "uses_next_skill", False))
     return (BilevelRunner(low_level, director), {**env_config, "obs_keys": keys},
             f"bilevel(planner={planner.name}, low_level={name}, advance={config.advance})")

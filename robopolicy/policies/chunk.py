@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 
-from robopolicy.data.skills import SKILL_PARAMS_DIM
 from robopolicy.errors import RobopolicyError
 from robopolicy.models.obs_encoder import ObsEncoder
 from robopolicy.models.text_encoder import TextEncoder
@@ -79,7 +78,7 @@ class ChunkPolicy(Policy):
                                   "or skill_params: true")
         # The instruction's embedding and the skill vector trail the observation features.
         text_dim = self.text_encoder.dim if self.text_encoder else 0
-        text_dim += SKILL_PARAMS_DIM if self.skill.skill_params else 0
+        text_dim += self.skill.params_dim
         cond_dim = self.obs_encoder.output_dim * self.n_obs_steps + text_dim
         try:
             if denoiser == "unet":
@@ -116,6 +115,11 @@ class ChunkPolicy(Policy):
         return self.skill.skill_params
 
     @property
+    def uses_next_skill(self) -> bool:
+        """Whether the skill vector also holds the next skill's (``next_skill: true``)."""
+        return self.skill.next_skill
+
+    @property
     def condition(self) -> str:
         """``task`` (text = the task's instruction) or ``skill`` (text = the current skill's)."""
         return self.skill.condition
@@ -123,8 +127,8 @@ class ChunkPolicy(Policy):
     def global_cond(self, obs: Mapping[str, torch.Tensor], text: Sequence[str] | None = None,
                     skill_params: torch.Tensor | None = None) -> torch.Tensor:
         """Normalize low-dim obs, encode the first To frames, flatten -> (B, To * D) (+ the
-        instruction's embedding when text-conditioned, + the (B, SKILL_PARAMS_DIM) skill
-        vector with ``skill_params: true``)."""
+        instruction's embedding when text-conditioned, + the (B, P) skill vector with
+        ``skill_params: true``: P = SKILL_PARAMS_DIM, twice that with ``next_skill: true``)."""
         window = {}
         for key in self.shape_meta["obs"]:
             x = obs[key][:, : self.n_obs_steps].to(self.device, non_blocking=True)
@@ -142,10 +146,11 @@ class ChunkPolicy(Policy):
             parts.append(self.text_encoder(list(text)).to(cond.device))
         if self.skill.skill_params:
             shape = None if skill_params is None else list(skill_params.shape)
-            if shape != [len(cond), SKILL_PARAMS_DIM]:
+            if shape != [len(cond), self.skill.params_dim]:
+                what = "encode_skill and with_next" if self.skill.next_skill else "encode_skill"
                 raise RobopolicyError(f"policy {self.name} is conditioned on skill params: needs "
-                                      f"skill_params [{len(cond)}, {SKILL_PARAMS_DIM}] "
-                                      f"(robopolicy.data.skills.encode_skill), got {shape}")
+                                      f"skill_params [{len(cond)}, {self.skill.params_dim}] "
+                                      f"(robopolicy.data.skills.{what}), got {shape}")
             parts.append(torch.as_tensor(skill_params, dtype=cond.dtype, device=cond.device))
         return torch.cat(parts, dim=-1) if len(parts) > 1 else cond
 

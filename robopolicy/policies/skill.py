@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robopolicy.data.skills import SKILL_PARAMS_DIM
 from robopolicy.errors import RobopolicyError
 
 CONDITIONS = ("task", "skill")
@@ -38,6 +39,9 @@ class SkillOptions:
             current skill's instruction; windows labelled per skill).
         skill_params: add the skill's (skill type, direction) one-hot vector to the condition;
             the store needs a ``chain`` per episode.
+        next_skill: with ``skill_params``, also the next skill's vector (zeros after the last;
+            ``robopolicy.data.skills.with_next``): how the expert touches or turns depends on
+            what follows, so the demos of one skill differ by it.
         skill_done_head: train and expose ``predict_done``.
         done_loss_weight: weight of the done head's BCE in the total loss.
         done_hidden_dim: width of the done head's two hidden layers.
@@ -51,6 +55,7 @@ class SkillOptions:
 
     condition: str = "task"
     skill_params: bool = False
+    next_skill: bool = False
     skill_done_head: bool = False
     done_loss_weight: float = 1.0
     done_hidden_dim: int = 256
@@ -63,6 +68,8 @@ class SkillOptions:
         for key in ("skill_params", "skill_done_head"):
             if getattr(self, key) and self.condition != "skill":
                 raise RobopolicyError(f"{key}: true needs condition: skill (got '{self.condition}')")
+        if self.next_skill and not self.skill_params:
+            raise RobopolicyError("next_skill: true needs skill_params: true")
         object.__setattr__(self, "skill_obs_keys", tuple(self.skill_obs_keys or ()))
         if self.skill_obs_keys and self.condition != "skill":
             raise RobopolicyError(f"skill_obs_keys needs condition: skill (got '{self.condition}')")
@@ -70,6 +77,12 @@ class SkillOptions:
             raise RobopolicyError(
                 f"done_loss_weight ({self.done_loss_weight}) and done_lag_steps "
                 f"({self.done_lag_steps}) must be >= 0, done_hidden_dim ({self.done_hidden_dim}) >= 1")
+
+
+    @property
+    def params_dim(self) -> int:
+        """Width of the skill vector the policy is conditioned on (0: none)."""
+        return SKILL_PARAMS_DIM * (2 if self.next_skill else 1) if self.skill_params else 0
 
 
 class DoneHead(nn.Module):

@@ -95,14 +95,15 @@ def training_sampler(data: dict, episode_ends: np.ndarray, policy, obs_keys: lis
     Windows run past the end of an episode, holding its final action: padding only Ta-1 steps
     (Chi et al.'s choice) never shows the policy an episode's last frames, and demos that stop
     at success carry the end of the task there. With `skills` (a skill policy) each window is
-    conditioned on its skill, with the policy's `done_lag_steps` and `skill_obs_keys`.
+    conditioned on its skill, with the policy's `done_lag_steps`, `skill_obs_keys` and
+    `next_skill`.
     """
     To, H = policy.n_obs_steps, policy.horizon
-    lag, hold = ((policy.skill.done_lag_steps, policy.skill.skill_obs_keys) if skills is not None
-                 else (0, ()))
+    lag, hold, following = ((policy.skill.done_lag_steps, policy.skill.skill_obs_keys,
+                             policy.skill.next_skill) if skills is not None else (0, (), False))
     return SequenceSampler(data, episode_ends, H, To, list(obs_keys), pad_before=To - 1,
                            pad_after=H - To, episode_indices=episodes, episode_text=episode_text,
-                           skills=skills, done_lag_steps=lag, hold_keys=hold)
+                           skills=skills, done_lag_steps=lag, hold_keys=hold, next_skill=following)
 
 
 def _instructions(store: EpisodeStore) -> list[str]:

@@ -124,6 +124,18 @@ def test_structured_chain_gives_the_skill_vector():
     assert batch["skill_params"].shape == (len(s), SKILL_PARAMS_DIM)
     np.testing.assert_array_equal(batch["skill_params"], chain.params[batch["skill_index"]])
 
+    # next_skill: each window also carries the next skill's vector; the last skill's is zeros
+    s = SequenceSampler(data, np.array([6]), H, TO, ["x"], pad_before=PB, pad_after=PA,
+                        skills=[chain], next_skill=True)
+    batch = s.sample_batch(np.arange(len(s)))
+    first = batch["skill_index"] == 0
+    assert first.any() and (~first).any()
+    np.testing.assert_array_equal(batch["skill_params"][first],
+                                  np.tile(np.concatenate([chain.params[0], move_top]), (first.sum(), 1)))
+    np.testing.assert_array_equal(batch["skill_params"][~first],
+                                  np.tile(np.concatenate([move_top, np.zeros(SKILL_PARAMS_DIM)]),
+                                          ((~first).sum(), 1)))
+
 
 @pytest.mark.parametrize(("meta", "match"), [
     ({"length": 5, "skill_starts": "", "skill_instructions": ""}, "no skill_starts"),
@@ -137,6 +149,12 @@ def test_bad_skill_metadata_is_a_one_line_error(meta, match):
     with pytest.raises(RobopolicyError, match=match) as e:
         chain_from_meta(meta, "dataset d.zarr: episode 3")
     assert "\n" not in str(e.value)
+
+
+def test_next_skill_needs_structured_chains(store):
+    with pytest.raises(RobopolicyError, match="next_skill needs every episode's structured chain"):
+        SequenceSampler(store.load(["x", "action"]), store.episode_ends, H, TO, ["x"],
+                        skills=skill_chains(store), next_skill=True)
 
 
 def test_a_store_without_skills_cannot_be_skill_conditioned(tmp_path):

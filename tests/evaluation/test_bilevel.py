@@ -110,6 +110,56 @@ def test_a_skill_params_policy_is_conditioned_on_the_planned_call(skill_params_p
         assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
 
 
+@pytest.fixture(scope="module")
+def next_skill_policy(expert_store, tiny_policy_cfg, tmp_path_factory):
+    """As skill_params_policy, also conditioned on the next skill's vector (next_skill)."""
+    cfg = {**tiny_policy_cfg, "condition": "skill", "skill_params": True, "next_skill": True,
+           "skill_done_head": True, "done_hidden_dim": 16}
+    trainer = {"steps": 1, "batch_size": 8, "lr": 1e-4, "weight_decay": 0.0, "betas": [0.9, 0.999],
+               "warmup_steps": 1, "grad_clip": 1.0, "ema_power": 0.75, "ckpt_every": 100,
+               "val_every": 100, "log_every": 1, "device": "cpu", "seed": 0}
+    out = tmp_path_factory.mktemp("next_skill")
+    return train(cfg, trainer, expert_store, ["proprio", "state"], out).policy_dir
+
+
+@register_planner("test_one_at_a_time")
+class OneAtATime(OraclePlanner):
+    """The oracle's answers, but a plan of the first call only: every next call comes from
+    `next_skill`."""
+
+    def plan(self, instruction, observation, object_info):
+        return super().plan(instruction, observation, object_info)[:1]
+
+
+@pytest.mark.parametrize("planner", ["oracle", "test_one_at_a_time"])
+def test_a_next_skill_policy_sees_the_call_after_the_running_one(planner, next_skill_policy, tmp_path):
+    """Each call's rows hold it and the call after it: from the plan's queue (the oracle plans
+    the whole chain) or from the director's lookahead (the planner asked what follows the
+    running call); after the chain's last call, zeros."""
+    bilevel = BilevelConfig(low_level=str(next_skill_policy), advance="learned",
+                            done_threshold=0.0, planner={"name": planner})
+    runner, env_config, _ = make_runner(BILEVEL, ENV_CONFIG, MOVE_TASKS, device="cpu",
+                                        batch_invariant=False, bilevel=bilevel)
+    acted = []
+    runner.inner.policy.model.register_forward_pre_hook(
+        lambda _m, args: acted.append(args[2][:, -2 * SKILL_PARAMS_DIM:].clone()))
+    specs = episode_list(MOVE_TASKS, 2, seed=0)
+    records, _ = rollouts(runner, specs, env_config, MOVE_TASKS, tmp_path,
+                          ExecutorConfig("process", 1, 2))
+    chains = [list(spec.task["chain"]) for spec in specs]
+    assert [r["skills"] for r in records] == chains and len(chains[0]) == 3
+
+    def vec(calls, i):
+        return (encode_skill(calls[i]["skill"], calls[i]["params"]) if i < len(calls)
+                else np.zeros(SKILL_PARAMS_DIM, np.float32))
+
+    expected = [torch.from_numpy(np.stack([np.concatenate([vec(c, i), vec(c, i + 1)]) for c in chains]))
+                for i in range(3)]
+    calls = [a for i, a in enumerate(acted) if i == 0 or not torch.equal(a, acted[i - 1])]
+    assert len(calls) == 3 and all(torch.equal(g, w) for g, w in zip(calls, expected, strict=True))
+    assert all(r["planner_calls"] >= 2 for r in records)  # the plan, then the lookahead
+
+
 @register_planner("test_first_skill_only")
 class FirstSkillOnly(OraclePlanner):
     """The chain's first skill, then an invalid answer: the episode ends as planner_invalid."""

@@ -147,12 +147,24 @@ def test_skill_params_join_the_condition(tmp_path):
         assert policy.predict_action(obs, [FINISH] * 3, skill_params=params).shape == (3, 4, 2)
         with pytest.raises(RobopolicyError, match=f"skill_params \\[3, {SKILL_PARAMS_DIM}\\]"):
             policy.predict_done(obs, [FINISH] * 3)
+    # next_skill: the vector holds the next skill's too, and only that width is accepted
+    sampler = SequenceSampler(data, np.array([12]), H, TO, ["x"], pad_before=1, pad_after=H - TO,
+                              skills=[chain_from_meta(meta, "episode 0")], next_skill=True)
+    batch = to_torch(sampler.sample_batch(np.arange(len(sampler))))
+    policy = make(skill_params=True, next_skill=True)
+    policy.fit_normalizer(data)
+    assert policy.uses_next_skill and torch.isfinite(policy.compute_loss(batch)["loss"])
+    both = torch.cat([params, torch.zeros_like(params)], dim=1)
+    assert policy.predict_action(obs, [FINISH] * 3, skill_params=both).shape == (3, 4, 2)
+    with pytest.raises(RobopolicyError, match=f"skill_params \\[3, {2 * SKILL_PARAMS_DIM}\\]"):
+        policy.predict_action(obs, [FINISH] * 3, skill_params=params)
 
 
 @pytest.mark.parametrize(("skill", "match"), [
     ({"condition": "subtask"}, "condition 'subtask' is not one of"),
     ({"condition": "task"}, "skill_done_head: true needs condition: skill"),
     ({"done_lag_steps": -1}, "must be >= 0"),
+    ({"next_skill": True}, "next_skill: true needs skill_params: true"),
     ({"skill_done_heads": True}, "skill_done_heads"),
 ])
 def test_bad_skill_options_are_one_line_errors(skill, match):
