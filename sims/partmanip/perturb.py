@@ -62,8 +62,8 @@ class Lighting(ConfigMixin):
     """The main light's direction, and every light's colour and intensity."""
 
     tilt_deg: tuple[float, float] = (25.0, 65.0)  # main light's angle from straight down (any azimuth)
-    intensity: tuple[float, float] = (1.3, 1.9)  # every light x or / this factor (darker or brighter)
-    tint: float = 0.25  # per-channel colour scale in [1 - tint, 1 + tint] (mean kept at 1)
+    intensity: tuple[float, float] = (1.25, 1.6)  # every light x or / this factor (darker or brighter)
+    tint: float = 0.2  # per-channel colour scale in [1 - tint, 1 + tint] (mean kept at 1)
 
     kind = "lighting"
 
