@@ -14,7 +14,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -31,7 +31,6 @@ from sims.partmanip.perturb_textures import surface_texture
 
 if TYPE_CHECKING:
     from sims.core.types import CameraSpec
-    from sims.partmanip.env_config import EnvConfig
     from sims.partmanip.tasks import TaskSpec
 
 # Seeds every perturbation draw (with the kind and the episode): a family of its own, distinct
@@ -40,6 +39,13 @@ PERTURB_SEED_FAMILY = 0x50455254  # "PERT"
 # the scene's nominal lights (sims.mujoco.scene): the lighting kind scales and tints these
 NOMINAL_LIGHT_DIFFUSE, NOMINAL_LIGHT_SPECULAR = 0.6, 0.3
 NOMINAL_HEAD_AMBIENT, NOMINAL_HEAD_DIFFUSE = 0.35, 0.45
+
+
+class EnvRanges(Protocol):
+    """What a draw reads of the env's config (`EnvConfig`): the training placement range."""
+
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class Lighting(ConfigMixin):
 
     kind = "lighting"
 
-    def draw(self, rng: np.random.Generator, config: EnvConfig, cameras) -> EpisodePerturbation:
+    def draw(self, rng: np.random.Generator, config: EnvRanges, cameras) -> EpisodePerturbation:
         tilt = np.radians(rng.uniform(*self.tilt_deg))
         azimuth = rng.uniform(0.0, 2 * np.pi)
         direction = (np.sin(tilt) * np.cos(azimuth), np.sin(tilt) * np.sin(azimuth), -np.cos(tilt))
@@ -95,7 +101,7 @@ class Camera(ConfigMixin):
 
     kind = "camera"
 
-    def draw(self, rng: np.random.Generator, config: EnvConfig,
+    def draw(self, rng: np.random.Generator, config: EnvRanges,
              cameras: tuple[CameraSpec, ...]) -> EpisodePerturbation:
         cam = next((c for c in cameras if c.name == self.camera), None)
         if cam is None or cam.body is not None or cam.lookat is None:
@@ -125,7 +131,7 @@ class Appearance(ConfigMixin):
 
     kind = "appearance"
 
-    def draw(self, rng: np.random.Generator, config: EnvConfig, cameras) -> EpisodePerturbation:
+    def draw(self, rng: np.random.Generator, config: EnvRanges, cameras) -> EpisodePerturbation:
         white = (1.0, 1.0, 1.0, 1.0)  # the texture carries the colour
         return EpisodePerturbation(self.kind, visual=AppearanceChange(
             white, white, surface_texture(rng, SURFACE_TEXTURE_PX),
@@ -144,7 +150,7 @@ class PoseWide(ConfigMixin):
 
     kind = "pose_wide"
 
-    def draw(self, rng: np.random.Generator, config: EnvConfig, cameras) -> EpisodePerturbation:
+    def draw(self, rng: np.random.Generator, config: EnvRanges, cameras) -> EpisodePerturbation:
         (x0, x1), (y0, y1), m = config.x_range, config.y_range, self.margin
         for _ in range(1000):
             x, y = rng.uniform(*self.x_range), rng.uniform(*self.y_range)
@@ -181,7 +187,7 @@ def episode_rng(kind: str, task: TaskSpec, init_seed: int) -> np.random.Generato
                                   zlib.crc32(identity.encode())])
 
 
-def episode_perturbation(p: Perturbation, task: TaskSpec, init_seed: int, config: EnvConfig,
+def episode_perturbation(p: Perturbation, task: TaskSpec, init_seed: int, config: EnvRanges,
                          cameras: tuple[CameraSpec, ...]) -> EpisodePerturbation:
     """Episode `task` (from `init_seed`)'s perturbation of kind `p`."""
     return p.draw(episode_rng(p.kind, task, init_seed), config, cameras)
