@@ -47,6 +47,7 @@ def _add_surface_texture(spec: mujoco.MjSpec, geom) -> None:
     tex.nchannel = 3
     mat = spec.add_material()
     mat.name = geom.name
+    mat.rgba = list(geom.rgba)  # what mesh exporters read of a geom with a material
     roles = [""] * int(mujoco.mjtTextureRole.mjNTEXROLE)
     roles[int(mujoco.mjtTextureRole.mjTEXROLE_RGB)] = geom.name
     mat.textures = roles
