@@ -47,6 +47,8 @@ def config_summaries(group: str, trainable: bool = False) -> str:
 # `${config_summaries:policy}` in a help header lists the group's configs as they are on disk,
 # so a new config file shows up in `--help` without anyone editing the header.
 OmegaConf.register_new_resolver("config_summaries", config_summaries, replace=True)
+# `${dash_suffix:${perturb}}`: "-lighting" in a default run folder's name, "" when unset
+OmegaConf.register_new_resolver("dash_suffix", lambda v: f"-{v}" if v else "", replace=True)
 
 
 def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Callable[[], None]]:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from robopolicy.commands.app import hydra_app, output_dir
+from robopolicy.commands.app import config_dir, hydra_app, output_dir
+
+
+def check_args(args: list[str]) -> str | None:
+    """The one-line error for a `perturb=<kind>` among `args` with no configs/perturb/<kind>.yaml
+    (checked before hydra, whose own message spans several lines), or None."""
+    known = sorted(p.stem for p in (config_dir() / "perturb").glob("*.yaml"))
+    for arg in args:
+        key, eq, name = arg.lstrip("+").partition("=")
+        if key == "perturb" and eq and name not in (*known, "null"):
+            return f"eval: perturb={name}: unknown kind (known: {', '.join(known)})"
+    return None
 
 
 @hydra_app("eval")

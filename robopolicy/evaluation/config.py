@@ -73,6 +73,10 @@ class EvalConfig:
     expert_params: the scripted expert's ExpertParams overrides (`policy.params`, policy=expert
         or a bi-level policy whose low level is the expert), e.g. {"speed": 0.3}.
     bilevel: policy=bilevel: the planner and the low-level policy (`BilevelConfig`).
+
+    A perturbation test split (lighting, camera, appearance, pose_wide) is `env["perturb"]`
+    (its kind and ranges: the `perturb` config group, `configs/perturb/<kind>.yaml`);
+    `perturb` names its kind.
     """
 
     policy: str | Path
@@ -89,6 +93,12 @@ class EvalConfig:
     batch_invariant: bool = True
     expert_params: dict = field(default_factory=dict)
     bilevel: BilevelConfig | None = None
+
+    @property
+    def perturb(self) -> str | None:
+        """The perturbation test split's kind (None: the nominal episodes)."""
+        p = self.env.get("perturb")
+        return p if p is None or isinstance(p, str) else p.get("kind")
 
     def __post_init__(self) -> None:
         _positive("eval: episodes", self.episodes)
@@ -119,7 +129,8 @@ class EvalConfig:
 
     # the top-level keys of configs/eval.yaml, and of its `policy` group
     HYDRA_KEYS = ("name", "policy", "suite", "executor", "splits", "episodes_per_cell",
-                  "episodes", "seed", "videos", "device", "out", "batch_invariant", "planner")
+                  "episodes", "seed", "videos", "device", "out", "batch_invariant", "planner",
+                  "perturb")
     POLICY_KEYS = ("name", "path", "params")
     BILEVEL_KEYS = ("low_level", "advance", "skill_timeout", "done_threshold", "replan_every")
 
@@ -135,7 +146,12 @@ class EvalConfig:
             raise RobopolicyError("eval: policy.path is required: a policy directory written by "
                                   "`robopolicy train`, or policy=expert")
         splits = cfg.get("splits")
-        return cls(policy=policy["path"], env=dict(cfg["suite"]["env"]),
+        env = dict(cfg["suite"]["env"])
+        if cfg.get("perturb") is not None:
+            if env.get("perturb") is not None:
+                raise RobopolicyError("eval: perturb and suite.env.perturb are both set; give one")
+            env["perturb"] = dict(cfg["perturb"])
+        return cls(policy=policy["path"], env=env,
                    tasks=dict(cfg["suite"]["tasks"]), out_dir=Path(out_dir),
                    episodes=cfg["episodes"], seed=cfg["seed"],
                    splits=None if splits is None else tuple(splits),

@@ -26,9 +26,17 @@ class EpisodeSpec:
 
 
 def _group_number(group: str) -> int:
+    """A split's number (a perturbed split's too: it keeps the nominal split's policy noise)."""
     from sims.partmanip.catalog import SPLITS
 
-    return SPLITS.index(group) + 1 if group in SPLITS else 0
+    split = group.split("-")[0]
+    return SPLITS.index(split) + 1 if split in SPLITS else 0
+
+
+def split_group(split: str, perturb: str | None = None) -> str:
+    """The group (subfolder and report key) of a split's episodes: the split, or
+    `<split>-<perturb>` for a perturbation test split (so it never mixes with the nominal)."""
+    return f"{split}-{perturb}" if perturb else split
 
 
 def episode_list(task_config: dict, n: int, seed: int) -> list[EpisodeSpec]:
@@ -45,10 +53,11 @@ def episode_list(task_config: dict, n: int, seed: int) -> list[EpisodeSpec]:
     return [EpisodeSpec(i, pool.task(seed + i).to_dict(), position=i) for i in range(n)]
 
 
-def split_episodes(task_config: dict, split: str, per_cell: int | None = None) -> list[EpisodeSpec]:
+def split_episodes(task_config: dict, split: str, per_cell: int | None = None,
+                   perturb: str | None = None) -> list[EpisodeSpec]:
     """A catalog split's episodes: the first `per_cell` of each category (the catalog spreads
     each category's block round-robin over its task classes, so a prefix stays spread); all
-    of them when `per_cell` is None."""
+    of them when `per_cell` is None. `perturb` names the group (`split_group`)."""
     from sims.partmanip.task_source import CatalogTasks, task_source
 
     if task_config.get("source", "pool") != "catalog":
@@ -70,5 +79,6 @@ def split_episodes(task_config: dict, split: str, per_cell: int | None = None) -
         if per_cell is not None and taken.get(task.category, 0) >= per_cell:
             continue
         taken[task.category] = taken.get(task.category, 0) + 1
-        specs.append(EpisodeSpec(i, task.to_dict(), split, position=len(specs)))
+        specs.append(EpisodeSpec(i, task.to_dict(), split_group(split, perturb),
+                                 position=len(specs)))
     return specs

@@ -84,8 +84,13 @@ def _row(name: str, c: dict) -> str:
 
 HEAD = ("| | episodes | success | 95% CI (Wilson) | completion | mean steps |\n"
         "|---|---|---|---|---|---|")
-META_KEYS = ("policy", "splits", "episodes_per_cell", "episodes_requested", "seed", "executor",
+META_KEYS = ("policy", "perturb", "splits", "episodes_per_cell", "episodes_requested", "seed", "executor",
              "workers", "envs_per_worker", "wall_s")
+
+
+def _title(report: dict) -> str:
+    p = report.get("perturb")
+    return "# Evaluation report" + (f" (perturbation: {p})" if p else "")
 
 
 def _meta_lines(report: dict) -> list[str]:
@@ -142,7 +147,7 @@ def _tables(report: dict, level: str) -> list[str]:
 
 def to_markdown(report: dict) -> str:
     """A human-readable report of one episode list, one table per grouping."""
-    lines = ["# Evaluation report", "", *_meta_lines(report), "", "## Overall", "", HEAD,
+    lines = [_title(report), "", *_meta_lines(report), "", "## Overall", "", HEAD,
              _row("all", report["overall"]), "", *_tables(report, "##"), "", "## By task", "", HEAD]
     lines += [_row(k, c) for k, c in report["by_task"].items()]
     return "\n".join(lines) + "\n"
@@ -150,7 +155,7 @@ def to_markdown(report: dict) -> str:
 
 def split_markdown(report: dict) -> str:
     """The report of a multi-split evaluation: one overview row per split, then each split."""
-    lines = ["# Evaluation report", "", *_meta_lines(report), "", "## Overview", "", HEAD]
+    lines = [_title(report), "", *_meta_lines(report), "", "## Overview", "", HEAD]
     lines += [_row(s, r["overall"]) for s, r in report["by_split"].items()]
     for split, r in report["by_split"].items():
         lines += ["", f"## {split}", "", f"![success by task class]({split}/success.png)", "",
@@ -167,13 +172,17 @@ def write_report(out_dir: Path, records: list[dict], meta: dict | None = None) -
 
 
 def write_split_report(out_dir: Path, records: list[dict], meta: dict) -> dict:
-    """Write report.json / report.md over all splits and <split>/success.png; returns the
-    report ({**meta, "overall", "by_split": {split: summary}})."""
+    """Write report.json / report.md over all splits and <group>/success.png; returns the
+    report ({**meta, "overall", "by_split": {group: summary}}); a group is the split, or
+    `<split>-<perturb>` with `meta["perturb"]` (`split_group`)."""
+    from robopolicy.evaluation.episodes import split_group
+
     by_split: dict[str, list] = defaultdict(list)
     for r in records:
-        by_split[r["split"]].append(r)
+        by_split[split_group(r["split"], meta.get("perturb"))].append(r)
+    groups = [split_group(s, meta.get("perturb")) for s in meta["splits"]]
     report = {**meta, "overall": _cell(records),
-              "by_split": {s: summarize(by_split[s]) for s in meta["splits"] if s in by_split}}
+              "by_split": {g: summarize(by_split[g]) for g in groups if g in by_split}}
     for split, r in report["by_split"].items():
         success_chart(r, f"{split}: success by task class", out_dir / split / "success.png")
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))

@@ -65,6 +65,8 @@ def _expert_record(run: EvalConfig) -> dict:
     from dataclasses import asdict
 
     out = {"expert_params": run.expert_params} if run.expert_params else {}
+    if run.perturb is not None:  # a perturbed run never resumes in a nominal run's folder
+        out["perturb"] = run.perturb
     if run.bilevel is not None:
         out["bilevel"] = asdict(run.bilevel)
     return out
@@ -108,7 +110,7 @@ def evaluate_policy(run: EvalConfig) -> dict:
     records, timing = rollouts(runner, specs, env_config, run.tasks, run.out_dir, run.executor,
                                run.videos, align=not run.batch_invariant)
     meta = {"policy": name, "episodes_requested": run.episodes, "seed": run.seed,
-            "workers": timing.pop("workers"), "envs_per_worker": timing.pop("envs_per_worker"),
+            **({"perturb": run.perturb} if run.perturb else {}), "workers": timing.pop("workers"), "envs_per_worker": timing.pop("envs_per_worker"),
             "wall_s": timing["wall_s"], "timing": timing}
     return write_report(run.out_dir, records, meta)
 
@@ -118,7 +120,7 @@ def evaluate_splits(run: EvalConfig) -> dict:
     `run.episodes_per_cell` episodes per split x category, spread over its task classes, each
     split at its own horizon), all in one pool; writes <split>/episodes.jsonl, rollouts/,
     videos/, success.png, and report.json/.md over every split into `run.out_dir` (resuming if
-    present)."""
+    present). A perturbation's groups are `<split>-<perturb>` (`split_group`)."""
     from robopolicy.evaluation.report import write_split_report
     from sims.partmanip.catalog import SPLITS
 
@@ -130,7 +132,7 @@ def evaluate_splits(run: EvalConfig) -> dict:
     runner, env_config, name = make_runner(run.policy, run.env, run.tasks, run.seed, run.device,
                                            run.batch_invariant, run.expert_params, run.bilevel)
     specs = [s for split in run.splits
-             for s in split_episodes(run.tasks, split, run.episodes_per_cell)]
+             for s in split_episodes(run.tasks, split, run.episodes_per_cell, run.perturb)]
     claim_folder(run.out_dir, {"policy": name, "splits": list(run.splits),
                                "episodes_per_cell": run.episodes_per_cell, "seed": run.seed,
                                "tasks": run.tasks, "env": env_config, **_expert_record(run)})
@@ -138,7 +140,8 @@ def evaluate_splits(run: EvalConfig) -> dict:
     records, timing = rollouts(runner, specs, env_config, run.tasks, run.out_dir, run.executor,
                                run.videos, align=not run.batch_invariant)
     meta = {"policy": name, "splits": list(run.splits), "episodes_per_cell": run.episodes_per_cell,
-            "seed": run.seed, "executor": run.executor.kind,
+            "seed": run.seed, **({"perturb": run.perturb} if run.perturb else {}),
+            "executor": run.executor.kind,
             "workers": timing.pop("workers"), "envs_per_worker": timing.pop("envs_per_worker"),
             "wall_s": timing["wall_s"], "timing": timing}
     return write_split_report(run.out_dir, records, meta)

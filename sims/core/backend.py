@@ -85,6 +85,12 @@ class Backend(Protocol):
     def solve_ik(self, pos: np.ndarray, mat: np.ndarray, q_seed: np.ndarray) -> np.ndarray:
         """Arm joint angles that put the TCP at `pos` with orientation `mat`, starting from `q_seed`."""
 
+    def apply_visual(self, change) -> None:
+        """Render with a `sims.core.perturb` change (lighting, a fixed camera's pose, table and
+        floor appearance) instead of the scene's nominal look, until the next call or build;
+        None restores the nominal look. Physics is untouched. A backend that cannot render a
+        kind raises ValueError naming it."""
+
     def camera_pose(self, camera: str) -> tuple[np.ndarray, np.ndarray]:
         """A scene camera's current pose: position (3,), rotation (3, 3) whose columns are its
         axes (x right, y up in the image, looking along -z; `sims.core.camera`), also for a

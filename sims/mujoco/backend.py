@@ -5,12 +5,14 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from sims.core.perturb import VisualChange
 from sims.core.types import ContactForce, RenderOutput, SceneMesh, SceneSpec
 from sims.mujoco.ik import PandaIK
 from sims.mujoco.meshes import scene_meshes
 from sims.mujoco.panda import ARM_JOINTS, FINGER_JOINTS, FINGER_MAX, HOME_QPOS
 from sims.mujoco.renderer import Renderer
 from sims.mujoco.scene import TABLE_GEOM, build_spec
+from sims.mujoco.visuals import ModelVisuals
 
 MAX_JOINT_STEP = 0.12  # rad per control step: joint targets never jump further than this
 _STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
@@ -54,6 +56,7 @@ class MujocoBackend:
             mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"panda_{side}finger_pad"): side
             for side in ("left", "right")}
         self._index_objects(scene)
+        self._visuals = ModelVisuals(m)
         self._state = np.empty(mujoco.mj_stateSize(m, _STATE_SPEC))
         self.reset()
 
@@ -204,6 +207,14 @@ class MujocoBackend:
         if seg is not None:
             seg = np.where(seg >= 0, self._geom_label[np.maximum(seg, 0)], 0).astype(np.int32)
         return RenderOutput(img, dep, seg)
+
+    def apply_visual(self, change: VisualChange | None) -> None:
+        """Render with `change` (`sims.core.perturb`: lighting, a fixed camera's pose, table and
+        floor appearance) instead of the nominal look; None restores it. Physics is untouched."""
+        for tex in self._visuals.apply(change):
+            for renderer in self._renderers.values():
+                renderer.upload_texture(tex)
+        mujoco.mj_camlight(self.model, self.data)  # camera poses in `data` follow the model's now
 
     def camera_pose(self, camera: str) -> tuple[np.ndarray, np.ndarray]:
         cid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera)

@@ -103,6 +103,12 @@ class Renderer:
                 lut[g.segid + 1] = g.objid
         return lut[np.clip(segid, 0, n)]
 
+    def upload_texture(self, tex_id: int) -> None:
+        """Copy texture `tex_id`'s pixels from the model to this renderer's GL context (after
+        the model's `tex_data` changed)."""
+        self._gl.make_current()
+        mujoco.mjr_uploadTexture(self.model, self._con, tex_id)
+
     def close(self) -> None:
         """Free the GL resources."""
         if self._gl is not None:

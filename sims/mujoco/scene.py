@@ -6,12 +6,15 @@ import mujoco
 import numpy as np
 
 from sims.core.camera import lookat_rotation
+from sims.core.perturb import SURFACE_TEXTURE_PX
 from sims.core.rotations import mat_to_quat
 from sims.core.types import CameraSpec, SceneSpec
 from sims.mujoco.panda import panda_spec
 from sims.objects.export import OBJECT_TORSIONAL_FRICTION, to_mjcf
 
 TABLE_GEOM = "table"
+FLOOR_GEOM = "floor"
+TEXTURED_GEOMS = (TABLE_GEOM, FLOOR_GEOM)  # each with a material "<geom>" and texture "<geom>"
 
 
 def lookat_quat(pos, lookat, up=(0.0, 0.0, 1.0)) -> np.ndarray:
@@ -30,6 +33,27 @@ def _add_camera(spec: mujoco.MjSpec, cam: CameraSpec) -> None:
     c.quat = list(lookat_quat(cam.pos, cam.lookat, cam.up) if cam.lookat is not None else cam.quat)
     c.fovy = cam.fovy_deg
     c.resolution = [cam.width, cam.height]
+
+
+def _add_surface_texture(spec: mujoco.MjSpec, geom) -> None:
+    """A plain white texture under `geom`'s colour: it renders exactly as the bare colour, and
+    a visual perturbation can rewrite its pixels at run time (`sims.mujoco.visuals`)."""
+    tex = spec.add_texture()
+    tex.name = geom.name
+    tex.type = mujoco.mjtTexture.mjTEXTURE_2D
+    tex.builtin = mujoco.mjtBuiltin.mjBUILTIN_FLAT
+    tex.rgb1 = [1.0, 1.0, 1.0]
+    tex.width = tex.height = SURFACE_TEXTURE_PX
+    tex.nchannel = 3
+    mat = spec.add_material()
+    mat.name = geom.name
+    mat.rgba = list(geom.rgba)  # what mesh exporters read of a geom with a material
+    roles = [""] * int(mujoco.mjtTextureRole.mjNTEXROLE)
+    roles[int(mujoco.mjtTextureRole.mjTEXROLE_RGB)] = geom.name
+    mat.textures = roles
+    mat.texuniform = True  # texrepeat counts repeats per metre, whatever the surface's size
+    mat.texrepeat = [2.0, 2.0]
+    geom.material = geom.name
 
 
 def build_spec(scene: SceneSpec) -> mujoco.MjSpec:
@@ -76,13 +100,15 @@ def build_spec(scene: SceneSpec) -> mujoco.MjSpec:
     table.condim = 4
     table.priority = 1
     floor = world.add_geom()
-    floor.name = "floor"
+    floor.name = FLOOR_GEOM
     floor.type = mujoco.mjtGeom.mjGEOM_PLANE
     floor.size = [3.0, 3.0, 0.1]
     floor.pos = [0.0, 0.0, -0.75]
     floor.rgba = [0.30, 0.32, 0.35, 1.0]
     floor.contype = floor.conaffinity = 0
 
+    for geom in (table, floor):
+        _add_surface_texture(spec, geom)
     for cam in scene.cameras:
         _add_camera(spec, cam)
 

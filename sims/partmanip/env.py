@@ -41,8 +41,9 @@ from dataclasses import replace
 import gymnasium as gym
 import numpy as np
 
-from sims.core.camera import fixed_camera_rays
+from sims.core.camera import fixed_camera_rays, pixel_rays
 from sims.core.control import ACTION_DIM, CONTROL_HZ
+from sims.core.perturb import CameraChange
 from sims.core.registry import make_backend
 from sims.core.rotations import mat_to_rot6d, quat_to_mat, rot6d_to_mat, yaw_quat
 from sims.core.types import PlacedObject, SceneSpec
@@ -54,6 +55,7 @@ from sims.partmanip.env_config import PCD_CAMERA, EnvConfig, default_cameras, in
 from sims.partmanip.env_state import EnvState
 from sims.partmanip.instructions import skill_instruction
 from sims.partmanip.obs_layout import ARTICULATION_RECORD_DIM, RECORDED_KEYS
+from sims.partmanip.perturb import EpisodePerturbation, episode_perturbation, make_perturbation
 from sims.partmanip.pointcloud import farthest_point_indices, principal_axis
 from sims.partmanip.predicates import Snapshot
 from sims.partmanip.skill_source import CurrentSkill, SkillSource, call_from_dict, skill_state
@@ -98,6 +100,8 @@ class PartManipEnv(gym.Env):
         self.task: TaskSpec | None = None
         self.asset = None
         self._target = np.zeros(ACTION_DIM)
+        self._perturb = make_perturbation(self.config.perturb)
+        self.perturbation: EpisodePerturbation | None = None  # this episode's (config.perturb)
         # seconds spent in physics (with IK) and in rendering observations, for profiling
         self.timings = {"physics": 0.0, "render": 0.0}
 
@@ -142,8 +146,10 @@ class PartManipEnv(gym.Env):
         split's episodes wrap round, so any seed gives an episode). `options["state"]` (an
         EnvState or its dict, from `get_state`) continues from that explicit state instead
         (its task, unless `options["task"]` names one). `options["placement"]` = (x, y, yaw)
-        places the object there instead of where `init_seed` puts it (augmented demos). The
-        skill source is the oracle."""
+        places the object there instead of where `init_seed` puts it (augmented demos). With
+        `config.perturb`, the episode's perturbation is drawn from its identity and applied
+        (`self.perturbation`; an explicit placement outranks pose_wide's). The skill source is
+        the oracle."""
         super().reset(seed=seed)
         if (options or {}).get("state") is not None:
             state = EnvState.from_dict(options["state"])
@@ -165,6 +171,8 @@ class PartManipEnv(gym.Env):
         self.task = task
         self._ensure_scene(task.category, task.instance_id)
         pos, yaw = initial_pose(init_seed, self.config)
+        if self._apply_perturbation(task, init_seed):
+            pos[:2] = self.perturbation.placement
         placement = (options or {}).get("placement")
         if placement is not None:
             x, y, yaw = (float(v) for v in placement)
@@ -179,6 +187,22 @@ class PartManipEnv(gym.Env):
         self.tracker.reset(self.snapshot())
         self.skill_source = SkillSource(self.tracker)
         return self._observation(), self._info()
+
+    def _apply_perturbation(self, task: TaskSpec, init_seed: int) -> bool:
+        """Draw and apply the episode's perturbation (none without `config.perturb`); returns
+        whether it places the object (pose_wide). A moved pcd camera gets its pixel rays anew."""
+        if self._perturb is None:
+            return False
+        self.perturbation = p = episode_perturbation(self._perturb, task, init_seed,
+                                                     self.config, self.cameras)
+        if p.visual is not None:
+            self.backend.apply_visual(p.visual)
+        if isinstance(p.visual, CameraChange) and p.visual.camera == PCD_CAMERA:
+            cam = next(c for c in self.cameras if c.name == PCD_CAMERA)
+            self._pcd_origin = np.asarray(p.visual.pos)
+            self._pcd_rays = pixel_rays(self._pcd_origin, np.asarray(p.visual.rot), cam.fovy_deg,
+                                        cam.width, cam.height)
+        return p.placement is not None
 
     def set_skill(self, call: SkillCall | dict | None,
                   history: tuple[SkillCall, ...] | None = None) -> None:
@@ -406,6 +430,7 @@ class PartManipEnv(gym.Env):
         task = TaskSpec.from_dict(state.task)
         self._ensure_scene(task.category, task.instance_id)
         self.task = task
+        self._apply_perturbation(task, task.init_seed)  # its look; the state holds the placement
         self.backend.set_state(state.sim)
         self._steps, self._target = state.steps, np.asarray(state.target, float).copy()
         self.tracker = ChainTracker(task)

@@ -40,9 +40,15 @@ class EnvConfig(ConfigMixin):
     render_size: tuple[int, int] = (256, 256)  # env.render() frames (videos)
     pcd_points: int = 512  # points in the `pcd` observation (subsampled or repeated to this)
     backend: str = "mujoco"  # a name registered in sims.core.registry
+    # a perturbation test split (sims.partmanip.perturb): lighting, camera, appearance or
+    # pose_wide, or a mapping of `kind` and its ranges; None renders and places as trained
+    perturb: str | dict | None = None
 
     def __post_init__(self) -> None:
+        from sims.partmanip.perturb import make_perturbation
+
         check_backend(self.backend)  # in the process that reads the config, not in a worker
+        make_perturbation(self.perturb)  # an unknown kind or range: said here too
 
 
 def initial_pose(init_seed: int, config: EnvConfig) -> tuple[np.ndarray, float]:

@@ -58,6 +58,7 @@ class PybulletBackend:
         self._hand = self._s.robot_links["panda_hand"]
         self._finger_side = {self._s.robot_links[f"panda_{s}finger"]: s for s in ("left", "right")}
         self._cameras: dict[str, CameraSpec] = {c.name: c for c in scene.cameras}
+        self._moved: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # camera perturbations
         self.segmentation_labels = ["background", "table", "robot"]
         self._seg_lut: dict[int, int] = {self._s.table: 1, self._s.floor: 0}  # mask value -> label
         for name, obj in self._s.objects.items():
@@ -278,12 +279,28 @@ class PybulletBackend:
         cam = self._cameras.get(camera)
         if cam is None:
             raise KeyError(f"no camera named {camera!r}")
+        if camera in self._moved:
+            return self._moved[camera][0].copy(), self._moved[camera][1].copy()
         pos, rot = np.asarray(cam.pos, float), spec_rotation(cam)
         if cam.body is None:
             return pos, rot
         st = pb.getLinkState(self._s.robot, self._s.robot_links[cam.body],
                              computeForwardKinematics=True, physicsClientId=self._c())
         return compose(st[4], mat_from_xyzw(st[5]), pos, rot)
+
+    def apply_visual(self, change) -> None:
+        """A camera change moves a fixed camera; lighting and appearance changes are not
+        supported on PyBullet yet (ValueError). None restores the nominal cameras."""
+        self._moved = {}
+        if change is None:
+            return
+        if change.kind != "camera":
+            raise ValueError(f"the pybullet backend does not render perturb={change.kind} yet "
+                             "(supported: camera, pose_wide); use backend=mujoco")
+        if self._cameras[change.camera].body is not None:
+            raise ValueError(f"camera perturbation: camera {change.camera!r} rides on a body; "
+                             "only fixed (world) cameras move")
+        self._moved[change.camera] = (np.asarray(change.pos, float), np.asarray(change.rot, float))
 
     def render(self, camera: str, rgb: bool = True, depth: bool = False,
                segmentation: bool = False, size: tuple[int, int] | None = None) -> RenderOutput:
