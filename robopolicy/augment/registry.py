@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from robopolicy.registry import Registry
 
-AUGMENTERS = Registry("augmenter", {"pose": "robopolicy.augment.pose_aug:PoseAugmenter"})
+AUGMENTERS = Registry("augmenter", {
+    "pose": "robopolicy.augment.pose_aug:PoseAugmenter",
+    "lighting": "robopolicy.augment.rerender_aug:LightingAugmenter",
+    "camera": "robopolicy.augment.rerender_aug:CameraAugmenter",
+})
 register_augmenter = AUGMENTERS.register
 
 
