@@ -36,24 +36,6 @@ class PinholeCamera:
     def focal_px(self) -> float:
         return float(focal_px(self.height, self.fovy_deg))
 
-    @property
-    def intrinsics(self) -> np.ndarray:
-        """(3, 3) K of the pixel convention (u right, v down, centres at half-integers) for
-        points in a camera frame whose z looks forward (OpenCV's): x_cv = (x, -y, -z)."""
-        f = self.focal_px
-        return np.array([[f, 0.0, self.width / 2], [0.0, f, self.height / 2], [0.0, 0.0, 1.0]])
-
-    def to_dict(self) -> dict:
-        """JSON-ready: pos, rot (row-major 3x3), fovy_deg, width, height."""
-        return {"pos": [float(v) for v in self.pos],
-                "rot": [[float(v) for v in row] for row in np.asarray(self.rot)],
-                "fovy_deg": self.fovy_deg, "width": self.width, "height": self.height}
-
-    @staticmethod
-    def from_dict(d: dict) -> PinholeCamera:
-        return PinholeCamera(np.asarray(d["pos"], float), np.asarray(d["rot"], float),
-                             float(d["fovy_deg"]), int(d["width"]), int(d["height"]))
-
 
 @dataclass(frozen=True)
 class RasterParams:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,7 @@ IMAGE_KINDS = ("rgb", "depth", "part_mask")
 class FrameParams:
     """How Gaussian frames are made (an augmenter's ``params`` hold these too)."""
 
-    fit: dict[str, Any] = field(default_factory=dict)
+    fit: dict[str, Any] | None = None
     """`FitConfig` overrides (iterations, size, per_m2, ...): the fit is cached per instance
     and per these settings."""
     fit_cache_dir: str | None = None
@@ -45,7 +45,7 @@ class FrameParams:
     def fit_config(self):
         from robopolicy.augment.fit import FitConfig
 
-        return FitConfig(**self.fit)
+        return FitConfig(**(self.fit or {}))
 
 
 def image_keys(keys) -> dict[str, list[str]]:
@@ -66,6 +66,25 @@ def env_cameras(image_size: tuple[int, int]) -> dict:
 
     w, h = image_size
     return {c.name: c for c in default_cameras(int(w), int(h))}
+
+
+def camera_to_dict(camera: PinholeCamera) -> dict:
+    """JSON-ready (the ``cameras`` episode metadata): pos, rot (3x3, rows), fovy_deg, width,
+    height. The intrinsics follow: focal `camera.focal_px`, principal point at the centre."""
+    return {"pos": [float(v) for v in camera.pos],
+            "rot": [[float(v) for v in row] for row in np.asarray(camera.rot)],
+            "fovy_deg": float(camera.fovy_deg), "width": int(camera.width),
+            "height": int(camera.height)}
+
+
+def camera_from_dict(d: Mapping) -> PinholeCamera:
+    return PinholeCamera(np.asarray(d["pos"], float), np.asarray(d["rot"], float),
+                         float(d["fovy_deg"]), int(d["width"]), int(d["height"]))
+
+
+def episode_cameras(meta: Mapping) -> dict[str, PinholeCamera]:
+    """The cameras an episode's ``cameras`` metadata records ({} : the env's own)."""
+    return {k: camera_from_dict(v) for k, v in json.loads(meta.get("cameras") or "{}").items()}
 
 
 def spec_camera(spec, poses: Mapping[str, Pose]) -> PinholeCamera:

@@ -5,20 +5,20 @@ no simulator replay is needed and every variant is kept; keys that are not re-re
 ``skill_pcd``: points in the robot base frame) are copied from the source.
 
 Each variant's draw is in its provenance (``params``). A camera variant also records the camera
-it was rendered from in the episode's ``cameras`` metadata (`PinholeCamera.to_dict`).
+it was rendered from in the episode's ``cameras`` metadata (`frames.camera_to_dict`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from robopolicy.augment.camera import PinholeCamera
-from robopolicy.augment.frames import FrameCache, FrameParams, image_keys
+from robopolicy.augment.frames import FrameCache, FrameParams, camera_to_dict, image_keys
 from robopolicy.augment.pose_aug import Variant
 from robopolicy.augment.registry import register_augmenter
 from robopolicy.augment.scene import GaussianScene
@@ -36,7 +36,8 @@ class LightingParams:
     """Per-channel colour offset, drawn uniformly per episode."""
     noise_std: float = 0.1
     """Per-Gaussian, per-channel normal noise on the base colour (before scale and offset)."""
-    fit: dict[str, Any] = field(default_factory=dict)
+    fit: dict[str, Any] | None = None
+    """`FitConfig` overrides of the instance's colour fit (None: the defaults)."""
     fit_cache_dir: str | None = None
 
 
@@ -57,7 +58,8 @@ class CameraParams:
     elevation_limits_deg: tuple[float, float] = (5.0, 85.0)
     """The jittered elevation is clamped here: the camera stays above the table."""
     min_radius_m: float = 0.2
-    fit: dict[str, Any] = field(default_factory=dict)
+    fit: dict[str, Any] | None = None
+    """`FitConfig` overrides of the instance's colour fit (None: the defaults)."""
     fit_cache_dir: str | None = None
 
 
@@ -84,7 +86,7 @@ class _Rerender:
         data = {k: images.get(k, v) for k, v in source.items()}
         meta = {"completion": source_meta["completion"],
                 "skill_starts": source_meta["skill_starts"], "params": drawn,
-                "cameras": json.dumps({k: c.to_dict() for k, c in (cameras or {}).items()})
+                "cameras": json.dumps({k: camera_to_dict(c) for k, c in cameras.items()})
                 if cameras else ""}
         return Variant(None, True, "", data, meta)
 

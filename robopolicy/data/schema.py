@@ -54,7 +54,7 @@ META_FIELDS: dict[str, tuple[type, Any]] = {
     "provenance": (str, ""),
     # cameras that differ from the env's (a `camera`-augmented agentview), JSON {name: {"pos":
     # [3], "rot": [[3] x 3] (columns = camera x right, y up, z backwards), "fovy_deg", "width",
-    # "height"}} (`robopolicy.augment.camera.PinholeCamera.to_dict`); "" = the env's own
+    # "height"}} (`robopolicy.augment.frames.camera_to_dict`); "" = the env's own
     "cameras": (str, ""),
 }
 #: Fields added after schema 1 was first written: a store without them reads their defaults,
