@@ -161,3 +161,26 @@ def test_pose_with_gaussian_images_agrees_with_its_simulator_replay(image_store,
     np.testing.assert_allclose(gs.data["robot_joints"], sim.data["robot_joints"], atol=1e-5)
     assert _psnr(gs.data["rgb.agentview"], sim.data["rgb.agentview"]) > 20.0
     assert _iou(gs.data["part_mask.agentview"], sim.data["part_mask.agentview"]) > 0.7
+
+
+def test_image2d_crops_and_jitters_the_source_frames(image_store, tmp_path):
+    out = tmp_path / "i2d.zarr"
+    r = subprocess.run([sys.executable, "-m", "robopolicy.cli", "augment", "augment=image2d",
+                        f"source={image_store}", f"out={out}", "per_episode=2",
+                        f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    store, source = EpisodeStore.open(out), EpisodeStore.open(image_store)
+    assert store.n_episodes == 2 and store.attrs["image_source"] == "image2d"
+    src = source.get_episode(0)
+    for i, meta in enumerate(store.episodes()):
+        p = json.loads(meta["provenance"])["params"]["agentview"]
+        x0, y0, cw, ch = p["crop"]
+        data = store.get_episode(i)
+        np.testing.assert_array_equal(data["robot_joints"], src["robot_joints"])
+        # the mask is the source's crop, resized back (nearest)
+        rows = np.clip(y0 + ((np.arange(64) + 0.5) * ch / 64).astype(int), y0, y0 + ch - 1)
+        cols = np.clip(x0 + ((np.arange(64) + 0.5) * cw / 64).astype(int), x0, x0 + cw - 1)
+        np.testing.assert_array_equal(data["part_mask.agentview"],
+                                      src["part_mask.agentview"][:, rows][:, :, cols])
+        assert not np.array_equal(data["rgb.agentview"], src["rgb.agentview"])
