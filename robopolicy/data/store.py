@@ -23,7 +23,8 @@ MuJoCo's forward kinematics of ``robot_joints``, object parts from ``object_pose
 Augmented stores (``source="augment:<kind>"``) say in the ``provenance`` metadata field where
 each episode came from (JSON: the source store and episode, the augmenter's parameters) and in
 the root attr ``image_source`` how their images were made (``"simulator"``: re-rendered by the
-simulator replaying the episode; ``"gaussians"``: rendered from the posed Gaussian scene). An
+simulator replaying the episode; ``"gaussians"``: rendered from the posed Gaussian scene;
+``"image2d"``: the source's frames cropped and colour-jittered). An
 episode whose images come from another camera than the env's (``augment:camera``) records that
 camera in its ``cameras`` metadata field: JSON ``{name: {"pos", "rot", "fovy_deg", "width",
 "height"}}`` in :mod:`sims.core.camera`'s convention (world frame; ``rot``'s columns are the
