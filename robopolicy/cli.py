@@ -12,7 +12,7 @@ import sys
 VERBS: dict[str, str] = {
     "assets": "Build, list (--json) or preview the procedural object library: assets <build|list|preview>.",
     "collect": "Run the scripted expert in parallel sim workers and write demos to a zarr store.",
-    "augment": "New sim-verified demos from a demo store (augment=pose: new object placements).",
+    "augment": "New demos from a demo store (augment=pose|lighting|camera: placements, light, views).",
     "train": "Train a policy on a demo store; saves policy directories (weights + config + meta).",
     "eval": "Roll a policy out headlessly in parallel workers; writes episodes.jsonl, reports, videos.",
     "dataset": "dataset info|verify|export|catalog|calibrate: summarize or check a demo store, export it, build the task catalog.",

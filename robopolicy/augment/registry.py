@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from robopolicy.registry import Registry
 
-AUGMENTERS = Registry("augmenter", {"pose": "robopolicy.augment.pose_aug:PoseAugmenter"})
+AUGMENTERS = Registry("augmenter", {
+    "pose": "robopolicy.augment.pose_aug:PoseAugmenter",
+    "lighting": "robopolicy.augment.rerender_aug:LightingAugmenter",
+    "camera": "robopolicy.augment.rerender_aug:CameraAugmenter",
+    "image2d": "robopolicy.augment.image2d_aug:Image2dAugmenter",
+})
 register_augmenter = AUGMENTERS.register
 
 

@@ -102,8 +102,9 @@ def augment(config: AugmentConfig) -> AugmentSummary:
         raise RobopolicyError(f"augment: {c.augmenter} params: {e}") from None
     n_src = source.n_episodes if c.episodes is None else min(c.episodes, source.n_episodes)
     obs_keys = [k for k in source.shape_meta["obs"]]
+    # augmenters that only re-render (lighting, camera) need no simulator
     env = make_env({**source.env_config["env"], "obs_keys": obs_keys},
-                   source.env_config["tasks"])
+                   source.env_config["tasks"]) if getattr(aug, "needs_env", True) else None
     out = EpisodeStore.create(
         c.out, source.shape_meta, env_config=source.env_config, overwrite=c.overwrite,
         obs_layout=source.obs_layout,
@@ -131,7 +132,8 @@ def augment(config: AugmentConfig) -> AugmentSummary:
                         out.add_episode(var.data, _meta(meta, var, c, i, v))
                     bar.update(1)
     finally:
-        env.close()
+        if env is not None:
+            env.close()
     kept = sum(k for k, _ in by_class.values())
     summary = AugmentSummary(c.out, sum(g for _, g in by_class.values()), kept,
                              dict(by_class), time.perf_counter() - t0)
@@ -149,6 +151,7 @@ def _meta(src: dict, var, c: AugmentConfig, episode: int, variant: int) -> dict:
     params = dict(var.meta["params"])
     return {**{k: src[k] for k in keep}, "success": True,
             "completion": var.meta["completion"], "skill_starts": var.meta["skill_starts"],
+            "cameras": var.meta.get("cameras", ""),
             "source": f"augment:{c.augmenter}",
             "provenance": json.dumps({"store": str(c.source), "episode": episode,
                                       "variant": variant, "augmenter": c.augmenter,

@@ -52,11 +52,15 @@ META_FIELDS: dict[str, tuple[type, Any]] = {
     # augmented episodes: where they came from, JSON {"store": ..., "episode": ..., "augmenter":
     # ..., "params": {...}} ("" for collected ones)
     "provenance": (str, ""),
+    # cameras that differ from the env's (a `camera`-augmented agentview), JSON {name: {"pos":
+    # [3], "rot": [[3] x 3] (columns = camera x right, y up, z backwards), "fovy_deg", "width",
+    # "height"}} (`robopolicy.augment.frames.camera_to_dict`); "" = the env's own
+    "cameras": (str, ""),
 }
 #: Fields added after schema 1 was first written: a store without them reads their defaults,
 #: and gets them (filled with defaults) when opened for appending.
 LATER_META_FIELDS = ("init_seed", "completion", "skill_starts", "skill_instructions", "chain",
-                     "provenance")
+                     "provenance", "cameras")
 # Strings are zarr 3's variable-length UTF-8 ``string`` data type (numpy StringDType in RAM):
 # no length limit, no truncation, and unlike fixed-width "<U" it has a zarr v3 spec.
 META_DTYPES = {str: str, int: "int64", bool: "bool", float: "float64"}

@@ -23,7 +23,13 @@ MuJoCo's forward kinematics of ``robot_joints``, object parts from ``object_pose
 Augmented stores (``source="augment:<kind>"``) say in the ``provenance`` metadata field where
 each episode came from (JSON: the source store and episode, the augmenter's parameters) and in
 the root attr ``image_source`` how their images were made (``"simulator"``: re-rendered by the
-simulator replaying the episode; ``"gaussians"``: rendered from the posed Gaussian scene).
+simulator replaying the episode; ``"gaussians"``: rendered from the posed Gaussian scene;
+``"image2d"``: the source's frames cropped and colour-jittered). An
+episode whose images come from another camera than the env's (``augment:camera``) records that
+camera in its ``cameras`` metadata field: JSON ``{name: {"pos", "rot", "fovy_deg", "width",
+"height"}}`` in :mod:`sims.core.camera`'s convention (world frame; ``rot``'s columns are the
+camera's x right, y up, z backwards; focal length ``height / 2 / tan(fovy / 2)`` px, principal
+point at the image centre); ``""`` means the env's own cameras.
 
 Crash safety: an episode is written data first, then its metadata, then its entry in
 ``meta/episode_ends`` (that append is the commit point; zarr's local store writes every file
