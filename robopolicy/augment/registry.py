@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from robopolicy.registry import Registry
 
-AUGMENTERS = Registry("augmenter", {"pose": "robopolicy.augment.pose_aug:PoseAugmenter"})
+AUGMENTERS = Registry("augmenter", {"pose": "robopolicy.augment.pose_aug:PoseAugmenter",
+                                    "swap": "robopolicy.augment.swap_aug:SwapAugmenter"})
 register_augmenter = AUGMENTERS.register
 
 
