@@ -126,3 +126,9 @@ def test_unknown_param_is_a_one_line_error(box_mug_store, tmp_path):
     r = _cli("augment=swap", f"source={box_mug_store}", f"out={tmp_path / 'o.zarr'}",
              "+augment.params.nope=1", tmp_path=tmp_path)
     assert r.returncode == 2 and "nope" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_a_bad_align_is_a_one_line_error(box_mug_store, tmp_path):
+    r = _cli("augment=swap", f"source={box_mug_store}", f"out={tmp_path / 'o.zarr'}",
+             "augment.params.align=sideways", tmp_path=tmp_path)
+    assert r.returncode == 2 and "align" in r.stderr and r.stderr.count("\n") == 1
