@@ -7,6 +7,7 @@ from robopolicy.registry import Registry
 
 AUGMENTERS = Registry("augmenter", {
     "pose": "robopolicy.augment.pose_aug:PoseAugmenter",
+    "swap": "robopolicy.augment.swap_aug:SwapAugmenter",
     "lighting": "robopolicy.augment.rerender_aug:LightingAugmenter",
     "camera": "robopolicy.augment.rerender_aug:CameraAugmenter",
     "image2d": "robopolicy.augment.image2d_aug:Image2dAugmenter",

@@ -149,7 +149,9 @@ def _meta(src: dict, var, c: AugmentConfig, episode: int, variant: int) -> dict:
     keep = ("task_id", "task_class", "category", "instance_id", "split", "seed", "init_seed",
             "backend", "instruction", "skill_instructions", "chain")
     params = dict(var.meta["params"])
-    return {**{k: src[k] for k in keep}, "success": True,
+    # an augmenter that changes the instance (`swap`) names it in its variant's meta
+    return {**{k: src[k] for k in keep}, "instance_id": var.meta.get("instance_id", src["instance_id"]),
+            "success": True,
             "completion": var.meta["completion"], "skill_starts": var.meta["skill_starts"],
             "cameras": var.meta.get("cameras", ""),
             "source": f"augment:{c.augmenter}",

@@ -15,7 +15,7 @@ the planner's `skills` and their `skill_starts`, and `<split>/planner_log.jsonl`
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,6 +94,8 @@ def from_store(store, episode: int) -> Episode:
     if task.task_id != meta["task_id"]:
         raise RobopolicyError(f"{where}: episode {episode} ({meta['task_id']}) does not match the "
                               f"recorded task pool (seed {meta['seed']} gives {task.task_id})")
+    if meta.get("instance_id") is not None:  # a `swap`-augmented episode is on another instance
+        task = replace(task, instance_id=int(meta["instance_id"]))
     rgb = [k for k in store.keys if k.startswith("rgb.")]
     data = store.get_episode(episode, ["action", *rgb])
     return Episode("dataset", where, episode, task.to_dict(), dict(cfg["env"]),
