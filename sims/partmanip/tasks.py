@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from sims.core.config import ConfigMixin
-from sims.partmanip.classes import TaskParams, build_chain
+from sims.partmanip.classes import TaskParams, build_chain, n_directions, placeholders
 from sims.partmanip.instructions import skill_instruction, task_instruction
 from sims.partmanip.skills import SKILLS as SKILLS  # re-exported: chains are built of them
 from sims.partmanip.skills import Direction as Direction
@@ -98,6 +98,12 @@ class TaskPool(ConfigMixin):
     horizon: int = DEFAULT_HORIZON
 
     def __post_init__(self):
+        for c in self.classes:
+            extra = sorted(placeholders(c) - {"P", "D1", "D2", "D3"})
+            if extra:
+                raise ValueError(f"task pool: class {c} also needs {extra} (a second part, a "
+                                 "rotation); the pool draws a part and move directions only: "
+                                 "use suite.tasks.source=catalog")
         for c in self.categories:
             if not self.instances_of(c):
                 raise ValueError(f"task pool: no instances of {c!r} among {list(self.instances)}")
@@ -141,7 +147,7 @@ class TaskPool(ConfigMixin):
         category = str(rng.choice(self.categories))
         instance = int(rng.choice(self.instances_of(category)))
         part = str(rng.choice(self._parts_of_instance(category, instance)))
-        direction = str(rng.choice(self.directions)) if task_class != 1 else None
-        return make_task(task_class, category, part, direction, instance_id=instance,
+        directions = tuple(str(d) for d in rng.choice(self.directions, n_directions(task_class)))
+        return make_task(task_class, category, part, directions=directions, instance_id=instance,
                          init_seed=seed, split=self.split, horizon=self.horizon,
                          paraphrase=int(rng.integers(3)))

@@ -59,6 +59,20 @@ def test_task_pool_is_a_pure_function_of_the_seed():
     assert "left" in t.instruction and "handle" in t.instruction
 
 
+def test_task_pool_draws_each_class_its_own_number_of_directions():
+    """Touch (2) takes no direction, a push (4) one, two moves (7) two; a class that also needs
+    a second part or a rotation is refused in one line."""
+    pool = TaskPool(classes=(2, 4, 7), parts=("handle", "body"), directions=("left", "top"))
+    by_class = {}
+    for s in range(30):
+        t = pool.task(s)
+        by_class[t.task_class] = [c.skill for c in t.chain]
+    assert by_class == {2: ["touch"], 4: ["touch", "move"], 7: ["grasp", "move", "move"]}
+    with pytest.raises(ValueError, match="task pool: class 8 also needs") as e:
+        TaskPool(classes=(8,))
+    assert "\n" not in str(e.value)
+
+
 def test_delta_actions_move_relative_to_the_last_target():
     env = make_env(EnvConfig(action_mode="delta"))
     env.reset(seed=4)
