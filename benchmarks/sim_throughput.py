@@ -1,14 +1,16 @@
 """Simulator throughput: env steps/s of PartManipEnv with both cameras rendering 128x128 RGB +
-depth, with 1 and N worker processes, against robosuite's Lift (Panda, same cameras, resolution
-and 20 Hz control) measured in the same run.
+depth, with 1 and N worker processes, on each backend (MuJoCo, PyBullet), against robosuite's
+Lift (Panda, same cameras, resolution and 20 Hz control) measured in the same run.
 
-    python benchmarks/sim_throughput.py [--workers 2] [--steps 300] [--out results.json]
+    python benchmarks/sim_throughput.py [--workers 2] [--steps 300] [--backends mujoco,pybullet]
+                                        [--no-peer] [--out results.json]
 
 robosuite runs from its own venv (`.venv-robosuite`, built by benchmarks/peers/setup_robosuite.sh;
 robosuite 1.5.2 needs mujoco 3.3.7). It is measured twice: with its default render settings
 (4x MSAA, reflections), and with them off, which are the settings robopolicy renders with.
 Only stepping is timed (not process start-up, imports, env construction or warm-up); workers
-start their timed section together behind a barrier. Prints a table and the JSON it writes.
+start their timed section together behind a barrier. `--no-peer` leaves robosuite out (its venv
+is built on demand otherwise). Prints a table and the JSON it writes.
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ PEER_PYTHON = ROOT / ".venv-robosuite" / "bin" / "python"
 OBS_KEYS = ["proprio", "state", "rgb.agentview", "depth.agentview", "rgb.wrist", "depth.wrist"]
 
 
-def _ours_worker(seed: int, steps: int, warmup: int, barrier, queue) -> None:
+def _ours_worker(backend: str, seed: int, steps: int, warmup: int, barrier, queue) -> None:
     import numpy as np
 
     from sims.partmanip.factory import make_env
 
-    env = make_env({"obs_keys": OBS_KEYS, "image_size": (128, 128)})
+    env = make_env({"obs_keys": OBS_KEYS, "image_size": (128, 128), "backend": backend})
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
     home = env.commanded_target
@@ -60,10 +62,10 @@ def _ours_worker(seed: int, steps: int, warmup: int, barrier, queue) -> None:
     env.close()
 
 
-def measure_ours(workers: int, steps: int, warmup: int = 20) -> dict:
+def measure_ours(backend: str, workers: int, steps: int, warmup: int = 20) -> dict:
     ctx = mp.get_context("spawn")
     barrier, queue = ctx.Barrier(workers), ctx.Queue()
-    procs = [ctx.Process(target=_ours_worker, args=(i, steps, warmup, barrier, queue))
+    procs = [ctx.Process(target=_ours_worker, args=(backend, i, steps, warmup, barrier, queue))
              for i in range(workers)]
     for p in procs:
         p.start()
@@ -71,10 +73,11 @@ def measure_ours(workers: int, steps: int, warmup: int = 20) -> dict:
     for p in procs:
         p.join()
     wall = max(e for _, e in spans) - min(s for s, _ in spans)
-    return {"system": "robopolicy PartManipEnv", "workers": workers, "steps_per_worker": steps,
-            "env_steps_per_s": workers * steps / wall,
-            "per_worker_steps_per_s": [steps / (e - s) for s, e in spans],
-            "render": "shadows, reflections and MSAA off"}
+    render = {"mujoco": "shadows, reflections and MSAA off",
+              "pybullet": "TinyRenderer (CPU; EGL where a GPU is)"}.get(backend, "")
+    return {"system": f"robopolicy PartManipEnv ({backend})", "backend": backend,
+            "workers": workers, "steps_per_worker": steps, "env_steps_per_s": workers * steps / wall,
+            "per_worker_steps_per_s": [steps / (e - s) for s, e in spans], "render": render}
 
 
 def measure_robosuite(workers: int, steps: int, no_shadows: bool) -> dict:
@@ -94,30 +97,43 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="the N of the N-worker runs")
     ap.add_argument("--steps", type=int, default=300, help="timed env steps per worker (ours)")
     ap.add_argument("--peer-steps", type=int, default=100, help="timed env steps per worker (robosuite)")
+    ap.add_argument("--backends", default="mujoco,pybullet", help="our backends, comma-separated")
+    ap.add_argument("--no-peer", action="store_true", help="leave robosuite out")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "sim_throughput.json")
     args = ap.parse_args()
+    backends = [b for b in args.backends.split(",") if b]
+    counts = sorted({1, args.workers})
 
     rows = []
-    for n in sorted({1, args.workers}):
-        rows.append(measure_ours(n, args.steps))
-        print(f"ours, {n} worker(s): {rows[-1]['env_steps_per_s']:.1f} steps/s", file=sys.stderr)
-    for no_shadows in (False, True):
-        for n in sorted({1, args.workers}):
-            rows.append(measure_robosuite(n, args.peer_steps, no_shadows))
-            print(f"robosuite, {n} worker(s), no_shadows={no_shadows}: "
-                  f"{rows[-1]['env_steps_per_s']:.1f} steps/s", file=sys.stderr)
+    for backend in backends:
+        for n in counts:
+            rows.append(measure_ours(backend, n, args.steps))
+            print(f"ours ({backend}), {n} worker(s): {rows[-1]['env_steps_per_s']:.1f} steps/s",
+                  file=sys.stderr)
+    if not args.no_peer:
+        for no_shadows in (False, True):
+            for n in counts:
+                rows.append(measure_robosuite(n, args.peer_steps, no_shadows))
+                print(f"robosuite, {n} worker(s), no_shadows={no_shadows}: "
+                      f"{rows[-1]['env_steps_per_s']:.1f} steps/s", file=sys.stderr)
 
     def rate(system, n, render_prefix=""):
         return next(r["env_steps_per_s"] for r in rows if r["system"] == system
                     and r["workers"] == n and r["render"].startswith(render_prefix))
 
-    ours1, oursn = rate("robopolicy PartManipEnv", 1), rate("robopolicy PartManipEnv", args.workers)
-    summary = {
-        "scaling_efficiency_ours": oursn / (args.workers * ours1),
-        "ratio_vs_robosuite_default_1w": ours1 / rate("robosuite Lift", 1, "robosuite defaults"),
-        "ratio_vs_robosuite_same_render_1w": ours1 / rate("robosuite Lift", 1, "MSAA"),
-        "ratio_vs_robosuite_same_render_nw": oursn / rate("robosuite Lift", args.workers, "MSAA"),
-    }
+    summary, ours = {}, lambda b: f"robopolicy PartManipEnv ({b})"
+    for b in backends:
+        summary[f"scaling_efficiency_{b}"] = rate(ours(b), args.workers) / (args.workers * rate(ours(b), 1))
+    if "mujoco" in backends and "pybullet" in backends:
+        for n in counts:
+            summary[f"ratio_mujoco_vs_pybullet_{n}w"] = rate(ours("mujoco"), n) / rate(ours("pybullet"), n)
+    if not args.no_peer and "mujoco" in backends:
+        ours1, oursn = rate(ours("mujoco"), 1), rate(ours("mujoco"), args.workers)
+        summary.update({
+            "ratio_vs_robosuite_default_1w": ours1 / rate("robosuite Lift", 1, "robosuite defaults"),
+            "ratio_vs_robosuite_same_render_1w": ours1 / rate("robosuite Lift", 1, "MSAA"),
+            "ratio_vs_robosuite_same_render_nw": oursn / rate("robosuite Lift", args.workers, "MSAA"),
+        })
     result = {"benchmark": "sim_throughput", "cameras": ["agentview", "wrist"],
               "resolution": [128, 128], "depth": True, "control_hz": CONTROL_HZ,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -126,14 +142,12 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
 
-    print(f"{'system':<26}{'render':<44}{'workers':>8}{'steps/s':>10}")
+    print(f"{'system':<36}{'render':<44}{'workers':>8}{'steps/s':>10}")
     for r in rows:
-        print(f"{r['system']:<26}{r['render']:<44}{r['workers']:>8}{r['env_steps_per_s']:>10.1f}")
-    print(f"\nscaling efficiency (ours, {args.workers} workers): {summary['scaling_efficiency_ours']:.0%}")
-    print(f"ours / robosuite, 1 worker, robosuite defaults: {summary['ratio_vs_robosuite_default_1w']:.1f}x")
-    print(f"ours / robosuite, 1 worker, same render settings: {summary['ratio_vs_robosuite_same_render_1w']:.1f}x")
-    print(f"ours / robosuite, {args.workers} workers, same render settings: "
-          f"{summary['ratio_vs_robosuite_same_render_nw']:.1f}x")
+        print(f"{r['system']:<36}{r['render']:<44}{r['workers']:>8}{r['env_steps_per_s']:>10.1f}")
+    print()
+    for key, value in summary.items():
+        print(f"{key}: {value:.0%}" if key.startswith("scaling") else f"{key}: {value:.2f}x")
     print(json.dumps(result))
     print(f"written: {args.out}", file=sys.stderr)
 

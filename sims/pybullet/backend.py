@@ -11,7 +11,7 @@ import numpy as np
 import pybullet as pb
 
 from sims.core.camera import spec_rotation
-from sims.core.types import CameraSpec, ContactForce, RenderOutput, SceneSpec
+from sims.core.types import CameraSpec, ContactForce, RenderOutput, SceneMesh, SceneSpec
 from sims.mujoco.panda import (
     ARM_JOINTS,
     FINGER_JOINTS,
@@ -24,6 +24,7 @@ from sims.mujoco.panda import (
 )
 from sims.pybullet import renderer as rendering
 from sims.pybullet.frames import compose, mat_from_xyzw, wxyz_to_xyzw, xyzw_from_mat, xyzw_to_wxyz
+from sims.pybullet.meshes import MeshFrames, scene_meshes
 from sims.pybullet.scene import LoadedScene, load_scene
 
 MAX_JOINT_STEP = 0.12  # rad per control step, as in sims.mujoco
@@ -46,6 +47,7 @@ class PybulletBackend:
         self._renderer: int | None = None
         self._saved: dict[bytes, int] = {}  # get_state's bytes -> PyBullet saveState id
         self.segmentation_labels: list[str] = []
+        self._mesh_frames: MeshFrames | None = None
 
     # -- construction --------------------------------------------------------------------
     def build(self, scene: SceneSpec) -> None:
@@ -320,14 +322,21 @@ class PybulletBackend:
                 seg[mask == value] = label
         return RenderOutput(img if rgb else None, dep if depth else None, seg)
 
-    def scene_meshes(self):
-        raise NotImplementedError("the PyBullet backend has no scene meshes for viewers yet")
+    def scene_meshes(self) -> list[SceneMesh]:
+        meshes, self._mesh_frames = scene_meshes(self._s, self.scene.table)
+        return meshes
 
-    def mesh_poses(self, ids):
-        raise NotImplementedError("the PyBullet backend has no scene meshes for viewers yet")
+    def mesh_poses(self, ids) -> tuple[np.ndarray, np.ndarray]:
+        if self._mesh_frames is None:
+            self.scene_meshes()
+        return self._mesh_frames.poses(ids, self._c())
 
     def interactive_viewer(self, on_key=None):
-        raise NotImplementedError("the PyBullet backend has no interactive viewer yet")
+        # PyBullet's window is a GUI client of its own (one per process, on a display): this
+        # DIRECT client cannot show one
+        raise RuntimeError("the PyBullet backend has no interactive window (PyBullet's GUI "
+                           "needs a display and its own client); view the episode in rerun, "
+                           "--web or --video instead")
 
     def close(self) -> None:
         if self._client is not None:
@@ -335,3 +344,4 @@ class PybulletBackend:
             self._client = None
             self._saved = {}
             self._renderer = None
+            self._mesh_frames = None
