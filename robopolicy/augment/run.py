@@ -202,13 +202,9 @@ def _open_out(c: AugmentConfig, source: EpisodeStore, image_source: str) -> Epis
 
 
 def done_records(store: EpisodeStore) -> dict[tuple[int, int], dict]:
-    """{(source episode, copy): record} of the jobs an out store has done: dropped copies as
-    logged, kept ones only if their episode was committed (a kept copy whose episode a kill cut
-    off is done again)."""
-    committed = set()
-    for meta in store.episodes():
-        p = json.loads(meta["provenance"] or "{}")
-        committed.add((int(p["episode"]), int(p["copy"])))
+    """{(source episode, copy): record} of the jobs an out store has done: its committed
+    episodes (whether or not a kill cut off their log line) and the dropped copies it logged;
+    a copy logged as kept whose episode is not in the store is done again."""
     done: dict[tuple[int, int], dict] = {}
     path = store.path / DONE_FILE
     if path.is_file():
@@ -217,9 +213,13 @@ def done_records(store: EpisodeStore) -> dict[tuple[int, int], dict]:
                 r = json.loads(line)
             except ValueError:  # a line torn by a kill
                 continue
-            key = (int(r["episode"]), int(r["copy"]))
-            if not r["kept"] or key in committed:
-                done[key] = r
+            if not r["kept"]:
+                done[(int(r["episode"]), int(r["copy"]))] = r
+    for meta in store.episodes():
+        p = json.loads(meta["provenance"] or "{}")
+        done[(int(p["episode"]), int(p["copy"]))] = {
+            "episode": int(p["episode"]), "copy": int(p["copy"]),
+            "task_class": int(meta["task_class"]), "kept": True, "reason": ""}
     return done
 
 
