@@ -87,11 +87,12 @@ def procedural_texture(kind: str, rng: np.random.Generator, size: int = 128
              + (grid[j1, i0] * (1 - sx) + grid[j1, i1] * sx) * sy)[..., None]
         info = {"cells": cells}
     elif kind == "gradient":
-        angle = float(rng.uniform(0, 2 * np.pi))
-        # a triangle wave along the direction: it tiles and has no seam
-        t = (u * np.cos(angle) + v * np.sin(angle)) % 1.0
+        # a triangle wave along an integer direction: it tiles without a seam
+        fu, fv = (int(f) for f in rng.integers(0, 4, size=2))
+        fu = fu or (0 if fv else 1)
+        t = (u * fu + v * fv) % 1.0
         w = (1 - np.abs(2 * t - 1))[..., None]
-        info = {"angle_rad": angle}
+        info = {"freq": [fu, fv]}
     else:
         raise RobopolicyError(f"augment appearance: params.kinds has {kind!r} "
                               f"(known: {', '.join(KINDS)})")
