@@ -29,6 +29,14 @@ def test_augment_args_errors_are_one_line():
         assert "\n" not in msg
 
 
+def test_every_augmenter_config_names_its_package():
+    """`augment=[a,b]` selects several files of the group: each must land under its own name."""
+    from robopolicy.commands.app import config_dir
+
+    for f in sorted((config_dir() / "augment").glob("*.yaml")):
+        assert f.read_text().startswith(f"# @package augment.{f.stem}\n"), f.name
+
+
 def test_stages_must_simulate_then_render_then_edit_images():
     assert [s.kind for s in build_stages(["pose", "appearance", "lighting", "camera", "image2d"],
                                          {})] == ["simulate", "render", "render", "render", "image"]
