@@ -11,6 +11,7 @@ AUGMENTERS = Registry("augmenter", {
     "lighting": "robopolicy.augment.rerender_aug:LightingAugmenter",
     "camera": "robopolicy.augment.rerender_aug:CameraAugmenter",
     "image2d": "robopolicy.augment.image2d_aug:Image2dAugmenter",
+    "appearance": "robopolicy.augment.appearance_aug:AppearanceAugmenter",
 })
 register_augmenter = AUGMENTERS.register
 

@@ -4,7 +4,8 @@ agentview camera moved (camera). The actions, proprio and object states are the 
 no simulator replay is needed and every variant is kept; keys that are not re-rendered (``pcd``,
 ``skill_pcd``: points in the robot base frame) are copied from the source.
 
-Each variant's draw is in its provenance (``params``). A camera variant also records the camera
+Each is a ``render`` stage (`compose`): its `edit` changes the scene or the cameras, so several
+compose into one render. Each variant's draw is in its provenance (``params``). A camera variant also records the camera
 it was rendered from in the episode's ``cameras`` metadata (`frames.camera_to_dict`).
 """
 
@@ -18,7 +19,13 @@ import numpy as np
 import torch
 
 from robopolicy.augment.camera import PinholeCamera
-from robopolicy.augment.frames import FrameCache, FrameParams, camera_to_dict, image_keys
+from robopolicy.augment.frames import (
+    FrameCache,
+    FrameParams,
+    GaussianFrames,
+    camera_to_dict,
+    image_keys,
+)
 from robopolicy.augment.pose_aug import Variant
 from robopolicy.augment.registry import register_augmenter
 from robopolicy.augment.scene import GaussianScene
@@ -63,41 +70,58 @@ class CameraParams:
     fit_cache_dir: str | None = None
 
 
+@dataclass
+class SceneEdit:
+    """A render stage's change to one copy: a new scene (None: unchanged), cameras that replace
+    the env's ({name: camera}) and the draw (for the provenance)."""
+
+    scene: GaussianScene | None
+    cameras: dict[str, PinholeCamera]
+    drawn: dict
+
+
 class _Rerender:
-    """Shared by the two augmenters: per-instance Gaussian frames, and a variant built from a
-    source episode and re-rendered images."""
+    """Shared by the render augmenters (`compose`'s ``render`` stages): per-instance Gaussian
+    frames, and variants made of one `edit` each, rendered."""
 
     image_source = "gaussians"
     needs_env = False
+    stage = "render"
 
     def __init__(self, params, frame_params: FrameParams) -> None:
         self.params = params
         self.frames = FrameCache(frame_params)
 
-    def _variant(self, source: dict[str, np.ndarray], source_meta: dict, image_size,
-                 drawn: dict, scene: GaussianScene | None = None,
-                 cameras: dict[str, PinholeCamera] | None = None) -> Variant:
-        frames = self.frames.get(source_meta["category"], source_meta["instance_id"])
+    def edit(self, frames: GaussianFrames, scene: GaussianScene, source: dict[str, np.ndarray],
+             image_size: tuple[int, int], rng: np.random.Generator) -> SceneEdit:
+        raise NotImplementedError
+
+    def variants(self, env, task, source: dict[str, np.ndarray], source_meta: dict,
+                 rng: np.random.Generator, n: int) -> list[Variant]:
+        """`n` variants of one source episode, each one `edit` of the fitted scene, rendered."""
         if not image_keys(source):
             raise RobopolicyError("augment: the source store has no image keys (rgb.<cam>, "
                                   "depth.<cam>, part_mask.<cam>) to re-render")
-        images = frames.render_episode(source, source_meta, list(source), image_size,
-                                       scene=scene, cameras=cameras)
-        data = {k: images.get(k, v) for k, v in source.items()}
-        meta = {"completion": source_meta["completion"],
-                "skill_starts": source_meta["skill_starts"], "params": drawn,
-                "cameras": json.dumps({k: camera_to_dict(c) for k, c in cameras.items()})
-                if cameras else ""}
-        return Variant(None, True, "", data, meta)
+        frames = self.frames.get(source_meta["category"], source_meta["instance_id"])
+        size = _image_size(env, source)
+        out = []
+        for _ in range(n):
+            e = self.edit(frames, frames.scene, source, size, rng)
+            images = frames.render_episode(source, source_meta, list(source), size,
+                                           scene=e.scene, cameras=e.cameras or None)
+            data = {k: images.get(k, v) for k, v in source.items()}
+            meta = {"completion": source_meta["completion"],
+                    "skill_starts": source_meta["skill_starts"], "params": e.drawn,
+                    "cameras": json.dumps({k: camera_to_dict(c) for k, c in e.cameras.items()})
+                    if e.cameras else ""}
+            out.append(Variant(None, True, "", data, meta))
+        return out
 
 
 def _image_size(env, source: dict[str, np.ndarray]) -> tuple[int, int]:
-    if env is not None:
-        return tuple(env.config.image_size)
-    for key, value in source.items():
-        if key.startswith(("rgb.", "depth.", "part_mask.")):
-            return int(value.shape[2]), int(value.shape[1])
-    return (128, 128)
+    from robopolicy.augment.compose import image_size
+
+    return image_size(env, source)
 
 
 def recolor(scene: GaussianScene, scale: np.ndarray, offset: np.ndarray,
@@ -121,21 +145,16 @@ class LightingAugmenter(_Rerender):
         p = LightingParams(**(params or {}))
         super().__init__(p, FrameParams(p.fit, p.fit_cache_dir))
 
-    def variants(self, env, task, source: dict[str, np.ndarray], source_meta: dict,
-                 rng: np.random.Generator, n: int) -> list[Variant]:
+    def edit(self, frames: GaussianFrames, scene: GaussianScene, source: dict[str, np.ndarray],
+             image_size: tuple[int, int], rng: np.random.Generator) -> SceneEdit:
         p = self.params
-        base = self.frames.get(source_meta["category"], source_meta["instance_id"]).scene
-        out = []
-        for _ in range(n):
-            scale = rng.uniform(*p.scale, size=3)
-            offset = rng.uniform(*p.offset, size=3)
-            noise_seed = int(rng.integers(2**31))
-            noise = np.random.default_rng(noise_seed).normal(0.0, p.noise_std, (len(base), 3))
-            drawn = {"scale": scale.tolist(), "offset": offset.tolist(),
-                     "noise_std": p.noise_std, "noise_seed": noise_seed}
-            out.append(self._variant(source, source_meta, _image_size(env, source), drawn,
-                                     scene=recolor(base, scale, offset, noise)))
-        return out
+        scale = rng.uniform(*p.scale, size=3)
+        offset = rng.uniform(*p.offset, size=3)
+        noise_seed = int(rng.integers(2**31))
+        noise = np.random.default_rng(noise_seed).normal(0.0, p.noise_std, (len(scene), 3))
+        drawn = {"scale": scale.tolist(), "offset": offset.tolist(),
+                 "noise_std": p.noise_std, "noise_seed": noise_seed}
+        return SceneEdit(recolor(scene, scale, offset, noise), {}, drawn)
 
 
 def jitter_camera(spec, p: CameraParams, rng: np.random.Generator) -> tuple[PinholeCamera, dict]:
@@ -173,22 +192,17 @@ class CameraAugmenter(_Rerender):
         p = CameraParams(**(params or {}))
         super().__init__(p, FrameParams(p.fit, p.fit_cache_dir))
 
-    def variants(self, env, task, source: dict[str, np.ndarray], source_meta: dict,
-                 rng: np.random.Generator, n: int) -> list[Variant]:
+    def edit(self, frames: GaussianFrames, scene: GaussianScene, source: dict[str, np.ndarray],
+             image_size: tuple[int, int], rng: np.random.Generator) -> SceneEdit:
         from robopolicy.augment.frames import env_cameras
 
         p = self.params
-        size = _image_size(env, source)
-        spec = env_cameras(size).get(p.camera)
+        spec = env_cameras(image_size).get(p.camera)
         if spec is None or spec.body is not None or spec.lookat is None:
             raise RobopolicyError(f"augment camera: params.camera={p.camera!r} is not a "
                                   "world-fixed look-at camera of the env")
         if p.camera not in image_keys(source):
             raise RobopolicyError(f"augment camera: the source store has no image of camera "
                                   f"{p.camera!r} (keys rgb.{p.camera}, ...)")
-        out = []
-        for _ in range(n):
-            camera, drawn = jitter_camera(spec, p, rng)
-            out.append(self._variant(source, source_meta, size, {"camera": p.camera, **drawn},
-                                     cameras={p.camera: camera}))
-        return out
+        camera, drawn = jitter_camera(spec, p, rng)
+        return SceneEdit(None, {p.camera: camera}, {"camera": p.camera, **drawn})

@@ -38,7 +38,9 @@ def config_summaries(group: str, trainable: bool = False) -> str:
     width = max(len(f.stem) for f in files)
     lines = []
     for f in files:
-        first = f.read_text().lstrip().split("\n", 1)[0]
+        # hydra's `# @package` header lines come before the summary
+        lines_ = [ln for ln in f.read_text().lstrip().splitlines() if not ln.startswith("# @")]
+        first = lines_[0] if lines_ else ""
         summary = first.lstrip("#").strip() if first.startswith("#") else ""
         lines.append(f"  {f.stem:<{width}}  {summary}".rstrip())
     return "\n".join(lines)

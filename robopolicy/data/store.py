@@ -21,7 +21,8 @@ MuJoCo's forward kinematics of ``robot_joints``, object parts from ``object_pose
 ``articulation``), and what the ``pose`` augmenter reads its key frames from.
 
 Augmented stores (``source="augment:<kind>"``) say in the ``provenance`` metadata field where
-each episode came from (JSON: the source store and episode, the augmenter's parameters) and in
+each episode came from (JSON: the source store, episode and copy, and each stage's augmenter
+and draw, in order) and in
 the root attr ``image_source`` how their images were made (``"simulator"``: re-rendered by the
 simulator replaying the episode; ``"gaussians"``: rendered from the posed Gaussian scene;
 ``"image2d"``: the source's frames cropped and colour-jittered). An

@@ -25,7 +25,7 @@ def _cli(*args: str, tmp_path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def augmented(box_mug_store, tmp_path_factory):
     out = tmp_path_factory.mktemp("augmented") / "aug.zarr"
-    r = _cli("augment=pose", f"source={box_mug_store}", f"out={out}", "per_episode=2",
+    r = _cli("augment=pose", f"path={box_mug_store}", f"out={out}", "copies=2",
              "episodes=2", tmp_path=out.parent)
     assert r.returncode == 0, r.stderr
     assert "yield" in r.stdout
@@ -46,10 +46,10 @@ def test_augmented_store_holds_verified_demos_with_provenance(augmented, box_mug
     for i, meta in enumerate(store.episodes()):
         assert meta["source"] == "augment:pose" and meta["success"]
         prov = json.loads(meta["provenance"])
-        assert prov["store"] == str(box_mug_store) and prov["augmenter"] == "pose"
+        assert prov["store"] == str(box_mug_store) and prov["augmenters"] == ["pose"]
         src = source.episode_meta(prov["episode"])
         assert prov["episode"] in (0, 1) and meta["task_id"] == src["task_id"]
-        p = prov["params"]
+        p = prov["stages"][0]["params"]
         x_lo, x_hi = env_cfg.get("x_range", (0.45, 0.60))
         assert x_lo <= p["x"] <= x_hi
         # the object starts where the provenance says
@@ -92,9 +92,9 @@ def test_a_demo_that_fails_is_not_kept(box_mug_store):
 
 
 def test_cli_errors_are_one_line(box_mug_store, tmp_path):
-    r = _cli(f"source={tmp_path / 'missing.zarr'}", f"out={tmp_path / 'o.zarr'}", tmp_path=tmp_path)
+    r = _cli(f"path={tmp_path / 'missing.zarr'}", f"out={tmp_path / 'o.zarr'}", tmp_path=tmp_path)
     assert r.returncode == 2 and "does not exist" in r.stderr and r.stderr.count("\n") == 1
-    r = _cli("augment=nope", f"source={box_mug_store}", f"out={tmp_path / 'o.zarr'}",
+    r = _cli("augment=[pose,nope]", f"path={box_mug_store}", f"out={tmp_path / 'o.zarr'}",
              tmp_path=tmp_path)
     assert r.returncode == 2 and "unknown augmenter 'nope'" in r.stderr
     assert r.stderr.count("\n") == 1

@@ -63,14 +63,20 @@ def test_gaussian_frames_of_an_unchanged_episode_agree_with_the_simulators(rende
     assert np.median(np.abs(rendered["depth.agentview"][on] - sim["depth.agentview"][on])) < 0.02
 
 
-def _cli(*args: str, tmp_path, fit_dir) -> EpisodeStore:
+def _cli(augmenter: str, *args: str, tmp_path, fit_dir) -> EpisodeStore:
     fit = ",".join(f"{k}:{v}" for k, v in SMALL_FIT.items())
-    r = subprocess.run([sys.executable, "-m", "robopolicy.cli", "augment", *args,
-                        f"augment.params.fit={{{fit}}}", f"augment.params.fit_cache_dir={fit_dir}",
+    r = subprocess.run([sys.executable, "-m", "robopolicy.cli", "augment", f"augment={augmenter}",
+                        *args, f"augment.{augmenter}.params.fit={{{fit}}}",
+                        f"augment.{augmenter}.params.fit_cache_dir={fit_dir}",
                         f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True,
                        timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr
     return r
+
+
+def _draw(meta: dict) -> dict:
+    """The only stage's draw in an episode's provenance."""
+    return json.loads(meta["provenance"])["stages"][0]["params"]
 
 
 def _check_copied(store: EpisodeStore, source: EpisodeStore, augmenter: str, n: int) -> None:
@@ -80,7 +86,8 @@ def _check_copied(store: EpisodeStore, source: EpisodeStore, augmenter: str, n: 
     for i, meta in enumerate(store.episodes()):
         assert meta["source"] == f"augment:{augmenter}" and meta["success"]
         prov = json.loads(meta["provenance"])
-        assert prov["episode"] == 0 and prov["augmenter"] == augmenter and prov["params"]
+        assert prov["episode"] == 0 and prov["copy"] == i and prov["augmenters"] == [augmenter]
+        assert [s["augmenter"] for s in prov["stages"]] == [augmenter] and _draw(meta)
         data = store.get_episode(i)
         for key in store.keys:
             if key not in IMAGE_KEYS:
@@ -90,11 +97,12 @@ def _check_copied(store: EpisodeStore, source: EpisodeStore, augmenter: str, n: 
 def test_lighting_changes_colours_but_not_the_masks(image_store, small_fit_dir, rendered,
                                                     tmp_path):
     out = tmp_path / "light.zarr"
-    _cli("augment=lighting", f"source={image_store}", f"out={out}", "per_episode=2",
+    # two workers: each builds its own frames from the cached fit
+    _cli("lighting", f"path={image_store}", f"out={out}", "copies=2", "workers=2",
          tmp_path=tmp_path, fit_dir=small_fit_dir)
     store, source = EpisodeStore.open(out), EpisodeStore.open(image_store)
     _check_copied(store, source, "lighting", 2)
-    draws = [json.loads(m["provenance"])["params"] for m in store.episodes()]
+    draws = [_draw(m) for m in store.episodes()]
     assert draws[0]["scale"] != draws[1]["scale"]
     for i, p in enumerate(draws):
         assert all(0.3 <= s <= 1.8 for s in p["scale"]) and all(-0.3 <= o <= 0.3 for o in p["offset"])
@@ -107,7 +115,7 @@ def test_lighting_changes_colours_but_not_the_masks(image_store, small_fit_dir, 
 def test_camera_records_the_camera_its_frames_were_rendered_from(image_store, small_fit_dir,
                                                                  frames, rendered, tmp_path):
     out = tmp_path / "cam.zarr"
-    _cli("augment=camera", f"source={image_store}", f"out={out}", "per_episode=2",
+    _cli("camera", f"path={image_store}", f"out={out}", "copies=2",
          tmp_path=tmp_path, fit_dir=small_fit_dir)
     store, source = EpisodeStore.open(out), EpisodeStore.open(image_store)
     _check_copied(store, source, "camera", 2)
@@ -117,7 +125,7 @@ def test_camera_records_the_camera_its_frames_were_rendered_from(image_store, sm
     for i, meta in enumerate(store.episodes()):
         cam = episode_cameras(meta)["agentview"]
         assert (cam.width, cam.height) == (64, 64)
-        prov = json.loads(meta["provenance"])["params"]
+        prov = _draw(meta)
         np.testing.assert_allclose(np.linalg.norm(cam.pos - prov["lookat"]), prov["radius_m"])
         data = store.get_episode(i)
         # the wrist camera is not moved
@@ -166,7 +174,7 @@ def test_pose_with_gaussian_images_agrees_with_its_simulator_replay(image_store,
 def test_image2d_crops_and_jitters_the_source_frames(image_store, tmp_path):
     out = tmp_path / "i2d.zarr"
     r = subprocess.run([sys.executable, "-m", "robopolicy.cli", "augment", "augment=image2d",
-                        f"source={image_store}", f"out={out}", "per_episode=2",
+                        f"path={image_store}", f"out={out}", "copies=2",
                         f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr
@@ -174,7 +182,7 @@ def test_image2d_crops_and_jitters_the_source_frames(image_store, tmp_path):
     assert store.n_episodes == 2 and store.attrs["image_source"] == "image2d"
     src = source.get_episode(0)
     for i, meta in enumerate(store.episodes()):
-        p = json.loads(meta["provenance"])["params"]["agentview"]
+        p = _draw(meta)["agentview"]
         x0, y0, cw, ch = p["crop"]
         data = store.get_episode(i)
         np.testing.assert_array_equal(data["robot_joints"], src["robot_joints"])

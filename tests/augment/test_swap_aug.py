@@ -43,7 +43,7 @@ def _task(source: EpisodeStore, episode: int):
 def swapped(box_mug_store, tmp_path_factory):
     """Episodes 0-2 of the fixture (box class 3, box class 1, mug class 1), 2 variants each."""
     out = tmp_path_factory.mktemp("swapped") / "swap.zarr"
-    r = _cli("augment=swap", f"source={box_mug_store}", f"out={out}", "per_episode=2",
+    r = _cli("augment=swap", f"path={box_mug_store}", f"out={out}", "copies=2",
              "episodes=3", tmp_path=out.parent)
     assert r.returncode == 0, r.stderr
     assert "yield" in r.stdout
@@ -64,9 +64,10 @@ def test_swapped_store_holds_verified_demos_on_other_train_instances(swapped, bo
     for i, meta in enumerate(store.episodes()):
         prov = json.loads(meta["provenance"])
         src = source.episode_meta(prov["episode"])
-        p = prov["params"]
+        assert prov["augmenters"] == ["swap"] and [st["augmenter"] for st in prov["stages"]] == ["swap"]
+        p = prov["stages"][0]["params"]
         assert meta["source"] == "augment:swap" and meta["success"]
-        assert prov["augmenter"] == "swap" and prov["episode"] == MUG_GRASP
+        assert prov["episode"] == MUG_GRASP
         assert p["source_instance"] == src["instance_id"] == 0
         assert meta["instance_id"] == p["instance_id"] != src["instance_id"]
         assert p["instance_id"] in train and meta["task_id"] == src["task_id"]
@@ -123,12 +124,12 @@ def test_a_swap_that_fails_is_dropped(box_mug_store):
 
 
 def test_unknown_param_is_a_one_line_error(box_mug_store, tmp_path):
-    r = _cli("augment=swap", f"source={box_mug_store}", f"out={tmp_path / 'o.zarr'}",
-             "+augment.params.nope=1", tmp_path=tmp_path)
+    r = _cli("augment=swap", f"path={box_mug_store}", f"out={tmp_path / 'o.zarr'}",
+             "+augment.swap.params.nope=1", tmp_path=tmp_path)
     assert r.returncode == 2 and "nope" in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_a_bad_align_is_a_one_line_error(box_mug_store, tmp_path):
-    r = _cli("augment=swap", f"source={box_mug_store}", f"out={tmp_path / 'o.zarr'}",
-             "augment.params.align=sideways", tmp_path=tmp_path)
+    r = _cli("augment=swap", f"path={box_mug_store}", f"out={tmp_path / 'o.zarr'}",
+             "augment.swap.params.align=sideways", tmp_path=tmp_path)
     assert r.returncode == 2 and "align" in r.stderr and r.stderr.count("\n") == 1
