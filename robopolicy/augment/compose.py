@@ -45,6 +45,14 @@ def stage_rng(seed: int, episode: int, copy: int, stage: int) -> np.random.Gener
     return np.random.default_rng([AUGMENT_STREAM, seed, episode, copy, stage])
 
 
+EVERY_COPY = 2**32 - 1  # stands for the copy in the stream every copy of an episode shares
+
+
+def episode_rng(seed: int, episode: int, stage: int) -> np.random.Generator:
+    """The random stream of one stage shared by every copy of one source episode."""
+    return stage_rng(seed, episode, EVERY_COPY, stage)
+
+
 @dataclass
 class Stage:
     name: str
@@ -130,7 +138,15 @@ def run_copy(stages: list[Stage], env, task, source: dict[str, np.ndarray], sour
                                         for j in range(len(group))])
             k += len(group)
             continue
-        var = stage.aug.variants(env, task, data, meta, stage_rng(seed, episode, copy, k), 1)[0]
+        if hasattr(stage.aug, "copy_variant"):
+            # an augmenter whose copies must differ (swap: one instance each) draws from the
+            # episode's stream and is told which copy this is
+            var = stage.aug.copy_variant(env, task, data, meta, episode_rng(seed, episode, k), copy)
+        else:
+            var = next(iter(stage.aug.variants(env, task, data, meta,
+                                               stage_rng(seed, episode, copy, k), 1)), None)
+        if var is None:
+            return Outcome(False, f"{stage.name}: nothing to draw for this copy", None, meta, drawn)
         drawn.append({"augmenter": stage.name, "params": _jsonable(var.meta.get("params", {}))})
         if not var.success:
             return Outcome(False, f"{stage.name}: {var.reason}", None, meta, drawn)

@@ -282,23 +282,16 @@ def _report(c: AugmentConfig, out: EpisodeStore, n_src: int, resumed: int,
     return summary
 
 
-def stage_params(provenance: str, augmenter: str) -> dict | None:
-    """The draw of stage `augmenter` in an episode's provenance (None: no such stage)."""
-    if not provenance:
-        return None
-    for stage in json.loads(provenance).get("stages", []):
-        if stage["augmenter"] == augmenter:
-            return stage["params"]
-    return None
-
-
 def initial_options(store: EpisodeStore, episode: int) -> dict:
     """`env.reset` options that start a stored episode (augmented or not) from its recorded
-    initial state: its task, and for a `pose`-augmented one its placement."""
+    initial state: its task, and for one a simulated stage (pose, swap) placed anew, that
+    placement."""
     from robopolicy.viewer.sources import from_store
 
     options = {"task": from_store(store, episode).task}
-    p = stage_params(store.episode_meta(episode)["provenance"], "pose")
-    if p and "x" in p:
-        options["placement"] = (p["x"], p["y"], p["yaw"])
+    provenance = store.episode_meta(episode)["provenance"]
+    stages = json.loads(provenance).get("stages", []) if provenance else []
+    placed = [st["params"] for st in stages if "x" in st.get("params", {})]
+    if placed:
+        options["placement"] = (placed[-1]["x"], placed[-1]["y"], placed[-1]["yaw"])
     return options

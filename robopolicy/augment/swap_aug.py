@@ -154,6 +154,15 @@ class SwapAugmenter:
                      task_parts(task))
         return [self.variant(env, task, source, source_meta, i) for i in instances]
 
+    def copy_variant(self, env, task, source: dict[str, np.ndarray], source_meta: dict,
+                     rng: np.random.Generator, copy: int) -> Variant | None:
+        """Copy `copy` of a source episode: the copy-th instance of the episode's draw (`rng`,
+        the same for every copy), so copies use distinct instances; None past the last."""
+        if not task_parts(task):
+            return None
+        instances = self.candidates(task, rng, copy + 1)
+        return self.variant(env, task, source, source_meta, instances[copy]) if copy < len(instances) else None
+
     def _attach_tcp(self, task, source: dict[str, np.ndarray], source_meta: dict
                     ) -> np.ndarray | None:
         """The source's TCP position at the attach step in its object frame, where the demo is
