@@ -93,6 +93,23 @@ def _previous_attempts(store: EpisodeStore) -> dict[int, bool]:
     return done
 
 
+def config_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between a store's suite config and this run's. A key
+    the store lacks whose value here is None is a field added since, at its default: the
+    same config."""
+    out = []
+    for key in sorted(set(stored) | set(current)):
+        name = f"{prefix}{key}"
+        if key not in stored and current[key] is None:
+            continue
+        a, b = stored.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_differences(a, b, f"{name}.")
+        elif a != b:
+            out.append(name)
+    return out
+
+
 def _open_or_create(out: Path, shape_meta: dict, env_config: dict, overwrite: bool,
                     obs_layout: dict) -> EpisodeStore:
     if Path(out).exists() and not overwrite and any(Path(out).iterdir()):
@@ -102,9 +119,11 @@ def _open_or_create(out: Path, shape_meta: dict, env_config: dict, overwrite: bo
                                   f"{store.obs_layout.get('version')}, this version writes "
                                   f"{obs_layout['version']}; pass overwrite=true or another out= "
                                   "to collect it again")
-        if store.env_config != env_config:
-            raise RobopolicyError(f"collect: {out} holds episodes of another suite config; pass "
-                                  "overwrite=true or another out= to start a new store")
+        differ = config_differences(store.env_config, env_config)
+        if differ:
+            raise RobopolicyError(f"collect: {out} holds episodes of another suite config "
+                                  f"({', '.join(differ)} differ); pass overwrite=true or another "
+                                  "out= to start a new store")
         return store
     return EpisodeStore.create(out, shape_meta, overwrite=overwrite, env_config=env_config,
                                obs_layout=obs_layout)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from robopolicy.data.collect import config_differences
 from robopolicy.data.store import EpisodeStore
 from robopolicy.errors import RobopolicyError
 
@@ -113,6 +114,16 @@ def test_killed_collection_resumes_without_duplicates(tmp_path):
     r = subprocess.run([*cmd[:-2], "suite.tasks.classes=[3]", cmd[-1]], capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 2 and "another suite config" in r.stderr and r.stderr.count("\n") == 1
+    assert "tasks.classes differ" in r.stderr
+
+
+def test_a_field_added_since_at_its_default_is_the_same_config():
+    stored = {"env": {"backend": "mujoco", "pcd_points": 512}, "tasks": {"classes": [1, 2]}}
+    now = {"env": {"backend": "mujoco", "pcd_points": 512, "perturb": None}, "tasks": {"classes": [1, 2]}}
+    assert config_differences(stored, now) == []
+    now["env"]["perturb"] = "lighting"
+    now["tasks"]["classes"] = [3]
+    assert config_differences(stored, now) == ["env.perturb", "tasks.classes"]
 
 
 def test_collect_from_the_catalog_records_every_attempt(tmp_path):
