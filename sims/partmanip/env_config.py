@@ -48,6 +48,10 @@ class EnvConfig(ConfigMixin):
         from sims.partmanip.perturb import make_perturbation
 
         check_backend(self.backend)  # in the process that reads the config, not in a worker
+        if self.backend == "pybullet":
+            from sims.pybullet.renderer import wanted_renderer
+
+            wanted_renderer()  # an unknown renderer, or EGL without its plugin: said here too
         make_perturbation(self.perturb)  # an unknown kind or range: said here too
 
 

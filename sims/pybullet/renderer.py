@@ -26,19 +26,34 @@ def _gpu_present() -> bool:
     return os.path.exists("/dev/nvidia0")
 
 
-def choose_renderer(client: int) -> int:
-    """The PyBullet renderer flag for `client`, loading the EGL plugin if that is the choice."""
+def wanted_renderer() -> str:
+    """"tiny" or "egl", as `SIMS_PYBULLET_RENDERER` asks (auto: EGL where a GPU is present);
+    one-line ValueErrors for an unknown value and for EGL asked where PyBullet has no EGL
+    plugin (checked again where the plugin loads)."""
     want = os.environ.get(RENDERER_ENV, "auto").lower()
     if want not in ("auto", "tiny", "egl"):
         raise ValueError(f"{RENDERER_ENV}={want!r}: known are auto, tiny, egl")
     if want == "auto":
         want = "egl" if _gpu_present() else "tiny"
-    if want == "egl":
-        import importlib.util
+    if want == "egl" and _egl_plugin() is None:
+        raise ValueError(f"{RENDERER_ENV}=egl: PyBullet's EGL renderer plugin is not "
+                         "available here (set it to 'tiny')")
+    return want
 
-        found = importlib.util.find_spec("eglRenderer")
-        plugin = -1 if found is None or not found.origin else pb.loadPlugin(
-            found.origin, "_eglRendererPlugin", physicsClientId=client)
+
+def _egl_plugin() -> str | None:
+    """The EGL plugin's shared library, or None where this PyBullet has none."""
+    import importlib.util
+
+    found = importlib.util.find_spec("eglRenderer")
+    origin = found.origin if found is not None else None
+    return origin if origin and origin.endswith((".so", ".pyd", ".dylib")) else None
+
+
+def choose_renderer(client: int) -> int:
+    """The PyBullet renderer flag for `client`, loading the EGL plugin if that is the choice."""
+    if wanted_renderer() == "egl":
+        plugin = pb.loadPlugin(_egl_plugin(), "_eglRendererPlugin", physicsClientId=client)
         if plugin < 0:
             raise RuntimeError(f"{RENDERER_ENV}: PyBullet's EGL renderer plugin is not available "
                                "here (set it to 'tiny')")

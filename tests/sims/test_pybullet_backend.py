@@ -75,6 +75,31 @@ def test_unknown_renderer_is_one_line(monkeypatch):
         b.close()
 
 
+def test_egl_asked_where_the_plugin_does_not_load_is_one_line(monkeypatch, tmp_path):
+    """A module named eglRenderer that is no PyBullet plugin stands for an install without a
+    working EGL plugin: asking for EGL says so in one line, when the env config is read (the
+    parent process) and when a backend renders, instead of rendering otherwise."""
+    from sims.partmanip.env import default_cameras
+    from sims.partmanip.env_config import EnvConfig
+
+    (tmp_path / "eglRenderer.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SIMS_PYBULLET_RENDERER", "egl")
+    with pytest.raises(ValueError, match="EGL renderer plugin is not available") as e:
+        EnvConfig(backend="pybullet")
+    assert "\n" not in str(e.value)
+    EnvConfig(backend="mujoco")  # the other backend does not care
+    b = make_backend("pybullet")
+    try:
+        b.build(SceneSpec(objects=[PlacedObject(make_instance("mug", 0))],
+                          cameras=list(default_cameras())))
+        with pytest.raises(ValueError, match="EGL renderer plugin is not available") as e:
+            b.render("agentview")
+        assert "\n" not in str(e.value)
+    finally:
+        b.close()
+
+
 def test_expert_lifts_a_dispenser_by_its_pump_within_the_joint_range():
     """The pump is nearly weightless: lifted by its head, it must stay within its joint's
     range (pulled from a bare 5 mg link, PyBullet's solver let it slide out by 0.3 m)."""
