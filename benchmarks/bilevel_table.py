@@ -8,8 +8,8 @@ Stages, each skipped when its output is already complete (rerun the same command
 1. collect: a class-stratified store of the train split (`suite.tasks.stratify=class`) with
    proprio, state, skill_state, pcd (256 points) and a 64x64 agentview;
 2. train: the end-to-end state DP (task-level obs + the instruction), the skill DP (the
-   current skill's instruction, skill_state, the (type, direction) vectors of the current and
-   the next skill, a skill-done head) and the learned planner;
+   current skill's instruction, skill_state, a skill-done head; with `--next-skill` also the
+   (type, direction) vectors of its skill and the next one) and the learned planner;
 3. eval: every row on the splits (`robopolicy eval`, which resumes by itself);
 4. table: markdown and JSON (`<out>/table.md`, `<out>/table.json`).
 
@@ -145,8 +145,9 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=2100, help="collected episodes (attempts)")
     p.add_argument("--steps", type=int, default=3000, help="DP training steps (batch 256)")
     p.add_argument("--planner-steps", type=int, default=2000)
-    p.add_argument("--no-next-skill", dest="next_skill", action="store_false",
-                   help="condition the skill DP on its own skill only (not also the next one)")
+    p.add_argument("--next-skill", action="store_true",
+                   help="condition the skill DP on the (type, direction) vectors of its skill and "
+                        "the next one too (policy.skill_params, policy.next_skill)")
     p.add_argument("--splits", default="test1,test2,test3,test4,test5")
     p.add_argument("--per-cell", type=int, default=16)
     p.add_argument("--workers", type=int, default=2)
