@@ -230,7 +230,8 @@ class SkillDirector:
 
     def skill_params(self, keys: list[int]) -> np.ndarray:
         """The current call's `encode_skill` vector (B, SKILL_PARAMS_DIM) of each episode named
-        by its key: what a low-level policy trained with skill_params: true is conditioned on."""
+        by its key: what a low-level policy trained with skill_params: true is conditioned on;
+        with `lookahead`, (B, 2 * SKILL_PARAMS_DIM): the next call's vector follows."""
         by_key = {ep.key: ep for ep in self.episodes.values()}
         return self._vectors([by_key[k] for k in keys])
 

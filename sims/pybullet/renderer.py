@@ -27,9 +27,9 @@ def _gpu_present() -> bool:
 
 
 def wanted_renderer() -> str:
-    """"tiny" or "egl", as `SIMS_PYBULLET_RENDERER` asks (auto: EGL where a GPU is present);
-    one-line ValueErrors for an unknown value and for EGL asked where PyBullet has no EGL
-    plugin (checked again where the plugin loads)."""
+    """The renderer `SIMS_PYBULLET_RENDERER` asks for, "tiny" or "egl" (auto: EGL where a GPU
+    is present); one-line ValueErrors for an unknown value and for EGL asked where PyBullet
+    has no EGL plugin (checked again where the plugin loads)."""
     want = os.environ.get(RENDERER_ENV, "auto").lower()
     if want not in ("auto", "tiny", "egl"):
         raise ValueError(f"{RENDERER_ENV}={want!r}: known are auto, tiny, egl")
