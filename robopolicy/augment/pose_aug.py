@@ -51,7 +51,7 @@ def sample_placement(rng: np.random.Generator, env_config) -> Placement:
                      float(rng.uniform(*env_config.yaw_range)))
 
 
-def _yaw(object_pose: np.ndarray) -> float:
+def resting_yaw(object_pose: np.ndarray) -> float:
     """The yaw of a recorded object pose (pos 3 + quaternion wxyz 4) resting on the table."""
     w, x, y, z = (float(v) for v in object_pose[3:7])
     return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
@@ -87,7 +87,7 @@ class PoseAugmenter:
             if any(c.params.get("part") in SPATIAL_PARTS for c in task.chain):
                 # a spatial part (left, top...) is a side in the world frame: turned, the object
                 # would show another side there, so only its position changes
-                placement = Placement(placement.x, placement.y, _yaw(source["object_pose"][0]))
+                placement = Placement(placement.x, placement.y, resting_yaw(source["object_pose"][0]))
             out.append(self.variant(env, task, source, source_meta, placement))
         return out
 

@@ -37,7 +37,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from robopolicy.augment.pose_aug import Placement, PoseAugmenter, Variant, _yaw
+from robopolicy.augment.pose_aug import Placement, PoseAugmenter, Variant, resting_yaw
 from robopolicy.augment.pose_plan import key_frames, object_mat
 from robopolicy.augment.registry import register_augmenter
 from robopolicy.errors import RobopolicyError
@@ -179,7 +179,7 @@ class SwapAugmenter:
                 instance: int) -> Variant:
         """The source demo redone on `instance` at the source's placement."""
         pose0 = np.asarray(source["object_pose"][0], float)
-        placement = Placement(float(pose0[0]), float(pose0[1]), _yaw(pose0))
+        placement = Placement(float(pose0[0]), float(pose0[1]), resting_yaw(pose0))
         src_points = self._part_points(env, task, placement)
         new_task = replace(task, instance_id=int(instance), split="train")
         tcp = self._attach_tcp(task, source, source_meta)
