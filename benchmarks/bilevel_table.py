@@ -31,34 +31,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from stages import cli, run, trained  # benchmarks/stages.py, beside this script
 
 ROWS = ("expert", "e2e_state", "e2e_pcd", "oracle_predicate", "oracle_learned",
         "learned_learned", "learned_expert")
 STORE_OBS = "[proprio,state,skill_state,pcd,rgb.agentview]"
-
-
-def run(cmd: list[str], log: Path) -> float:
-    """Run a robopolicy command (printed first), its output appended to `log`; wall seconds."""
-    print("$ " + " ".join(cmd), flush=True)
-    t0 = time.time()
-    with open(log, "a") as f:
-        f.write("$ " + " ".join(cmd) + "\n")
-        f.flush()
-        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True)
-    return time.time() - t0
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "robopolicy.cli", *args]
-
-
-def trained(run_dir: Path, steps: int) -> bool:
-    meta = run_dir / "checkpoints" / "latest" / "meta.json"
-    return meta.is_file() and json.loads(meta.read_text()).get("step") == steps
 
 
 def train_commands(a, store: Path) -> dict[str, list[str]]:
