@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from robopolicy.augment.compose import AUGMENT_STREAM  # noqa: F401  (re-exported)
+from robopolicy.data.jsonl import read_json_lines
 from robopolicy.data.store import EpisodeStore
 from robopolicy.errors import RobopolicyError
 from robopolicy.progress import progress
@@ -206,15 +207,9 @@ def done_records(store: EpisodeStore) -> dict[tuple[int, int], dict]:
     episodes (whether or not a kill cut off their log line) and the dropped copies it logged;
     a copy logged as kept whose episode is not in the store is done again."""
     done: dict[tuple[int, int], dict] = {}
-    path = store.path / DONE_FILE
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:  # a line torn by a kill
-                continue
-            if not r["kept"]:
-                done[(int(r["episode"]), int(r["copy"]))] = r
+    for r in read_json_lines(store.path / DONE_FILE):
+        if not r["kept"]:
+            done[(int(r["episode"]), int(r["copy"]))] = r
     for meta in store.episodes():
         p = json.loads(meta["provenance"] or "{}")
         done[(int(p["episode"]), int(p["copy"]))] = {

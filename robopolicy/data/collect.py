@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from robopolicy.data.jsonl import read_json_lines
 from robopolicy.data.store import EpisodeStore
 from robopolicy.errors import RobopolicyError
 from robopolicy.progress import progress
@@ -80,16 +81,10 @@ def _previous_attempts(store: EpisodeStore) -> dict[int, bool]:
     logged attempts that were not kept)."""
     stored = {int(e["seed"]): bool(e["success"]) for e in store.episodes()}
     done = dict(stored)
-    path = store.path / ATTEMPTS_FILE
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                a = json.loads(line)
-            except ValueError:  # a line torn by a kill
-                continue
-            # a kept attempt whose episode never got committed must run again
-            if not a.get("kept") or int(a["seed"]) in stored:
-                done.setdefault(int(a["seed"]), bool(a["success"]))
+    for a in read_json_lines(store.path / ATTEMPTS_FILE):
+        # a kept attempt whose episode never got committed must run again
+        if not a.get("kept") or int(a["seed"]) in stored:
+            done.setdefault(int(a["seed"]), bool(a["success"]))
     return done
 
 

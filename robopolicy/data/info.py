@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -58,15 +57,9 @@ def dataset_info(path: str | os.PathLike, verify: bool = False) -> dict:
 def read_attempts(path: Path) -> list[dict]:
     """The collection attempts logged in a store (kept or not); torn lines are skipped."""
     from robopolicy.data.collect import ATTEMPTS_FILE
+    from robopolicy.data.jsonl import read_json_lines
 
-    f = Path(path) / ATTEMPTS_FILE
-    out = []
-    for line in f.read_text().splitlines() if f.is_file() else []:
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+    return read_json_lines(Path(path) / ATTEMPTS_FILE)
 
 
 def attempt_summary(path: Path) -> dict | None:
