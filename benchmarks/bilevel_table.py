@@ -43,13 +43,14 @@ STORE_OBS = "[proprio,state,skill_state,pcd,rgb.agentview]"
 def train_commands(a, store: Path) -> dict[str, list[str]]:
     common = [f"dataset.path={store}", f"trainer.steps={a.steps}", "trainer.ckpt_every=500",
               "dataset.val_ratio=0.02", f"trainer.seed={a.seed}"]
+    skill = "skill_state,skill_delta" if a.skill_delta else "skill_state"
     return {
         "e2e_state": cli("train", "policy=diffusion_unet", "policy.text_encoder=minilm",
                          "dataset.obs_keys=[proprio,state]", *common),
         "e2e_pcd": cli("train", "policy=diffusion_unet", "policy.text_encoder=minilm",
                        "dataset.obs_keys=[proprio,pcd]", *common),
-        "skill_dp": cli("train", "policy=skill_diffusion", "dataset.obs_keys=[proprio,state,skill_state]",
-                        "policy.skill_obs_keys=[skill_state]",
+        "skill_dp": cli("train", "policy=skill_diffusion", f"dataset.obs_keys=[proprio,state,{skill}]",
+                        f"policy.skill_obs_keys=[{skill}]",
                         *(["policy.skill_params=true", "policy.next_skill=true"] if a.next_skill else []),
                         *common),
         "planner": cli("train", "policy=skill_planner", f"dataset.path={store}",
@@ -127,6 +128,9 @@ def main() -> None:
     p.add_argument("--next-skill", action="store_true",
                    help="condition the skill DP on the (type, direction) vectors of its skill and "
                         "the next one too (policy.skill_params, policy.next_skill)")
+    p.add_argument("--skill-delta", action="store_true",
+                   help="give the skill DP skill_delta too (the goal minus the object position, the "
+                        "target part minus the TCP), derived from the store's recorded keys")
     p.add_argument("--splits", default="test1,test2,test3,test4,test5")
     p.add_argument("--per-cell", type=int, default=16)
     p.add_argument("--workers", type=int, default=2)

@@ -106,6 +106,8 @@ class EpisodeStore:
         self._specs = parse_shape_meta(self.shape_meta, f"dataset {path}")
         self.keys: list[str] = list(self._specs)
         self._data = {key: group["data"][key] for key in self.keys}
+        # observation keys computed from recorded ones (`sims.partmanip.obs_layout.derive`)
+        self.derived: dict[str, tuple[str, ...]] = _derivable(self.keys)
         self._meta = {field: group["meta/episodes"][field] for field in META_FIELDS
                       if field in group["meta/episodes"]}
         self._ends_array = group["meta/episode_ends"]
@@ -208,7 +210,7 @@ class EpisodeStore:
         was written (a store of an older layout must be collected again)."""
         from sims.partmanip.obs_layout import stale_keys
 
-        stale = stale_keys(self.obs_layout, keys)
+        stale = stale_keys(self.obs_layout, _with_inputs(keys, self.derived))
         if stale:
             raise RobopolicyError(
                 f"dataset {self.path}: holds observation layout {self.obs_layout.get('version')} "
@@ -287,7 +289,7 @@ class EpisodeStore:
             return list(self.keys)
         if isinstance(keys, str):
             keys = [keys]
-        unknown = [k for k in keys if k not in self._specs]
+        unknown = [k for k in keys if k not in self._specs and k not in self.derived]
         if unknown:
             raise RobopolicyError(
                 f"dataset {self.path}: unknown key(s) {unknown} (keys: {self.keys})"
@@ -302,14 +304,14 @@ class EpisodeStore:
         end = int(self._ends[i])
         where = f"dataset {self.path}"
         out = {}
-        for k in keys:
+        for k in _with_inputs(keys, self.derived):
             try:
                 out[k] = self._data[k][start:end]
             except Exception as e:  # a damaged chunk: name it rather than raise from zarr
                 raise RobopolicyError(f"{where}: data/{k} of episode {i} (steps {start}-{end - 1}) "
                                       f"does not decode ({one_line(e)}); `robopolicy dataset "
                                       f"verify {self.path}` checks every chunk") from None
-        return out
+        return _derive(out, keys, self.derived)
 
     def episode_meta(self, i: int) -> dict[str, Any]:
         """Episode ``i``'s metadata as python values (str, int, bool)."""
@@ -343,7 +345,42 @@ class EpisodeStore:
         n = self.n_steps
         where = f"dataset {self.path}"
         out = {}
-        for k in keys:
+        for k in _with_inputs(keys, self.derived):
             out[k] = read_rows(self._data[k], n, where, f"data/{k}", self._ends)
             check_finite(out[k], where, k, self._ends)
-        return out
+        return _derive(out, keys, self.derived)
+
+    @property
+    def obs_shape_meta(self) -> dict:
+        """The observation entries of `shape_meta`, plus the derived keys this store serves."""
+        from sims.partmanip.obs_layout import DERIVED_KEYS
+
+        return {**self.shape_meta["obs"],
+                **{k: {"shape": [DERIVED_KEYS[k][1]], "type": "low_dim"} for k in self.derived}}
+
+
+def _derivable(keys: list[str]) -> dict[str, tuple[str, ...]]:
+    """Derived observation keys whose inputs are all among `keys` (and that are not recorded)."""
+    from sims.partmanip.obs_layout import DERIVED_KEYS
+
+    return {k: inputs for k, (inputs, _) in DERIVED_KEYS.items()
+            if k not in keys and all(i in keys for i in inputs)}
+
+
+def _with_inputs(keys: list[str], derived: dict[str, tuple[str, ...]]) -> list[str]:
+    """`keys` with each derived key replaced by the recorded keys it is computed from."""
+    out: list[str] = []
+    for k in keys:
+        for r in derived.get(k, (k,)):
+            if r not in out:
+                out.append(r)
+    return out
+
+
+def _derive(arrays: dict, keys: list[str], derived: dict[str, tuple[str, ...]]) -> dict:
+    """{key: array} for `keys`, computing the derived ones from the recorded `arrays`."""
+    if not any(k in derived for k in keys):
+        return arrays
+    from sims.partmanip.obs_layout import derive
+
+    return {k: derive(k, arrays) if k in derived else arrays[k] for k in keys}

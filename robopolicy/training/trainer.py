@@ -78,7 +78,7 @@ def _to_torch(batch: dict, device: str) -> dict:
 def policy_shape_meta(store: EpisodeStore, obs_keys: list[str]) -> dict:
     """The store's shape_meta cut to the observation keys a policy sees (each must exist and
     mean what this version's observation layout says)."""
-    available = store.shape_meta["obs"]
+    available = store.obs_shape_meta
     missing = [k for k in obs_keys if k not in available]
     if missing:
         raise RobopolicyError(f"dataset {store.path}: no observation key(s) {missing} "

@@ -23,6 +23,8 @@ default) or the skill a planner set with `set_skill(call)` (`sims.partmanip.skil
   position 3 + skill type one-hot 5 (grasp touch move rotate release) + direction one-hot 6
   (front back left right top bottom; a move's direction, a rotate's facing); after the chain,
   zeros but the goal (where the object was when the last skill began);
+- ``skill_delta`` (6,) = skill goal - object position 3 + target-part centroid - TCP position 3
+  (zeros once no skill is left; `sims.partmanip.obs_layout.skill_delta` of the three above);
 - ``skill_pcd`` (`pcd_points`, 4) = the ``pcd`` points + 1.0 on the skill's target part;
 - ``part_mask.<cam>`` (H,W) bool, True on the skill's target part.
 
@@ -54,7 +56,7 @@ from sims.partmanip.chain import ChainTracker
 from sims.partmanip.env_config import PCD_CAMERA, EnvConfig, default_cameras, initial_pose
 from sims.partmanip.env_state import EnvState
 from sims.partmanip.instructions import skill_instruction
-from sims.partmanip.obs_layout import ARTICULATION_RECORD_DIM, RECORDED_KEYS
+from sims.partmanip.obs_layout import ARTICULATION_RECORD_DIM, RECORDED_KEYS, skill_delta
 from sims.partmanip.perturb import EpisodePerturbation, episode_perturbation, make_perturbation
 from sims.partmanip.pointcloud import farthest_point_indices, principal_axis
 from sims.partmanip.predicates import Snapshot
@@ -119,7 +121,8 @@ class PartManipEnv(gym.Env):
     # -- spaces --------------------------------------------------------------------------
     def _check_obs_key(self, key: str) -> None:
         kind, _, cam = key.partition(".")
-        if key in ("proprio", "state", "skill_state", "pcd", "skill_pcd", *RECORDED_KEYS):
+        if key in ("proprio", "state", "skill_state", "skill_delta", "pcd", "skill_pcd",
+                   *RECORDED_KEYS):
             return
         if kind in ("rgb", "depth", "part_mask") and cam in self._camera_names:
             return
@@ -340,8 +343,13 @@ class PartManipEnv(gym.Env):
             obs["proprio"] = self._proprio()
         if "state" in keys:
             obs["state"] = self._state()
-        if "skill_state" in keys:
-            obs["skill_state"] = self._skill_state()
+        if "skill_state" in keys or "skill_delta" in keys:
+            skill = self._skill_state()
+            if "skill_state" in keys:
+                obs["skill_state"] = skill
+            if "skill_delta" in keys:
+                obs["skill_delta"] = skill_delta(obs.get("proprio", self._proprio()),
+                                                 obs.get("state", self._state()), skill)
         for key in RECORDED_KEYS:
             if key in keys:
                 obs[key] = self._recorded(key)

@@ -12,6 +12,8 @@ into task-level `pcd` (xyz) and skill-level `skill_pcd` (xyz + target flag).
 
 from __future__ import annotations
 
+import numpy as np
+
 from sims.core.directions import DIRECTIONS
 from sims.partmanip.skills import SKILLS
 
@@ -25,10 +27,19 @@ ROBOT_JOINTS_DIM = 8  # arm joints 7 + gripper width 1
 ARTICULATION_RECORD_DIM = 4  # every object joint (the library's objects have at most 2), zero padded
 DIRECTION_NAMES: tuple[str, ...] = tuple(DIRECTIONS)  # front back left right top bottom
 SKILL_STATE_DIM = 3 + 3 + 3 + len(SKILLS) + len(DIRECTION_NAMES)  # 20
+SKILL_DELTA_DIM = 6  # goal - object position 3 + target-part centroid - TCP position 3
+# Where skill_delta's inputs sit: proprio's TCP position, state's object position, and
+# skill_state's centroid, goal and skill one-hot.
+_TCP_POS, _OBJ_POS = slice(8, 11), slice(0, 3)
+_CENTROID, _GOAL, _SKILL = slice(0, 3), slice(6, 9), slice(9, 9 + len(SKILLS))
 
 # Keys every demo store records whatever `obs_keys` asks (exact replays, augmentation).
 RECORDED_KEYS: tuple[str, ...] = ("robot_joints", "object_pose", "articulation")
-SKILL_LEVEL_PREFIXES: tuple[str, ...] = ("skill_state", "skill_pcd", "part_mask.")
+SKILL_LEVEL_PREFIXES: tuple[str, ...] = ("skill_state", "skill_delta", "skill_pcd", "part_mask.")
+# Keys that are functions of other keys (`derive`), so a store recording the inputs serves them
+# too: key -> (input keys, size).
+DERIVED_KEYS: dict[str, tuple[tuple[str, ...], int]] = {
+    "skill_delta": (("proprio", "state", "skill_state"), SKILL_DELTA_DIM)}
 
 
 def is_skill_level(key: str) -> bool:
@@ -46,6 +57,8 @@ def describe(key: str, articulation_dim: int = 2) -> str:
                         f"goal position 3 + skill one-hot {len(SKILLS)} ({' '.join(SKILLS)}) + "
                         f"direction one-hot {len(DIRECTION_NAMES)} ({' '.join(DIRECTION_NAMES)})"),
         "pcd": "task: (points, 3) object points xyz, agentview depth, robot base frame",
+        "skill_delta": ("skill: skill goal - object position 3 + target-part centroid - TCP "
+                        "position 3 (zeros once no skill is left)"),
         "skill_pcd": "skill: (points, 4) the pcd points xyz + 1.0 on the skill's target part",
         "robot_joints": "task: arm joints 7 + gripper width 1",
         "object_pose": "task: object pos 3 + quaternion wxyz 4",
@@ -58,6 +71,25 @@ def describe(key: str, articulation_dim: int = 2) -> str:
     if kind in per_camera and cam:
         return f"{per_camera[kind]} ({cam})"
     raise ValueError(f"unknown observation key {key!r}")
+
+
+def skill_delta(proprio: np.ndarray, state: np.ndarray, skill_state: np.ndarray) -> np.ndarray:
+    """`skill_delta` (..., 6) from `proprio`, `state` and `skill_state` of the same steps:
+    what is left of the skill as vectors (the object's way to its goal, the gripper's way to
+    the target part), so a policy reads a move's stopping point and a reach's direction
+    without subtracting positions it sees in separate normalized inputs."""
+    skill_state = np.asarray(skill_state, np.float32)
+    active = skill_state[..., _SKILL].any(axis=-1, keepdims=True)
+    out = np.concatenate([skill_state[..., _GOAL] - np.asarray(state, np.float32)[..., _OBJ_POS],
+                          skill_state[..., _CENTROID] - np.asarray(proprio, np.float32)[..., _TCP_POS]],
+                         axis=-1)
+    return np.where(active, out, np.float32(0.0)).astype(np.float32)
+
+
+def derive(key: str, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The derived key `key` (one of `DERIVED_KEYS`) from `arrays` holding its inputs."""
+    inputs, _ = DERIVED_KEYS[key]
+    return skill_delta(*(arrays[k] for k in inputs))
 
 
 def obs_layout(obs_keys, articulation_dim: int = 2) -> dict:

@@ -20,6 +20,7 @@ from sims.partmanip.obs_layout import (
     OBJECT_POSE_DIM,
     PROPRIO_DIM,  # noqa: F401  (re-exported: the proprio vector's size)
     ROBOT_JOINTS_DIM,
+    SKILL_DELTA_DIM,
 )
 from sims.partmanip.skills import SKILLS
 
@@ -117,6 +118,8 @@ def observation_space(obs_keys: Sequence[str], image_size: tuple[int, int],
             spaces[key] = state_space(articulation_dim)
         elif key == "skill_state":
             spaces[key] = skill_state_space()
+        elif key == "skill_delta":
+            spaces[key] = _box([(-2 * POSITION_BOUND, 2 * POSITION_BOUND)] * SKILL_DELTA_DIM)
         elif key in ("robot_joints", "object_pose", "articulation"):
             spaces[key] = recorded_space(key)
         elif key in ("pcd", "skill_pcd"):

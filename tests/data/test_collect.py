@@ -61,6 +61,17 @@ def test_each_step_is_labelled_with_its_skill(mug_env, tmp_path):
     assert index.tolist() == [0] * k + [1] * (len(data["action"]) - k)
     assert instructions == list(task.skill_instructions) and len(instructions) == 2
 
+    # the store serves skill_delta from the keys it records: the move starts 12 cm short
+    assert store.obs_shape_meta["skill_delta"] == {"shape": [6], "type": "low_dim"}
+    delta = store.load(["skill_delta"])["skill_delta"]
+    np.testing.assert_allclose(delta[k, :3], [0, 0, 0.12], atol=2e-3)
+    np.testing.assert_allclose(delta, store.get_episode(0, ["skill_delta"])["skill_delta"])
+    assert np.linalg.norm(delta[-1, :3]) < np.linalg.norm(delta[k, :3]) - 0.05  # carried up
+    lean = EpisodeStore.create(tmp_path / "lean.zarr", {**mug_env.shape_meta(), "obs": {
+        k: v for k, v in mug_env.shape_meta()["obs"].items() if k != "skill_state"}})
+    with pytest.raises(RobopolicyError, match=r"unknown key\(s\) \['skill_delta'\]"):
+        lean.load(["skill_delta"])
+
 
 def test_replay_of_a_stored_episode_succeeds_again(expert_store):
     from robopolicy.viewer.replay import replay_frames

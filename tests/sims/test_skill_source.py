@@ -8,7 +8,7 @@ import pytest
 from sims.partmanip.factory import make_env
 from sims.partmanip.tasks import SkillCall, make_task
 
-KEYS = ["proprio", "state", "skill_state", "skill_pcd", "pcd", "part_mask.agentview"]
+KEYS = ["proprio", "state", "skill_state", "skill_delta", "skill_pcd", "pcd", "part_mask.agentview"]
 TASK = make_task(3, "mug", "handle", "top", instance_id=1, init_seed=3)
 
 
@@ -94,6 +94,12 @@ def test_skill_source_switch_gives_the_planners_fields(env):
     assert env.target_part() == "body" and info["skill_instruction"] == "Move the mug to the left."
     np.testing.assert_allclose(obs["skill_state"][6:9], start + [0, 0.1, 0])
     np.testing.assert_array_equal(obs["skill_state"][9:], np.eye(11)[2] + np.eye(11)[5 + 2])
+    # skill_delta: the object's way to the planner's goal, the TCP's way to the held part
+    np.testing.assert_allclose(obs["skill_delta"][:3], start + [0, 0.1, 0] - obs["state"][:3],
+                               atol=1e-6)
+    assert 0.09 < obs["skill_delta"][1] < 0.11
+    np.testing.assert_allclose(obs["skill_delta"][3:], obs["skill_state"][:3] - obs["proprio"][8:11],
+                               atol=1e-6)
     # the state carries the planner skill; set_skill(None) returns to the oracle
     assert env.get_state().skill["call"] == {"skill": "move", "params": {"direction": "left",
                                                                           "distance": 0.1}}
