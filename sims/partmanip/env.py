@@ -348,8 +348,8 @@ class PartManipEnv(gym.Env):
             if "skill_state" in keys:
                 obs["skill_state"] = skill
             if "skill_delta" in keys:
-                obs["skill_delta"] = skill_delta(obs.get("proprio", self._proprio()),
-                                                 obs.get("state", self._state()), skill)
+                obs["skill_delta"] = skill_delta(obs["proprio"] if "proprio" in obs else self._proprio(),
+                                                 obs["state"] if "state" in obs else self._state(), skill)
         for key in RECORDED_KEYS:
             if key in keys:
                 obs[key] = self._recorded(key)
