@@ -170,7 +170,8 @@ def evaluated(report: Path, n: int) -> bool:
 
 
 def targets(rows: dict[str, dict], conditions: list[str]) -> list[dict]:
-    """The issue's targets on point estimates: met (bool) or None when a cell is missing."""
+    """The issue's targets on point estimates: met (bool) or None when a cell is missing; a
+    ratio to (d) at 0% is not met (nothing was shown)."""
     def rate(row, cond):
         c = rows.get(row, {}).get(cond)
         return None if c is None else c["success_rate"]
@@ -180,7 +181,7 @@ def targets(rows: dict[str, dict], conditions: list[str]) -> list[dict]:
         met = None if any(x is None or y is None for x, y in vals) else all(test(x, y) for x, y in vals)
         return {"target": text, "met": met, "values": [[x, y] for x, y in vals]}
 
-    out = [check("(b) >= 80% of (d) on nominal", ("b", "d", "nominal"), test=lambda b, d: b >= 0.8 * d)]
+    out = [check("(b) >= 80% of (d) on nominal", ("b", "d", "nominal"), test=lambda b, d: d > 0 and b >= 0.8 * d)]
     for kind in ("camera", "lighting"):
         out.append(check(f"(b) beats (d) on {kind}", ("b", "d", kind), test=lambda b, d: b > d))
     out.append(check("(e) beats (d) on every condition", *[("e", "d", c) for c in conditions],
