@@ -18,8 +18,8 @@ Stages, each skipped or resumed when its output is already there (rerun the same
    grown until every task has `--demos` successes; tasks drawn more often get more);
 2. augment: `aug_one.zarr` (b: pose, lighting, camera, appearance; `--copies` per demo),
    `img2d_one.zarr` (c: image2d, `--copies`), `aug_many.zarr` (e: as b, `--copies-many`);
-   `robopolicy augment` resumes by itself. The augmented stores hold the copies only (augment
-   writes no source episode), so b, c and e train on copies alone;
+   `robopolicy augment` resumes by itself. With `keep_source=true` each augmented store holds
+   its source demos too, so b, c and e train on the demos and their copies;
 3. train: `policy=diffusion_unet policy.text_encoder=minilm` on
    `[proprio,rgb.agentview,rgb.wrist]`, skipped once its last checkpoint is at `--steps`;
 4. eval: every row on `--per-cell` held-out episodes (seeds from 100000) of the pool, nominal
@@ -136,7 +136,7 @@ def fill(a, store: Path, per_task: int, seeds: dict[str, list[int]], log: Path) 
 
 def augment_command(a, src: Path, out: Path, augmenters: str, copies: int) -> list[str]:
     return cli("augment", f"path={src}", f"out={out}", f"augment={augmenters}",
-               f"copies={copies}", f"workers={a.workers}", f"seed={a.seed}")
+               f"copies={copies}", "keep_source=true", f"workers={a.workers}", f"seed={a.seed}")
 
 
 def train_command(a, store: Path, run_dir: Path) -> list[str]:

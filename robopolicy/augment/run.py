@@ -30,6 +30,7 @@ from robopolicy.progress import progress
 log = logging.getLogger(__name__)
 REPORT_FILE = "augment_report.json"
 DONE_FILE = "augment_done.jsonl"
+SOURCE_COPY = -1  # the copy index of a source episode written as it is (keep_source)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class AugmentConfig:
         seed: seeds the copies (stage k of copy v of episode i draws from
             ``[AUGMENT_STREAM, seed, i, v, k]``).
         workers: worker processes (1: this process).
+        overwrite: replace an existing store at ``out`` (of another command).
+        keep_source: also write each source episode, before its copies (provenance copy
+            `SOURCE_COPY`), so the out store alone holds "the demos + their augmentations".
         params: each augmenter's parameters, by name.
     """
 
@@ -59,6 +63,7 @@ class AugmentConfig:
     seed: int = 0
     workers: int = 1
     overwrite: bool = False
+    keep_source: bool = False
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -80,9 +85,11 @@ class AugmentConfig:
     def identity(self) -> dict:
         """What the out store's ``augment`` attr records: a rerun with the same identity resumes
         (``copies`` and ``episodes`` may grow: the copies already made stay the same)."""
-        return json.loads(json.dumps({
-            "augmenters": list(self.augmenters), "source": str(self.path), "seed": self.seed,
-            "params": {n: self.params.get(n) or {} for n in self.augmenters}}))
+        identity = {"augmenters": list(self.augmenters), "source": str(self.path),
+                    "seed": self.seed, "params": {n: self.params.get(n) or {} for n in self.augmenters}}
+        if self.keep_source:  # absent when off, so stores written before the option still resume
+            identity["keep_source"] = True
+        return json.loads(json.dumps(identity))
 
 
 @dataclass
@@ -148,6 +155,11 @@ def _run_job(job: tuple[int, int]) -> dict:
         _worker["episode"] = (i, (source.get_episode(i), source.episode_meta(i),
                                   TaskSpec.from_dict(from_store(source, i).task)))
     data, meta, task = _worker["episode"][1]
+    if v == SOURCE_COPY:
+        provenance = json.dumps({"store": str(c.path), "episode": i, "copy": v})
+        return {"record": {"episode": i, "copy": v, "task_class": int(meta["task_class"]),
+                           "kept": True, "reason": ""},
+                "data": data, "meta": {**meta, "provenance": provenance}}
     out = run_copy(_worker["stages"], _worker["env"], task, data, meta, c.seed, i, v)
     record = {"episode": i, "copy": v, "task_class": int(meta["task_class"]), "kept": out.kept,
               "reason": out.reason}
@@ -236,15 +248,17 @@ def augment(config: AugmentConfig) -> AugmentSummary:
     n_src = source.n_episodes if c.episodes is None else min(c.episodes, source.n_episodes)
     out = _open_out(c, source, image_source(stages))
     done = done_records(out)
-    jobs = [(i, v) for i in range(n_src) for v in range(c.copies) if (i, v) not in done]
-    resumed = n_src * c.copies - len(jobs)
+    first = SOURCE_COPY if c.keep_source else 0
+    jobs = [(i, v) for i in range(n_src) for v in range(first, c.copies) if (i, v) not in done]
+    total = n_src * (c.copies - first)
+    resumed = total - len(jobs)
     if resumed:
-        log.info("resuming %s: %d of %d copies already done", c.out, resumed, n_src * c.copies)
+        log.info("resuming %s: %d of %d jobs already done", c.out, resumed, total)
     t0 = time.perf_counter()
     log.info("augment %s: %d copies with %d worker(s) into %s", c.label, len(jobs), c.workers,
              c.out)
     with open(out.path / DONE_FILE, "a") as log_file, progress(
-            total=n_src * c.copies, initial=resumed, desc=f"augment {c.label}",
+            total=total, initial=resumed, desc=f"augment {c.label}",
             unit="copy") as bar:
         try:
             for result in _map_jobs(c, jobs):
@@ -262,7 +276,7 @@ def augment(config: AugmentConfig) -> AugmentSummary:
 def _report(c: AugmentConfig, out: EpisodeStore, n_src: int, resumed: int,
             wall_s: float) -> AugmentSummary:
     records = [r for (i, v), r in sorted(done_records(out).items())
-               if i < n_src and v < c.copies]
+               if i < n_src and 0 <= v < c.copies]
     by_class: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for r in records:
         by_class[r["task_class"]][0] += bool(r["kept"])

@@ -74,7 +74,7 @@ def main(cfg: DictConfig) -> None:
         tuple(names), Path(cfg.path),
         Path(cfg.out) if cfg.out else output_dir() / "augmented.zarr",
         copies=cfg.copies, episodes=cfg.episodes, seed=cfg.seed, workers=cfg.workers,
-        overwrite=cfg.overwrite, params=params))
+        overwrite=cfg.overwrite, keep_source=cfg.keep_source, params=params))
     resumed = f" ({s.resumed} done by an earlier run)" if s.resumed else ""
     print(f"store:   {s.path}\nkept {s.kept}/{s.generated} generated demos{resumed} in "
           f"{s.wall_s:.1f} s\n{s.table()}")

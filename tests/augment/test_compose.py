@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from robopolicy.augment.compose import build_stages
-from robopolicy.augment.run import DONE_FILE, AugmentConfig, augment
+from robopolicy.augment.run import DONE_FILE, SOURCE_COPY, AugmentConfig, augment
 from robopolicy.commands.augment import check_args
 from robopolicy.data.store import EpisodeStore
 from robopolicy.errors import RobopolicyError
@@ -81,3 +81,23 @@ def test_a_rerun_resumes_and_another_command_is_refused(image_store, tmp_path):
     assert "\n" not in str(e.value)
     s = augment(_config(image_store, out, copies=1, seed=1, overwrite=True))
     assert EpisodeStore.open(out).n_episodes == 1 and s.resumed == 0
+
+
+def test_keep_source_writes_each_demo_before_its_copies(image_store, tmp_path):
+    out = tmp_path / "with_source.zarr"
+    s = augment(_config(image_store, out, copies=2, keep_source=True))
+    assert (s.generated, s.kept) == (2, 2)  # the yield counts copies only
+    store, source = EpisodeStore.open(out), EpisodeStore.open(image_store)
+    metas = store.episodes()
+    assert [json.loads(m["provenance"])["copy"] for m in metas] == [SOURCE_COPY, 0, 1]
+    assert metas[0]["source"] == source.episode_meta(0)["source"]
+    assert metas[1]["source"] == "augment:image2d"
+    for key in ("rgb.agentview", "action", "proprio"):
+        np.testing.assert_array_equal(store.get_episode(0)[key], source.get_episode(0)[key])
+    assert not np.array_equal(store.get_episode(1)["rgb.agentview"],
+                              source.get_episode(0)["rgb.agentview"])
+    # a rerun resumes (the source episode is not written twice); without it is another run
+    s = augment(_config(image_store, out, copies=2, keep_source=True))
+    assert s.resumed == 3 and EpisodeStore.open(out).n_episodes == 3
+    with pytest.raises(RobopolicyError, match="holds another augmentation run"):
+        augment(_config(image_store, out, copies=2))

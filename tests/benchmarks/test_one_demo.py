@@ -61,7 +61,7 @@ def test_commands_name_the_pool_the_images_and_the_four_splat_augmenters(tmp_pat
     a = one_demo.parse(["--image-size", "80", "--copies", "7"])
     aug = one_demo.augment_command(a, tmp_path / "one.zarr", tmp_path / "aug.zarr",
                                    one_demo.STORES["b"][2], a.copies)
-    assert "augment=[pose,lighting,camera,appearance]" in aug and "copies=7" in aug
+    assert {"augment=[pose,lighting,camera,appearance]", "copies=7", "keep_source=true"} <= set(aug)
     ev = one_demo.eval_command(a, ["policy=expert"], "camera", tmp_path / "e")
     assert {"suite.env.image_size=[80,80]", "suite.tasks.classes=[1,2,3]", "perturb=camera",
             "suite.env.obs_keys=[proprio,rgb.agentview,rgb.wrist]"} <= set(ev)
