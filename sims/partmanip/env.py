@@ -23,8 +23,7 @@ default) or the skill a planner set with `set_skill(call)` (`sims.partmanip.skil
   position 3 + skill type one-hot 5 (grasp touch move rotate release) + direction one-hot 6
   (front back left right top bottom; a move's direction, a rotate's facing); after the chain,
   zeros but the goal (where the object was when the last skill began);
-- ``skill_delta`` (6,) = skill goal - object position 3 + target-part centroid - TCP position 3
-  (zeros once no skill is left; `sims.partmanip.obs_layout.skill_delta` of the three above);
+- ``skill_delta`` (6,) = goal - object position 3 + part centroid - TCP 3 (`obs_layout.skill_delta`);
 - ``skill_pcd`` (`pcd_points`, 4) = the ``pcd`` points + 1.0 on the skill's target part;
 - ``part_mask.<cam>`` (H,W) bool, True on the skill's target part.
 
