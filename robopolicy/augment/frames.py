@@ -11,7 +11,10 @@ a camera given explicitly (a jittered agentview) replaces the env's.
 Keys rendered per camera: ``rgb.<cam>`` (uint8), ``depth.<cam>`` (the expected depth,
 `MAX_DEPTH` where no Gaussian is seen) and ``part_mask.<cam>`` (the current skill's target part,
 from the episode's ``chain`` and ``skill_starts``; a spatial part masks the whole object, as the
-env does). Every other key is left to the caller.
+env does). With the point-cloud camera (agentview) moved, ``pcd`` and ``skill_pcd`` (the
+object's points seen by it, robot base frame; the target-part flag) are rendered too, from the
+Gaussians' depth and segments, like the env's; with it unmoved the simulator's are exact and the
+caller keeps them. Every other key is left to the caller.
 """
 
 from __future__ import annotations
@@ -182,15 +185,20 @@ class GaussianFrames:
         length = len(records["robot_joints"])
         parts = target_parts(meta, length)
         out = {f"{k}.{c}": [] for c, kinds in wanted.items() for k in kinds}
+        clouds = _CloudKeys(self, keys, records, cameras)
+        renders = {**wanted, **({clouds.camera_name: wanted.get(clouds.camera_name, [])}
+                                if clouds.keys else {})}
         with torch.no_grad():
             for t in range(length):
                 state = RecordedState(records["robot_joints"][t], records["object_pose"][t],
                                       records["articulation"][t])
                 poses = self.posing.poses(state)
                 posed = self.posed(poses, scene)
-                for cam, kinds in wanted.items():
+                for cam, kinds in renders.items():
                     camera = (cameras or {}).get(cam) or spec_camera(specs[cam], poses)
-                    r = render(posed, camera, params=self.raster, segments="part_mask" in kinds)
+                    cloud = bool(clouds.keys) and cam == clouds.camera_name
+                    r = render(posed, camera, params=self.raster,
+                               segments="part_mask" in kinds or cloud)
                     if "rgb" in kinds:
                         rgb = (r.rgb.clamp(0, 1) * 255).round().to(torch.uint8)
                         out[f"rgb.{cam}"].append(rgb.cpu().numpy())
@@ -202,7 +210,55 @@ class GaussianFrames:
                     if "part_mask" in kinds:
                         ids = torch.tensor(self.part_ids(parts[t]), device=r.segment.device)
                         out[f"part_mask.{cam}"].append(torch.isin(r.segment, ids).cpu().numpy())
+                    if cloud:
+                        clouds.add(r, parts[t], out)
         return {k: np.stack(v) for k, v in out.items()}
+
+
+class _CloudKeys:
+    """The point-cloud keys `render_episode` renders: ``pcd`` / ``skill_pcd`` of the records,
+    when the caller moves the env's point-cloud camera (otherwise none)."""
+
+    def __init__(self, frames: GaussianFrames, keys, records: Mapping[str, np.ndarray],
+                 cameras: Mapping[str, PinholeCamera] | None) -> None:
+        from sims.core.camera import pixel_rays
+        from sims.partmanip.env_config import PCD_CAMERA
+
+        self.frames, self.camera_name = frames, PCD_CAMERA
+        camera = (cameras or {}).get(PCD_CAMERA)
+        self.keys = [k for k in ("pcd", "skill_pcd") if k in keys and k in records] if camera else []
+        if self.keys:
+            self.n_points = int(records[self.keys[0]].shape[1])
+            self.origin = np.asarray(camera.pos, float)
+            self.rays = pixel_rays(self.origin, camera.rot, camera.fovy_deg, camera.width,
+                                   camera.height)
+            self.object_ids = torch.tensor(frames.scene.segment_ids_of(frames.object))
+
+    def add(self, r, part: str | None, out: dict[str, list]) -> None:
+        """One step's clouds from the point-cloud camera's render `r` (with segments)."""
+        from sims.partmanip.pointcloud import depth_cloud
+        from sims.partmanip.spaces import PCD_WORKSPACE
+
+        keep = (r.alpha > 0.5) & torch.isin(r.segment, self.object_ids)
+        keep &= ~_flying(r.depth, keep)
+        flag = torch.isin(r.segment, torch.tensor(self.frames.part_ids(part)))
+        cloud = depth_cloud(self.origin, self.rays, r.depth.cpu().numpy().astype(float),
+                            keep.cpu().numpy(), flag.cpu().numpy(), self.n_points, PCD_WORKSPACE)
+        if "pcd" in self.keys:
+            out.setdefault("pcd", []).append(np.ascontiguousarray(cloud[:, :3]))
+        if "skill_pcd" in self.keys:
+            out.setdefault("skill_pcd", []).append(cloud)
+
+
+def _flying(depth: torch.Tensor, mask: torch.Tensor, step_m: float = 0.02) -> torch.Tensor:
+    """Pixels of `mask` lying more than `step_m` behind the median depth of the masked pixels
+    around them (3x3): on a silhouette the expected depth blends the object with what lies
+    behind it, and farthest-point sampling would pick those stray points first. (The median
+    keeps a surface seen beside a thin part in front of it.)"""
+    near = torch.where(mask, depth, torch.full_like(depth, float("nan")))
+    patches = torch.nn.functional.unfold(near[None, None], 3, padding=1)[0]  # (9, H*W)
+    median = patches.nanmedian(0).values.reshape(depth.shape)
+    return mask & (depth > median + step_m)
 
 
 def _clear_footprint(scene: GaussianScene, obj: str, margin_m: float = 0.01,

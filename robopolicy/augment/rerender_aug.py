@@ -1,8 +1,9 @@
 """The `lighting` and `camera` augmenters: a source demo's camera images re-rendered from its
 instance's fitted Gaussian scene (`frames`), with the Gaussians recoloured (lighting) or the
 agentview camera moved (camera). The actions, proprio and object states are the source's, so
-no simulator replay is needed and every variant is kept; keys that are not re-rendered (``pcd``,
-``skill_pcd``: points in the robot base frame) are copied from the source.
+no simulator replay is needed and every variant is kept. The object's point cloud (``pcd``,
+``skill_pcd``: what the agentview sees, in the robot base frame) is re-rendered when the camera
+moves the agentview, and copied from the source otherwise (the simulator's is exact).
 
 Each is a ``render`` stage (`compose`): its `edit` changes the scene or the cameras, so several
 compose into one render. Each variant's draw is in its provenance (``params``). A camera variant also records the camera

@@ -57,7 +57,7 @@ from sims.partmanip.env_state import EnvState
 from sims.partmanip.instructions import skill_instruction
 from sims.partmanip.obs_layout import ARTICULATION_RECORD_DIM, RECORDED_KEYS, skill_delta
 from sims.partmanip.perturb import EpisodePerturbation, episode_perturbation, make_perturbation
-from sims.partmanip.pointcloud import farthest_point_indices, principal_axis
+from sims.partmanip.pointcloud import depth_cloud, principal_axis
 from sims.partmanip.predicates import Snapshot
 from sims.partmanip.skill_source import CurrentSkill, SkillSource, call_from_dict, skill_state
 from sims.partmanip.spaces import (
@@ -376,17 +376,11 @@ class PartManipEnv(gym.Env):
 
     def _point_cloud(self, depth_m: np.ndarray, seg: np.ndarray, part_mask: np.ndarray) -> np.ndarray:
         """(pcd_points, 4) float32: object pixels of the pcd camera back-projected to the robot
-        base frame + skill target-part flag. Table, robot and background are dropped by their
-        segmentation labels; fewer points than `pcd_points` are repeated, none gives zeros."""
-        pts = self._pcd_origin + depth_m.reshape(-1, 1) * self._pcd_rays
-        keep = np.isin(seg.reshape(-1), self._object_label_ids())
-        for axis, (lo, hi) in enumerate(PCD_WORKSPACE):
-            keep &= (pts[:, axis] >= lo) & (pts[:, axis] <= hi)
-        cloud = np.concatenate([pts, part_mask.reshape(-1, 1)], axis=1)[keep]
-        n = self.config.pcd_points
-        if len(cloud) == 0:
-            return np.zeros((n, 4), np.float32)
-        return cloud[farthest_point_indices(cloud[:, :3], n)].astype(np.float32)
+        base frame + skill target-part flag (`depth_cloud`). Table, robot and background are
+        dropped by their segmentation labels."""
+        keep = np.isin(seg, self._object_label_ids())
+        return depth_cloud(self._pcd_origin, self._pcd_rays, depth_m, keep, part_mask,
+                           self.config.pcd_points, PCD_WORKSPACE)
 
     def _object_label_ids(self) -> list[int]:
         """Segmentation ids of the object's geoms (every part)."""

@@ -1,4 +1,5 @@
-"""Point-set helpers of the env's observations: farthest-point subsampling, principal axes."""
+"""Point-set helpers of the env's observations: farthest-point subsampling, principal axes, and
+the object point cloud of a depth image."""
 
 from __future__ import annotations
 
@@ -32,3 +33,20 @@ def principal_axis(points: np.ndarray) -> np.ndarray:
     axis = vt[0]
     return axis if axis[np.argmax(np.abs(axis))] > 0 else -axis
 
+
+
+def depth_cloud(origin: np.ndarray, rays: np.ndarray, depth_m: np.ndarray, keep: np.ndarray,
+                flag: np.ndarray, n_points: int,
+                workspace: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """(n_points, 4) float32: the pixels in `keep` back-projected (``origin + depth * ray``, with
+    `rays` from `sims.core.camera.pixel_rays`), those inside `workspace` ((lo, hi) per axis)
+    subsampled by farthest points, each with its `flag` (the target-part mask) as a 4th value.
+    Fewer points than `n_points` are repeated; none gives zeros."""
+    pts = origin + depth_m.reshape(-1, 1) * rays
+    keep = keep.reshape(-1).copy()
+    for axis, (lo, hi) in enumerate(workspace):
+        keep &= (pts[:, axis] >= lo) & (pts[:, axis] <= hi)
+    cloud = np.concatenate([pts, flag.reshape(-1, 1)], axis=1)[keep]
+    if len(cloud) == 0:
+        return np.zeros((n_points, 4), np.float32)
+    return cloud[farthest_point_indices(cloud[:, :3], n_points)].astype(np.float32)

@@ -27,14 +27,14 @@ def box_mug_store(tmp_path_factory):
 @pytest.fixture(scope="session")
 def image_store(tmp_path_factory):
     """1 expert episode with 64-px images (mug 0, grasp its body; 30 steps): agentview RGB,
-    depth and target-part mask, wrist RGB."""
+    depth and target-part mask, wrist RGB, and the agentview's object point cloud."""
     root = tmp_path_factory.mktemp("augment_img")
     out = root / "demos.zarr"
     r = subprocess.run(
         [sys.executable, "-m", "robopolicy.cli", "collect", "suite=mug_lift",
          "suite.tasks.classes=[1]", "suite.tasks.categories=[mug]", "suite.tasks.parts=[]",
          "suite.tasks.instances=[0]", "episodes=1", "workers=1", f"out={out}",
-         "suite.env.obs_keys=[proprio,rgb.agentview,rgb.wrist,depth.agentview,"
+         "suite.env.obs_keys=[proprio,pcd,rgb.agentview,rgb.wrist,depth.agentview,"
          "part_mask.agentview]", "suite.env.image_size=[64,64]",
          f"hydra.run.dir={root / 'run'}"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
