@@ -21,7 +21,7 @@ from robopolicy.data.sampler import split_episodes
 from robopolicy.data.store import EpisodeStore
 from robopolicy.device import resolve_device
 from robopolicy.errors import RobopolicyError
-from robopolicy.planners.data import PlannerBatcher, planner_episodes
+from robopolicy.planners.data import PlannerBatcher, mirrored, planner_episodes
 from robopolicy.planners.network import build_planner_net
 from robopolicy.progress import progress
 from robopolicy.training.config import TrainConfig
@@ -72,6 +72,8 @@ def train_planner(config: TrainConfig):
     train_eps = [episodes[i] for i in train_idx]
     val_eps = [episodes[i] for i in val_idx]
     batcher = PlannerBatcher(TextEncoder("minilm"))
+    mirror_prob = float(config.policy.get("mirror_prob", 0.0))
+    mirrors = [mirrored(e) for e in train_eps] if mirror_prob > 0 else [None] * len(train_eps)
     net.to(device)
     log.info("training skill_planner on %s: %d sequences (%d val), %s, %d parameters",
              store.path, len(episodes), len(val_eps), device, sum(p.numel() for p in net.parameters()))
@@ -93,7 +95,8 @@ def train_planner(config: TrainConfig):
         for step in bar:
             if cursor + s.batch_size > len(order):
                 order, cursor = rng.permutation(len(train_eps)), 0
-            chunk = [train_eps[i] for i in order[cursor:cursor + s.batch_size]]
+            chunk = [mirrors[i] if mirrors[i] is not None and rng.random() < mirror_prob
+                     else train_eps[i] for i in order[cursor:cursor + s.batch_size]]
             cursor += s.batch_size
             terms = net.compute_loss(_to(batcher(chunk, rng), device))
             loss = terms["loss"]
