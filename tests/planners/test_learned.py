@@ -33,7 +33,9 @@ def trained_planner(expert_store, tmp_path_factory):
     out = tmp_path_factory.mktemp("planner")
     trainer = {"steps": 60, "batch_size": 4, "lr": 3e-3, "warmup_steps": 5, "log_every": 20,
                "val_every": 1000, "ckpt_every": 1000, "tensorboard": False, "device": "cpu"}
-    result = train_planner(TrainConfig.build(PLANNER_CFG, trainer, expert_store, [], out))
+    # mirrored draws go through the trainer (grasp-the-handle chains have no side to swap)
+    config = {**PLANNER_CFG, "mirror_prob": 0.5}
+    result = train_planner(TrainConfig.build(config, trainer, expert_store, [], out))
     return result
 
 
@@ -120,7 +122,7 @@ def test_train_cli_trains_the_planner(expert_store, tmp_path):
 
     r = subprocess.run([sys.executable, "-m", "robopolicy.cli", "train", "policy=skill_planner",
                         f"dataset.path={expert_store}", "policy.use_image=false", "policy.d_model=32",
-                        "trainer.steps=2", "trainer.batch_size=2", "trainer.tensorboard=false",
+                        "policy.mirror_prob=0.5", "trainer.steps=2", "trainer.batch_size=2", "trainer.tensorboard=false",
                         f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "checkpoints" / "latest" / "model.safetensors").is_file()
