@@ -66,13 +66,15 @@ def train_planner(config: TrainConfig):
     rng = np.random.default_rng(s.seed)
     device = resolve_device(s.device)
     net = build_planner_net(config.policy)
+    mirror_prob = config.policy.get("mirror_prob", 0.0)
+    if not isinstance(mirror_prob, int | float) or not 0.0 <= mirror_prob <= 1.0:
+        raise RobopolicyError(f"policy.mirror_prob: {mirror_prob!r} is not a probability in [0, 1]")
     store = EpisodeStore.open(config.dataset)
     episodes = planner_episodes(store, images=net.use_image)
     train_idx, val_idx = split_episodes(len(episodes), config.val_ratio, s.seed)
     train_eps = [episodes[i] for i in train_idx]
     val_eps = [episodes[i] for i in val_idx]
     batcher = PlannerBatcher(TextEncoder("minilm"))
-    mirror_prob = float(config.policy.get("mirror_prob", 0.0))
     mirrors = [mirrored(e) for e in train_eps] if mirror_prob > 0 else [None] * len(train_eps)
     net.to(device)
     log.info("training skill_planner on %s: %d sequences (%d val), %s, %d parameters",
