@@ -34,7 +34,6 @@ def principal_axis(points: np.ndarray) -> np.ndarray:
     return axis if axis[np.argmax(np.abs(axis))] > 0 else -axis
 
 
-
 def depth_cloud(origin: np.ndarray, rays: np.ndarray, depth_m: np.ndarray, keep: np.ndarray,
                 flag: np.ndarray, n_points: int,
                 workspace: tuple[tuple[float, float], ...]) -> np.ndarray:
