@@ -71,3 +71,32 @@ class TextEncoder:
                 row = torch.nn.functional.normalize(row.float(), dim=-1)
                 cache[text] = row.numpy().astype(np.float32)
         return [cache[t] for t in texts]
+
+    def wordpieces(self, texts: Sequence[str]) -> list[list[str]]:
+        """Each string's tokens as text, aligned row for row with `tokens` ([CLS] and [SEP]
+        included), so a model can match words literally as well as by meaning."""
+        tokenizer = _minilm().tokenizer
+        rows = self.tokens(texts)
+        out = []
+        for text, row in zip(texts, rows, strict=True):
+            pieces = [tokenizer.cls_token, *tokenizer.tokenize(text)][:len(row) - 1]
+            out.append([*pieces, tokenizer.sep_token])
+        return out
+
+    def in_context(self, phrases: Sequence[str], context: str) -> torch.Tensor:
+        """Each phrase embedded where `context` ("by its {}.") places it: the mean of its
+        contextual token embeddings there, unit norm, (N, dim). A bare word is embedded out of
+        context ("right" as in "correct"), so it matches the same word inside an instruction
+        ("by its right") worse than its antonym does; in context it matches itself best."""
+        tokenizer = _minilm().tokenizer
+        prefix = context.split("{}")[0]
+        start = 1 + len(tokenizer.tokenize(prefix))  # after [CLS] and the words before it
+        texts = [context.format(p) for p in phrases]
+        out = []
+        for phrase, row in zip(phrases, self.tokens(texts), strict=True):
+            n = len(tokenizer.tokenize(phrase))
+            v = row[start:start + n].mean(0)
+            out.append(v / max(float(np.linalg.norm(v)), 1e-8))
+        if not out:
+            return torch.zeros(0, self.dim)
+        return torch.from_numpy(np.stack(out).astype(np.float32))

@@ -41,6 +41,11 @@ IMAGE_KEY = "rgb.agentview"
 #: frames kept per query: the query's own frame and a few steps later (training jitter)
 FRAME_OFFSETS = (0, 2, 5)
 IGNORE = -100  # target of a head that does not apply (a release has no part)
+#: how the pointer matches part names to the instruction: "name" compares each instruction
+#: token with the bare name's sentence embedding; "context" with the name embedded where an
+#: instruction names a part (`PART_CONTEXT`), plus a literal word match (`part_match`)
+POINTERS = ("name", "context")
+PART_CONTEXT = "by its {}."
 
 
 @dataclass
@@ -168,14 +173,27 @@ class PlannerBatcher:
 
     Text goes in as MiniLM token embeddings, parts as MiniLM embeddings of their names, and
     `part_sim` (candidate x token cosine similarity) lets the pointer match a part's name
-    to where the instruction mentions it, for part names never seen in training.
+    to where the instruction mentions it, for part names never seen in training. With
+    `pointer="context"` a part's name is embedded inside `PART_CONTEXT`, and `part_match`
+    (candidate x token: 1 where the token is one of the name's words) adds the literal match.
     """
 
-    def __init__(self, text: TextEncoder) -> None:
+    def __init__(self, text: TextEncoder, pointer: str = "name") -> None:
+        if pointer not in POINTERS:
+            raise RobopolicyError(f"planner pointer {pointer!r}: unknown (known: {', '.join(POINTERS)})")
         self.text = text
+        self.pointer = pointer
 
     def _parts(self, names: Sequence[str]) -> torch.Tensor:
-        return self.text([n.replace("_", " ") for n in names])
+        phrases = [n.replace("_", " ") for n in names]
+        if self.pointer == "context":
+            return self.text.in_context(phrases, PART_CONTEXT)
+        return self.text(phrases)
+
+    def _match(self, names: Sequence[str], pieces: Sequence[str]) -> torch.Tensor:
+        """(P, T): 1 where instruction token t is one of part p's words (as tokenized)."""
+        words = self.text.wordpieces([n.replace("_", " ") for n in names])
+        return torch.tensor([[float(t in w[1:-1]) for t in pieces] for w in words])
 
     def __call__(self, episodes: Sequence[PlannerEpisode], rng: np.random.Generator | None = None,
                  history: Sequence[Sequence[SkillCall]] | None = None,
@@ -188,12 +206,15 @@ class PlannerBatcher:
         B = len(episodes)
         L = max(len(c) for c in calls) + 1
         tokens = self.text.tokens([e.instruction for e in episodes])
+        pieces = (self.text.wordpieces([e.instruction for e in episodes])
+                  if self.pointer == "context" else None)
         T = max(len(t) for t in tokens)
         P = max(len(e.parts) for e in episodes)
         out = {
             "tokens": torch.zeros(B, T, self.text.dim), "token_mask": torch.zeros(B, T, dtype=torch.bool),
             "parts": torch.zeros(B, P, self.text.dim), "part_mask": torch.zeros(B, P, dtype=torch.bool),
             "part_sim": torch.zeros(B, P, T),
+            **({"part_match": torch.zeros(B, P, T)} if self.pointer == "context" else {}),
             "in_skill": torch.full((B, L), START_TOKEN, dtype=torch.long),
             "in_direction": torch.full((B, L), NO_DIRECTION, dtype=torch.long),
             "in_part": torch.full((B, L), IGNORE, dtype=torch.long),
@@ -214,6 +235,8 @@ class PlannerBatcher:
             out["parts"][b, :len(emb)] = emb
             out["part_mask"][b, :len(emb)] = True
             out["part_sim"][b, :len(emb), :len(tok)] = emb @ tok.T
+            if pieces is not None:
+                out["part_match"][b, :len(emb), :len(tok)] = self._match(ep.parts, pieces[b])
             n = len(chain)
             out["position_mask"][b, :n + 1] = True
             for k, call in enumerate(chain):

@@ -5,8 +5,9 @@ a start token) and cross-attends to the instruction's MiniLM token embeddings; e
 also sees the agentview frame of its query through a small CNN. Three heads answer per
 position: the skill (5 skills or done), the direction (6), and the part, chosen by pointing:
 a candidate part's score is its name's embedding matched against the decoder state, plus
-how similar its name is to the instruction tokens a pointer attention looks at. Parts are
-never a fixed class list, so an unseen category's part names can be chosen.
+how similar its name is to the instruction tokens a pointer attention looks at (with
+`pointer="context"` also whether those tokens are its name's words). Parts are never a fixed
+class list, so an unseen category's part names can be chosen.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from robopolicy.planners.data import (
     DIRECTION_NAMES,
     IGNORE,
     NO_DIRECTION,
+    POINTERS,
     SKILL_CLASSES,
     START_TOKEN,
 )
@@ -54,12 +56,16 @@ class SkillPlannerNet(nn.Module):
 
     def __init__(self, d_model: int = 128, n_layers: int = 2, n_heads: int = 4,
                  text_dim: int = 384, use_image: bool = True, image_size: int = 64,
-                 max_skills: int = 16, max_tokens: int = 128, dropout: float = 0.1) -> None:
+                 max_skills: int = 16, max_tokens: int = 128, dropout: float = 0.1,
+                 pointer: str = "name") -> None:
         super().__init__()
+        if pointer not in POINTERS:
+            raise RobopolicyError(f"policy.pointer: {pointer!r} is not one of {', '.join(POINTERS)}")
         self.config = dict(d_model=d_model, n_layers=n_layers, n_heads=n_heads, text_dim=text_dim,
                            use_image=use_image, image_size=image_size, max_skills=max_skills,
-                           max_tokens=max_tokens, dropout=dropout)
+                           max_tokens=max_tokens, dropout=dropout, pointer=pointer)
         self.use_image = use_image
+        self.pointer = pointer
         self.text_proj = nn.Linear(text_dim, d_model)
         self.token_pos = nn.Embedding(max_tokens, d_model)
         self.skill_emb = nn.Embedding(START_TOKEN + 1, d_model)
@@ -77,6 +83,8 @@ class SkillPlannerNet(nn.Module):
         self.pointer_k = nn.Linear(d_model, d_model)
         self.part_q = nn.Linear(d_model, text_dim)
         self.name_scale = nn.Parameter(torch.tensor(10.0))
+        if pointer == "context":
+            self.match_scale = nn.Parameter(torch.tensor(5.0))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per position logits: `skill` (B, L, 6), `direction` (B, L, 6), `part` (B, L, P)."""
@@ -103,9 +111,11 @@ class SkillPlannerNet(nn.Module):
         # pointer: which instruction tokens name the part, then which candidate they match
         att = self.pointer_q(h) @ self.pointer_k(memory).transpose(1, 2) / math.sqrt(h.shape[-1])
         att = att.masked_fill(~token_mask[:, None, :], float("-inf")).softmax(-1)
-        by_name = att @ batch["part_sim"].transpose(1, 2)                     # (B, L, P)
-        by_embedding = self.part_q(h) @ batch["parts"].transpose(1, 2)        # (B, L, P)
-        part = (self.name_scale * by_name + by_embedding).masked_fill(
+        by_name = self.name_scale * (att @ batch["part_sim"].transpose(1, 2))  # (B, L, P)
+        if self.pointer == "context":
+            by_name = by_name + self.match_scale * (att @ batch["part_match"].transpose(1, 2))
+        by_embedding = self.part_q(h) @ batch["parts"].transpose(1, 2)         # (B, L, P)
+        part = (by_name + by_embedding).masked_fill(
             ~batch["part_mask"][:, None, :], float("-inf"))
         return {"skill": self.skill_head(h), "direction": self.direction_head(h), "part": part}
 

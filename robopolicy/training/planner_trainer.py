@@ -74,7 +74,7 @@ def train_planner(config: TrainConfig):
     train_idx, val_idx = split_episodes(len(episodes), config.val_ratio, s.seed)
     train_eps = [episodes[i] for i in train_idx]
     val_eps = [episodes[i] for i in val_idx]
-    batcher = PlannerBatcher(TextEncoder("minilm"))
+    batcher = PlannerBatcher(TextEncoder("minilm"), pointer=net.pointer)
     mirrors = [mirrored(e) for e in train_eps] if mirror_prob > 0 else [None] * len(train_eps)
     net.to(device)
     log.info("training skill_planner on %s: %d sequences (%d val), %s, %d parameters",

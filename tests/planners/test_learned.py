@@ -23,7 +23,8 @@ from robopolicy.planners.vocabulary import ObjectInfo
 from robopolicy.training.config import TrainConfig
 
 PLANNER_CFG = {"name": "skill_planner", "_target_": "robopolicy.planners.network.SkillPlannerNet",
-               "d_model": 32, "n_layers": 1, "n_heads": 2, "use_image": False, "dropout": 0.0}
+               "d_model": 32, "n_layers": 1, "n_heads": 2, "use_image": False, "dropout": 0.0,
+               "pointer": "context"}
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_teacher_forced_accuracy_is_perfect_after_training(trained_planner, expe
 
     net = load_planner_net(trained_planner.policy_dir)
     episodes = planner_episodes(EpisodeStore.open(expert_store), images=False)
-    scores = evaluate(net, PlannerBatcher(TextEncoder()), episodes, "cpu")
+    scores = evaluate(net, PlannerBatcher(TextEncoder(), net.pointer), episodes, "cpu")
     assert scores["call_acc"] == 1.0 and np.isfinite(scores["loss"])
 
 
