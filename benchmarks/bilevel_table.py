@@ -106,14 +106,17 @@ def markdown(result: dict, splits: list[str]) -> str:
         lo, hi = c["ci95"]
         return f"{100 * c['success_rate']:.1f} [{100 * lo:.0f}, {100 * hi:.0f}] ({c['episodes']})"
 
-    lines = ["| row | " + " | ".join(splits) + " | all | chain skills as planned |",
-             "|---|" + "---|" * (len(splits) + 2)]
+    def per_split(v, key):
+        acc = [p.get(key) for p in v["planner"].values() if p]
+        return " / ".join(f"{100 * x:.1f}" for x in acc if x is not None)
+
+    lines = ["| row | " + " | ".join(splits) + " | all | chain skills as planned | next skill right |",
+             "|---|" + "---|" * (len(splits) + 3)]
     for row, v in result.items():
-        acc = [p["skill_accuracy"] for p in v["planner"].values() if p]
-        accs = " / ".join(f"{100 * x:.1f}" for x in acc) if acc else ""
         lines.append(f"| {row} | " + " | ".join(cell(v["success"][s]) if s in v["success"] else ""
                                               for s in splits)
-                     + f" | {cell(v['success']['all'])} | {accs} |")
+                     + f" | {cell(v['success']['all'])} | {per_split(v, 'skill_accuracy')}"
+                     + f" | {per_split(v, 'next_skill_accuracy')} |")
     return "\n".join(lines)
 
 

@@ -96,16 +96,23 @@ class EpisodePlan:
     failed: str | None = None  # the planner's failure reason, if it failed
     replaced: list = field(default_factory=list)  # (step, call) of each skill a check replaced
     following: object = None  # the call expected after `current` (SkillDirector.lookahead)
+    said_done: bool = False  # the planner answered done (the episode then ends)
 
     def fields(self) -> dict:
         """The episode record's bi-level fields: the calls executed and the step each began,
         how many equal the ground-truth chain's at the same position, and the planner's cost."""
         executed = [_as_dict(c) for c in (*self.history, *([self.current] if self.current else []))]
         chain = self.task.get("chain", [])
-        correct = sum(_as_dict(_call(a)) == _as_dict(_call(b))
-                      for a, b in zip(executed, chain, strict=False))
+        same = [_as_dict(_call(a)) == _as_dict(_call(b))
+                for a, b in zip(executed, chain, strict=False)]
+        # the answers given after a correct history: each call up to the first that differs from
+        # the chain's (a call past the chain's end included), and a "done" before the chain's end
+        right = same.index(False) if False in same else len(same)
+        answered = min(len(executed), right + 1)
+        answered += int(self.said_done and right == len(executed) < len(chain))
         return {"skills": executed, "skill_starts": list(self.skill_starts),
-                "skills_correct": correct, "chain_length": len(chain),
+                "skills_correct": sum(same), "chain_length": len(chain),
+                "next_skill_answers": answered, "next_skill_correct": right,
                 "plan_valid": self.failed is None, "planner_calls": self.planner.calls,
                 "replaced": [{"step": t, **_as_dict(c)} for t, c in self.replaced],
                 "planner_s": round(self.planner_s, 4)}
@@ -289,6 +296,7 @@ class SkillDirector:
             ep.failed = answer.reason
             return (slot, "end", answer.reason)
         if isinstance(answer, Done) or (isinstance(answer, list) and not answer):
+            ep.said_done = True
             return (slot, "end", "task_failed")  # the planner is done, the task is not
         calls = list(answer) if isinstance(answer, list) else [answer]
         ep.queued = calls[1:]

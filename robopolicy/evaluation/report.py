@@ -36,8 +36,10 @@ def _cell(records: list[dict]) -> dict:
 def planner_summary(records: list[dict]) -> dict | None:
     """What the bi-level policy's planner did (None for other policies): the share of episodes
     whose every answer was valid, the share of executed skills equal to the ground-truth chain's
-    at the same position (`skill_accuracy`, over the longer of the two), planner calls and
-    seconds, and every failure by reason (`horizon`: the episode ran out of steps)."""
+    at the same position (`skill_accuracy`, over the longer of the two; an execution failure
+    lowers it too), the share of answers given after a correct history that name the chain's
+    next skill (`next_skill_accuracy`: the planner alone), planner calls and seconds, and every
+    failure by reason (`horizon`: the episode ran out of steps)."""
     planned = [r for r in records if "planner_calls" in r]
     if not planned:
         return None
@@ -50,9 +52,17 @@ def planner_summary(records: list[dict]) -> dict | None:
             failures[r.get("failure") or "horizon"] += 1
     return {"episodes": n, "plan_valid": sum(r["plan_valid"] for r in planned) / n,
             "skill_accuracy": sum(r["skills_correct"] for r in planned) / slots if slots else 0.0,
+            "next_skill_accuracy": _next_skill_accuracy(planned),
             "planner_calls_per_episode": calls / n,
             "planner_s_per_call": sum(r["planner_s"] for r in planned) / calls if calls else 0.0,
             "failures": dict(sorted(failures.items()))}
+
+
+def _next_skill_accuracy(records: list[dict]) -> float | None:
+    answered = sum(r.get("next_skill_answers", 0) for r in records)
+    if not answered:  # records of an older run do not have it
+        return None
+    return sum(r["next_skill_correct"] for r in records) / answered
 
 
 def summarize(records: list[dict], meta: dict | None = None) -> dict:
@@ -130,7 +140,9 @@ def _planner_lines(report: dict, level: str) -> list[str]:
     failures = ", ".join(f"{k} {v}" for k, v in p["failures"].items()) or "none"
     return [f"{level} Planner", "",
             f"- valid plans: {p['plan_valid']:.1%} of {p['episodes']} episodes; skills equal to "
-            f"the ground-truth chain's: {p['skill_accuracy']:.1%}",
+            f"the ground-truth chain's: {p['skill_accuracy']:.1%}"
+            + (f"; next skill right after a correct history: {p['next_skill_accuracy']:.1%}"
+               if p.get("next_skill_accuracy") is not None else ""),
             f"- planner calls per episode: {p['planner_calls_per_episode']:.2f}, "
             f"{p['planner_s_per_call'] * 1000:.1f} ms per call",
             f"- failures: {failures}", ""]

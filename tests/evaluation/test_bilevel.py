@@ -54,9 +54,31 @@ def test_oracle_planner_with_the_expert_matches_the_expert(tmp_path):
     for b in bilevel:  # the oracle's plan is the chain, each skill started once
         assert b["plan_valid"] and b["planner_calls"] >= 1
         assert b["skills_correct"] == len(b["skills"]) <= b["chain_length"]
+        assert b["next_skill_correct"] == b["next_skill_answers"] == len(b["skills"])
         assert b["skill_starts"] == sorted(b["skill_starts"]) and b["skill_starts"][0] == 0
     report = json.loads((tmp_path / "bilevel" / "report.json").read_text())
     assert report["by_split"]["test1"]["planner"]["skill_accuracy"] > 0.9
+    assert report["by_split"]["test1"]["planner"]["next_skill_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize(("executed", "said_done", "answers", "correct"), [
+    (["g", "m", "r"], False, 3, 3),       # the chain, in full
+    (["g", "m"], False, 2, 2),            # cut short by the horizon: no wrong answer
+    (["g", "x", "r"], False, 2, 1),       # the second answer is wrong; later ones do not count
+    (["g", "m"], True, 3, 2),             # "done" before the chain's end is a wrong answer
+    (["g", "m", "r", "m"], False, 4, 3),  # a skill where "done" was due
+])
+def test_next_skill_accuracy_counts_answers_after_a_correct_history(executed, said_done, answers,
+                                                                    correct):
+    from robopolicy.evaluation.bilevel import EpisodePlan
+
+    calls = {"g": SkillCall("grasp", {"part": "handle"}), "m": SkillCall("move", {"direction": "left"}),
+             "x": SkillCall("move", {"direction": "right"}), "r": SkillCall("release", {})}
+    chain = [{"skill": c.skill, "params": dict(c.params)} for c in (calls[k] for k in "gmr")]
+    ep = EpisodePlan(task={"chain": chain}, planner=OraclePlanner(), said_done=said_done)
+    ep.history, ep.current = [calls[k] for k in executed[:-1]], calls[executed[-1]]
+    fields = ep.fields()
+    assert (fields["next_skill_answers"], fields["next_skill_correct"]) == (answers, correct)
 
 
 def test_bilevel_without_a_planner_and_unknown_planner_are_one_line_errors(tmp_path):
