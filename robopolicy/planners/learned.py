@@ -130,8 +130,9 @@ class LearnedPlanner(Planner):
             if len(frames) != len(history) + 1:  # history from elsewhere: repeat what we have
                 frames[:] = [frames[0]] * (len(history) + 1 - len(frames)) + frames
         self.calls += 1
-        batch = PlannerBatcher(self._text, self.net.pointer)([ep["episode"]], history=[history],
-                                           frames=[np.stack(frames)] if frame is not None else None)
+        batcher = PlannerBatcher(self._text, self.net.pointer)
+        batch = batcher([ep["episode"]], history=[history],
+                        frames=[np.stack(frames)] if frame is not None else None)
         with torch.no_grad():
             out = self.net({k: v.to(self.device) for k, v in batch.items()})
         k = len(history)
