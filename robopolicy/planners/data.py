@@ -183,17 +183,27 @@ class PlannerBatcher:
             raise RobopolicyError(f"planner pointer {pointer!r}: unknown (known: {', '.join(POINTERS)})")
         self.text = text
         self.pointer = pointer
+        # every batch repeats the same vocabularies and instructions: built once each
+        self._part_cache: dict[tuple[str, ...], torch.Tensor] = {}
+        self._match_cache: dict[tuple[tuple[str, ...], str], torch.Tensor] = {}
 
     def _parts(self, names: Sequence[str]) -> torch.Tensor:
-        phrases = [n.replace("_", " ") for n in names]
-        if self.pointer == "context":
-            return self.text.in_context(phrases, PART_CONTEXT)
-        return self.text(phrases)
+        key = tuple(names)
+        if key not in self._part_cache:
+            phrases = [n.replace("_", " ") for n in names]
+            self._part_cache[key] = (self.text.in_context(phrases, PART_CONTEXT)
+                                     if self.pointer == "context" else self.text(phrases))
+        return self._part_cache[key]
 
-    def _match(self, names: Sequence[str], pieces: Sequence[str]) -> torch.Tensor:
+    def _match(self, names: Sequence[str], instruction: str) -> torch.Tensor:
         """(P, T): 1 where instruction token t is one of part p's words (as tokenized)."""
-        words = self.text.wordpieces([n.replace("_", " ") for n in names])
-        return torch.tensor([[float(t in w[1:-1]) for t in pieces] for w in words])
+        key = (tuple(names), instruction)
+        if key not in self._match_cache:
+            pieces = self.text.wordpieces([instruction])[0]
+            words = self.text.wordpieces([n.replace("_", " ") for n in names])
+            self._match_cache[key] = torch.tensor([[float(t in w[1:-1]) for t in pieces]
+                                                   for w in words])
+        return self._match_cache[key]
 
     def __call__(self, episodes: Sequence[PlannerEpisode], rng: np.random.Generator | None = None,
                  history: Sequence[Sequence[SkillCall]] | None = None,
@@ -206,8 +216,6 @@ class PlannerBatcher:
         B = len(episodes)
         L = max(len(c) for c in calls) + 1
         tokens = self.text.tokens([e.instruction for e in episodes])
-        pieces = (self.text.wordpieces([e.instruction for e in episodes])
-                  if self.pointer == "context" else None)
         T = max(len(t) for t in tokens)
         P = max(len(e.parts) for e in episodes)
         out = {
@@ -235,8 +243,8 @@ class PlannerBatcher:
             out["parts"][b, :len(emb)] = emb
             out["part_mask"][b, :len(emb)] = True
             out["part_sim"][b, :len(emb), :len(tok)] = emb @ tok.T
-            if pieces is not None:
-                out["part_match"][b, :len(emb), :len(tok)] = self._match(ep.parts, pieces[b])
+            if self.pointer == "context":
+                out["part_match"][b, :len(emb), :len(tok)] = self._match(ep.parts, ep.instruction)
             n = len(chain)
             out["position_mask"][b, :n + 1] = True
             for k, call in enumerate(chain):
