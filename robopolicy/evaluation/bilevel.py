@@ -14,9 +14,11 @@ planner's retry as `planner_invalid`, a skill that runs `skill_timeout` steps as
 of a running skill the planner is asked again what the current skill is, from the skills
 finished and the frame of that moment, and a different answer replaces the running skill (a
 `Done`, an invalid answer or the same call leaves it running). The task's success is always
-the env's ground-truth chain. A low-level policy conditioned on the next skill too
-(`next_skill: true`) gets the plan's next call, or, when nothing is queued, the planner's
-answer to "what follows the running skill" (`next_skill` with it counted as done).
+the env's ground-truth chain. With `lookahead` the executor is told the call after the one it
+starts: the plan's next call, or, when nothing is queued, the planner's answer to "what
+follows" (`next_skill` with the starting call counted as done), asked before the call starts.
+A low-level policy conditioned on the next skill (`next_skill: true`) needs it, and the
+scripted expert uses it (a grasp's pose or a touch's side depends on the move that follows).
 
 Planner calls of all envs that need one run concurrently (threads), while no env steps, so a
 slow endpoint delays the run but never changes an outcome; their wall time is reported apart.
@@ -48,6 +50,9 @@ class BilevelConfig:
     done_threshold: advance=learned: the skill is done when p(done) exceeds it.
     replan_every: ask the planner again every this many steps of a running skill (0: only
         when a skill ends); the checks count towards a chat planner's `max_calls`.
+    lookahead: "auto" (on when the executor uses it: the expert, or a policy trained with
+        `next_skill: true`), true or false: tell the executor the call after the one starting,
+        asking the planner for it when the plan has none queued (a planner call per skill).
     planner: the planner's config (`configs/planner/<name>.yaml`).
     """
 
@@ -56,6 +61,7 @@ class BilevelConfig:
     skill_timeout: int = 150
     done_threshold: float = 0.5
     replan_every: int = 0
+    lookahead: str | bool = "auto"
     planner: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -73,6 +79,9 @@ class BilevelConfig:
         if not isinstance(self.replan_every, int) or self.replan_every < 0:
             raise RobopolicyError(f"eval: policy.replan_every={self.replan_every!r}: must be 0 "
                                   "(off) or a positive whole number")
+        if self.lookahead not in ("auto", True, False):
+            raise RobopolicyError(f"eval: policy.lookahead={self.lookahead!r}: must be auto, "
+                                  "true or false")
         if not self.planner:
             raise RobopolicyError("eval: policy=bilevel needs a planner, e.g. planner=oracle "
                                   "(configs/planner/)")
@@ -95,7 +104,7 @@ class EpisodePlan:
     planner_s: float = 0.0
     failed: str | None = None  # the planner's failure reason, if it failed
     replaced: list = field(default_factory=list)  # (step, call) of each skill a check replaced
-    following: object = None  # the call expected after `current` (SkillDirector.lookahead)
+    following: object = None  # the call told to follow `current` (SkillDirector.lookahead)
     said_done: bool = False  # the planner answered done (the episode then ends)
 
     def fields(self) -> dict:
@@ -156,8 +165,8 @@ class SkillDirector:
     Each episode gets its own `spawn` of `planner`; a planner that logs writes each split's
     exchanges to `<run>/<split>/planner_log.jsonl`. `done_fn(windows, texts, skill_params)`:
     p(done) per env, for advance=learned (`skill_params`: each env's current call encoded).
-    `lookahead`: keep each episode's expected next call, for a low-level policy conditioned
-    on it (`skill_params` rows then hold both, as `with_next` lays them out)."""
+    `lookahead`: tell the executor the call after each one it starts (asking the planner when
+    none is queued); `skill_params` rows then hold both, as `with_next` lays them out."""
 
     def __init__(self, planner, advance: str = "predicate",
                  skill_timeout: int = 150, done_threshold: float = 0.5, done_fn=None,
@@ -169,7 +178,6 @@ class SkillDirector:
         self.done_fn = done_fn
         self.replan_every = replan_every
         self.lookahead = lookahead
-        self._unknown_next: set[int] = set()  # slots whose next call the planner is asked for
         self.out_dir: Path | None = None
         self.logs: dict[str, object] = {}  # an ExchangeLog per split (episode group)
         self.episodes: dict[int, EpisodePlan] = {}
@@ -194,8 +202,7 @@ class SkillDirector:
             asks.append((slot, lambda p=planner, o=obs, oi=object_info, t=task:
                          p.plan_async(t.instruction, o, oi)))
         directives = [self._answer(slot, answer) for slot, answer in self._ask(asks)]
-        self._look_ahead({slot: obs for slot, obs, *_ in items})
-        return directives
+        return self._look_ahead(directives, {slot: obs for slot, obs, *_ in items})
 
     def after_step(self, items: list[tuple]) -> list[tuple]:
         """Running episodes after a step: (slot, obs, info, extra, window()) -> directives."""
@@ -228,8 +235,7 @@ class SkillDirector:
         answers = self._ask(asks + checks)
         directives += [self._answer(slot, a) for slot, a in answers[:len(asks)]]
         directives += [d for slot, a in answers[len(asks):] if (d := self._recheck(slot, a)) is not None]
-        self._look_ahead({slot: obs for slot, obs, *_ in items})
-        return directives
+        return self._look_ahead(directives, {slot: obs for slot, obs, *_ in items})
 
     def text(self, slot: int, info: dict) -> str:
         """What conditions the low-level policy: the current skill's instruction."""
@@ -314,25 +320,32 @@ class SkillDirector:
         ep.queued = []
         return self._start(slot, answer)
 
-    def _look_ahead(self, observations: dict) -> None:
-        """Ask the planner what follows the running skill of every slot whose plan has no next
-        call queued (with `lookahead`); an answer other than a skill call means none."""
+    def _look_ahead(self, directives: list[tuple], observations: dict) -> list[tuple]:
+        """With `lookahead`, each skill directive whose plan has nothing queued after its call
+        gets the planner's answer to what follows it (asked for all such slots at once), as
+        its `after` and the episode's `following`; an answer other than a skill call means
+        none is told."""
         from robopolicy.planners.grammar import SkillCall
 
-        slots = sorted(s for s in self._unknown_next if s in self.episodes)
-        self._unknown_next.clear()
+        if not self.lookahead:
+            return directives
         asks = [(slot, lambda ep=self.episodes[slot], o=observations[slot]:
-                 ep.planner.next_skill_async([*ep.history, ep.current], o)) for slot in slots]
+                 ep.planner.next_skill_async([*ep.history, ep.current], o))
+                for slot, kind, _ in directives
+                if kind == "skill" and not self.episodes[slot].queued]
+        told = {}
         for slot, answer in self._ask(asks):
             if isinstance(answer, list):
                 answer = answer[0] if answer else None
-            self.episodes[slot].following = answer if isinstance(answer, SkillCall) else None
+            told[slot] = answer if isinstance(answer, SkillCall) else None
+            self.episodes[slot].following = told[slot]
+        return [(slot, kind, (args[0], args[1], [_as_dict(told[slot])]))
+                if kind == "skill" and told.get(slot) is not None else (slot, kind, args)
+                for slot, kind, args in directives]
 
     def _start(self, slot: int, call) -> tuple:
         ep = self.episodes[slot]
         ep.following = ep.queued[0] if ep.queued else None
-        if self.lookahead and not ep.queued:
-            self._unknown_next.add(slot)
         ep.current, ep.skill_steps = call, 0
         ep.skill_starts.append(ep.steps)
         return (slot, "skill", (_as_dict(call), [_as_dict(c) for c in ep.history],

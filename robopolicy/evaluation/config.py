@@ -132,7 +132,8 @@ class EvalConfig:
                   "episodes", "seed", "videos", "device", "out", "batch_invariant", "planner",
                   "perturb")
     POLICY_KEYS = ("name", "path", "params")
-    BILEVEL_KEYS = ("low_level", "advance", "skill_timeout", "done_threshold", "replan_every")
+    BILEVEL_KEYS = ("low_level", "advance", "skill_timeout", "done_threshold", "replan_every",
+                    "lookahead")
 
     @classmethod
     def from_hydra(cls, cfg: Mapping, out_dir: Path) -> EvalConfig:

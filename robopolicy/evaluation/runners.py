@@ -258,6 +258,14 @@ def make_bilevel_runner(config, env_config: dict, task_config: dict, seed: int =
     director = SkillDirector(planner, config.advance, config.skill_timeout,
                              config.done_threshold,
                              low_level.predict_done if config.advance == "learned" else None,
-                             config.replan_every, getattr(low_level, "uses_next_skill", False))
+                             config.replan_every, _lookahead(config.lookahead, low_level))
     return (BilevelRunner(low_level, director), {**env_config, "obs_keys": keys},
             f"bilevel(planner={planner.name}, low_level={name}, advance={config.advance})")
+
+
+def _lookahead(setting, low_level) -> bool:
+    """policy.lookahead: "auto" is on for an executor that uses the call after the current one
+    (the scripted expert; a skill policy trained with next_skill: true)."""
+    if setting == "auto":
+        return isinstance(low_level, ExpertRunner) or getattr(low_level, "uses_next_skill", False)
+    return bool(setting)

@@ -182,6 +182,36 @@ def test_a_next_skill_policy_sees_the_call_after_the_running_one(planner, next_s
     assert all(r["planner_calls"] >= 2 for r in records)  # the plan, then the lookahead
 
 
+@pytest.mark.parametrize("lookahead", [True, False])
+def test_the_executor_is_told_the_call_after_the_one_starting(lookahead):
+    """A planner answering one call at a time: with lookahead each skill directive carries the
+    planner's answer to what follows it (the expert plans a grasp or touch for the move after
+    it), asked before the call starts; after the chain's last call, nothing."""
+    from robopolicy.evaluation.bilevel import SkillDirector
+
+    spec = episode_list(MOVE_TASKS, 1, seed=0)[0]
+    chain = [dict(c) for c in spec.task["chain"]]
+    director = SkillDirector(OneAtATime(), lookahead=lookahead)
+    directives = director.begin([(0, {}, {}, spec)])
+    for i in range(len(chain)):
+        [(slot, kind, (call, before, after))] = directives
+        assert (slot, kind, call, before) == (0, "skill", chain[i], chain[:i])
+        assert after == (chain[i + 1:i + 2] if lookahead else [])
+        directives = director.after_step([(0, {}, {}, {"skill_done": True}, None)])
+    assert directives == [(0, "end", "task_failed")]  # the planner's Done, as the env has no say
+    calls = director.finish(0)["planner_calls"]
+    assert calls == 1 + len(chain) + (len(chain) if lookahead else 0)
+
+
+def test_lookahead_is_on_for_the_expert_by_default():
+    for setting, on in (("auto", True), (False, False)):
+        runner, _, _ = make_runner(BILEVEL, ENV_CONFIG, MOVE_TASKS, bilevel=BilevelConfig(
+            planner={"name": "oracle"}, lookahead=setting))
+        assert runner.director.lookahead is on
+    with pytest.raises(Exception, match="policy.lookahead='sometimes'"):
+        BilevelConfig(planner={"name": "oracle"}, lookahead="sometimes")
+
+
 @register_planner("test_first_skill_only")
 class FirstSkillOnly(OraclePlanner):
     """The chain's first skill, then an invalid answer: the episode ends as planner_invalid."""
