@@ -14,11 +14,12 @@ planner's retry as `planner_invalid`, a skill that runs `skill_timeout` steps as
 of a running skill the planner is asked again what the current skill is, from the skills
 finished and the frame of that moment, and a different answer replaces the running skill (a
 `Done`, an invalid answer or the same call leaves it running). The task's success is always
-the env's ground-truth chain. With `lookahead` the executor is told the call after the one it
-starts: the plan's next call, or, when nothing is queued, the planner's answer to "what
-follows" (`next_skill` with the starting call counted as done), asked before the call starts.
-A low-level policy conditioned on the next skill (`next_skill: true`) needs it, and the
-scripted expert uses it (a grasp's pose or a touch's side depends on the move that follows).
+the env's ground-truth chain. With `lookahead=N` the executor is told up to N calls after the
+one it starts: the plan's queued calls, or, when nothing is queued, the planner's answers to
+"what follows" (`next_skill` with the starting call and the calls told before counted as
+done, until it answers done), asked before the call starts. A low-level policy conditioned on
+the next skill (`next_skill: true`) needs one; the scripted expert uses the rest of the plan
+(a touch's side depends on the push after it, where a push ends on whether a grasp follows).
 
 Planner calls of all envs that need one run concurrently (threads), while no env steps, so a
 slow endpoint delays the run but never changes an outcome; their wall time is reported apart.
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 ADVANCE = ("predicate", "learned")
+LOOKAHEAD_EXPERT = 8  # lookahead=auto with the expert executing: the rest of any suite chain
 MAX_TIMEOUTS = 2  # a skill timed out this often in an episode ends it as skill_timeout
 BILEVEL = "bilevel"  # policy.path (policy=bilevel) naming the bi-level policy
 
@@ -50,9 +52,9 @@ class BilevelConfig:
     done_threshold: advance=learned: the skill is done when p(done) exceeds it.
     replan_every: ask the planner again every this many steps of a running skill (0: only
         when a skill ends); the checks count towards a chat planner's `max_calls`.
-    lookahead: "auto" (on when the executor uses it: the expert, or a policy trained with
-        `next_skill: true`), true or false: tell the executor the call after the one starting,
-        asking the planner for it when the plan has none queued (a planner call per skill).
+    lookahead: how many calls after the starting one the executor is told, asking the planner
+        for them when the plan has none queued (a planner call each): "auto" (the expert: up
+        to LOOKAHEAD_EXPERT; a policy trained with `next_skill: true`: 1; else 0) or N >= 0.
     planner: the planner's config (`configs/planner/<name>.yaml`).
     """
 
@@ -61,7 +63,7 @@ class BilevelConfig:
     skill_timeout: int = 150
     done_threshold: float = 0.5
     replan_every: int = 0
-    lookahead: str | bool = "auto"
+    lookahead: str | int = "auto"
     planner: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -79,9 +81,10 @@ class BilevelConfig:
         if not isinstance(self.replan_every, int) or self.replan_every < 0:
             raise RobopolicyError(f"eval: policy.replan_every={self.replan_every!r}: must be 0 "
                                   "(off) or a positive whole number")
-        if self.lookahead not in ("auto", True, False):
-            raise RobopolicyError(f"eval: policy.lookahead={self.lookahead!r}: must be auto, "
-                                  "true or false")
+        if self.lookahead != "auto" and not (isinstance(self.lookahead, int)
+                                             and self.lookahead >= 0):
+            raise RobopolicyError(f"eval: policy.lookahead={self.lookahead!r}: must be auto or a "
+                                  "whole number of calls (0: off)")
         if not self.planner:
             raise RobopolicyError("eval: policy=bilevel needs a planner, e.g. planner=oracle "
                                   "(configs/planner/)")
@@ -104,7 +107,7 @@ class EpisodePlan:
     planner_s: float = 0.0
     failed: str | None = None  # the planner's failure reason, if it failed
     replaced: list = field(default_factory=list)  # (step, call) of each skill a check replaced
-    following: object = None  # the call told to follow `current` (SkillDirector.lookahead)
+    following: object = None  # the first call told to follow `current` (SkillDirector.lookahead)
     said_done: bool = False  # the planner answered done (the episode then ends)
 
     def fields(self) -> dict:
@@ -165,12 +168,13 @@ class SkillDirector:
     Each episode gets its own `spawn` of `planner`; a planner that logs writes each split's
     exchanges to `<run>/<split>/planner_log.jsonl`. `done_fn(windows, texts, skill_params)`:
     p(done) per env, for advance=learned (`skill_params`: each env's current call encoded).
-    `lookahead`: tell the executor the call after each one it starts (asking the planner when
-    none is queued); `skill_params` rows then hold both, as `with_next` lays them out."""
+    `lookahead`: how many calls after each starting one the executor is told (asking the
+    planner when none is queued). `next_skill`: `skill_params` rows hold the current call's
+    vector and the first call told after it, as `with_next` lays them out."""
 
     def __init__(self, planner, advance: str = "predicate",
                  skill_timeout: int = 150, done_threshold: float = 0.5, done_fn=None,
-                 replan_every: int = 0, lookahead: bool = False):
+                 replan_every: int = 0, lookahead: int = 0, next_skill: bool = False):
         if advance not in ADVANCE:
             raise ValueError(f"advance={advance!r} (known: {', '.join(ADVANCE)})")
         self.planner, self.advance = planner, advance
@@ -178,6 +182,9 @@ class SkillDirector:
         self.done_fn = done_fn
         self.replan_every = replan_every
         self.lookahead = lookahead
+        self.next_skill = next_skill
+        if next_skill and lookahead < 1:
+            raise ValueError("a low-level policy conditioned on the next skill needs lookahead >= 1")
         self.out_dir: Path | None = None
         self.logs: dict[str, object] = {}  # an ExchangeLog per split (episode group)
         self.episodes: dict[int, EpisodePlan] = {}
@@ -244,13 +251,13 @@ class SkillDirector:
     def skill_params(self, keys: list[int]) -> np.ndarray:
         """The current call's `encode_skill` vector (B, SKILL_PARAMS_DIM) of each episode named
         by its key: what a low-level policy trained with skill_params: true is conditioned on;
-        with `lookahead`, (B, 2 * SKILL_PARAMS_DIM): the next call's vector follows."""
+        with `next_skill`, (B, 2 * SKILL_PARAMS_DIM): the next call's vector follows."""
         by_key = {ep.key: ep for ep in self.episodes.values()}
         return self._vectors([by_key[k] for k in keys])
 
     def _vectors(self, plans: list[EpisodePlan]) -> np.ndarray:
         return _encode([ep.current for ep in plans],
-                       [ep.following for ep in plans] if self.lookahead else None)
+                       [ep.following for ep in plans] if self.next_skill else None)
 
     def finish(self, slot: int) -> dict:
         """The ended episode's bi-level record fields (the slot is forgotten)."""
@@ -321,27 +328,30 @@ class SkillDirector:
         return self._start(slot, answer)
 
     def _look_ahead(self, directives: list[tuple], observations: dict) -> list[tuple]:
-        """With `lookahead`, each skill directive whose plan has nothing queued after its call
-        gets the planner's answer to what follows it (asked for all such slots at once), as
-        its `after` and the episode's `following`; an answer other than a skill call means
-        none is told."""
+        """Each skill directive whose plan has nothing queued after its call is told up to
+        `lookahead` calls that follow it: the planner's answers, asked one round at a time for
+        all such slots at once, each round counting the calls told before as done; an answer
+        other than a skill call ends the slot's list."""
         from robopolicy.planners.grammar import SkillCall
 
-        if not self.lookahead:
-            return directives
-        asks = [(slot, lambda ep=self.episodes[slot], o=observations[slot]:
-                 ep.planner.next_skill_async([*ep.history, ep.current], o))
-                for slot, kind, _ in directives
-                if kind == "skill" and not self.episodes[slot].queued]
-        told = {}
-        for slot, answer in self._ask(asks):
-            if isinstance(answer, list):
-                answer = answer[0] if answer else None
-            told[slot] = answer if isinstance(answer, SkillCall) else None
-            self.episodes[slot].following = told[slot]
-        return [(slot, kind, (args[0], args[1], [_as_dict(told[slot])]))
-                if kind == "skill" and told.get(slot) is not None else (slot, kind, args)
-                for slot, kind, args in directives]
+        told = {slot: [] for slot, kind, _ in directives
+                if kind == "skill" and not self.episodes[slot].queued}
+        open_slots = sorted(told) if self.lookahead else []
+        for _ in range(self.lookahead):
+            asks = [(slot, lambda ep=self.episodes[slot], t=told[slot], o=observations[slot]:
+                     ep.planner.next_skill_async([*ep.history, ep.current, *t], o))
+                    for slot in open_slots]
+            open_slots = []
+            for slot, answer in self._ask(asks):
+                if isinstance(answer, list):
+                    answer = answer[0] if answer else None
+                if isinstance(answer, SkillCall):
+                    told[slot].append(answer)
+                    open_slots.append(slot)
+        for slot, calls in told.items():
+            self.episodes[slot].following = calls[0] if calls else None
+        return [(slot, kind, (args[0], args[1], [_as_dict(c) for c in told[slot]]))
+                if told.get(slot) else (slot, kind, args) for slot, kind, args in directives]
 
     def _start(self, slot: int, call) -> tuple:
         ep = self.episodes[slot]

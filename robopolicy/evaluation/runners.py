@@ -258,14 +258,24 @@ def make_bilevel_runner(config, env_config: dict, task_config: dict, seed: int =
     director = SkillDirector(planner, config.advance, config.skill_timeout,
                              config.done_threshold,
                              low_level.predict_done if config.advance == "learned" else None,
-                             config.replan_every, _lookahead(config.lookahead, low_level))
+                             config.replan_every, _lookahead(config.lookahead, low_level),
+                             getattr(low_level, "uses_next_skill", False))
     return (BilevelRunner(low_level, director), {**env_config, "obs_keys": keys},
             f"bilevel(planner={planner.name}, low_level={name}, advance={config.advance})")
 
 
-def _lookahead(setting, low_level) -> bool:
-    """policy.lookahead: "auto" is on for an executor that uses the call after the current one
-    (the scripted expert; a skill policy trained with next_skill: true)."""
-    if setting == "auto":
-        return isinstance(low_level, ExpertRunner) or getattr(low_level, "uses_next_skill", False)
-    return bool(setting)
+def _lookahead(setting, low_level) -> int:
+    """policy.lookahead: "auto" tells the scripted expert the rest of the plan and a skill policy
+    trained with next_skill: true the next call."""
+    from robopolicy.evaluation.bilevel import LOOKAHEAD_EXPERT
+
+    if setting != "auto":
+        if setting < 1 and getattr(low_level, "uses_next_skill", False):
+            from robopolicy.errors import RobopolicyError
+
+            raise RobopolicyError(f"eval: policy.lookahead={setting}: the low-level policy is "
+                                  "conditioned on the next skill (next_skill: true); use >= 1")
+        return setting
+    if isinstance(low_level, ExpertRunner):
+        return LOOKAHEAD_EXPERT
+    return int(getattr(low_level, "uses_next_skill", False))

@@ -182,11 +182,11 @@ def test_a_next_skill_policy_sees_the_call_after_the_running_one(planner, next_s
     assert all(r["planner_calls"] >= 2 for r in records)  # the plan, then the lookahead
 
 
-@pytest.mark.parametrize("lookahead", [True, False])
-def test_the_executor_is_told_the_call_after_the_one_starting(lookahead):
-    """A planner answering one call at a time: with lookahead each skill directive carries the
-    planner's answer to what follows it (the expert plans a grasp or touch for the move after
-    it), asked before the call starts; after the chain's last call, nothing."""
+@pytest.mark.parametrize("lookahead", [8, 1, 0])
+def test_the_executor_is_told_the_calls_after_the_one_starting(lookahead):
+    """A planner answering one call at a time: each skill directive carries up to `lookahead`
+    calls the planner says follow it (the expert's touch side depends on the push after it),
+    asked before the call starts; the planner's done ends the list."""
     from robopolicy.evaluation.bilevel import SkillDirector
 
     spec = episode_list(MOVE_TASKS, 1, seed=0)[0]
@@ -196,20 +196,23 @@ def test_the_executor_is_told_the_call_after_the_one_starting(lookahead):
     for i in range(len(chain)):
         [(slot, kind, (call, before, after))] = directives
         assert (slot, kind, call, before) == (0, "skill", chain[i], chain[:i])
-        assert after == (chain[i + 1:i + 2] if lookahead else [])
+        assert after == chain[i + 1:i + 1 + lookahead]
         directives = director.after_step([(0, {}, {}, {"skill_done": True}, None)])
     assert directives == [(0, "end", "task_failed")]  # the planner's Done, as the env has no say
-    calls = director.finish(0)["planner_calls"]
-    assert calls == 1 + len(chain) + (len(chain) if lookahead else 0)
+    asked = sum(min(lookahead, len(chain) - i) for i in range(len(chain)))  # a done ends a list
+    assert director.finish(0)["planner_calls"] == 1 + len(chain) + asked
 
 
-def test_lookahead_is_on_for_the_expert_by_default():
-    for setting, on in (("auto", True), (False, False)):
+def test_lookahead_tells_the_expert_the_rest_of_the_plan_by_default():
+    from robopolicy.evaluation.bilevel import LOOKAHEAD_EXPERT
+
+    for setting, calls in (("auto", LOOKAHEAD_EXPERT), (0, 0), (2, 2)):
         runner, _, _ = make_runner(BILEVEL, ENV_CONFIG, MOVE_TASKS, bilevel=BilevelConfig(
             planner={"name": "oracle"}, lookahead=setting))
-        assert runner.director.lookahead is on
-    with pytest.raises(Exception, match="policy.lookahead='sometimes'"):
-        BilevelConfig(planner={"name": "oracle"}, lookahead="sometimes")
+        assert runner.director.lookahead == calls
+    for bad in ("sometimes", -1):
+        with pytest.raises(Exception, match=f"policy.lookahead={bad!r}"):
+            BilevelConfig(planner={"name": "oracle"}, lookahead=bad)
 
 
 @register_planner("test_first_skill_only")
