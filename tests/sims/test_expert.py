@@ -298,7 +298,7 @@ def _touched(env, task, follow_chain: bool = True) -> ScriptedExpert:
         expert.start_skill(task.chain[0], SkillContext(after=task.chain[1:]))
     for _ in range(100):
         env.step(expert.act(env))
-        if expert.skill_done(env) if not follow_chain else env.tracker.index > 0:
+        if (expert.skill_done(env) and not expert.moving) if not follow_chain else env.tracker.index > 0:
             return expert
     pytest.fail("the touch never ended")
 

@@ -34,6 +34,30 @@ def test_start_skill_grasps_a_handle_then_lifts_the_mug(mug_env):
     assert P.grasping(snap, "handle")
 
 
+def test_a_skill_is_done_when_its_goal_holds_while_its_waypoints_still_run(mug_env):
+    """As the env's tracker judges it: the grasp is done the step it holds, the fingers still
+    closing; a move started then waits for them, its goal measured from that step's scene."""
+    task = make_task(3, "mug", "handle", directions=("top",), instance_id=3, init_seed=77)
+    mug_env.reset(options={"task": task})
+    expert = ScriptedExpert()
+    expert.reset(mug_env, follow_chain=False)
+    grasp, move = task.chain
+    expert.start_skill(grasp, SkillContext(after=(move,)))
+    for _ in range(200):
+        mug_env.step(expert.act(mug_env))
+        if expert.skill_done(mug_env):
+            break
+    assert mug_env.tracker.index == 1 and expert.moving  # the tracker moved on this very step
+    start = mug_env.snapshot()
+    expert.start_skill(move, SkillContext.starting(move, start, before=(grasp,)))
+    assert not expert.skill_done(mug_env)  # the move waits for the grasp's waypoints
+    for _ in range(200):
+        *_, terminated, _, _ = mug_env.step(expert.act(mug_env))
+        if terminated:
+            break
+    assert mug_env.tracker.done and P.at_position(mug_env.snapshot(), start.object_pos + [0, 0, 0.12])
+
+
 def test_without_a_started_skill_the_hand_holds_still(mug_env):
     mug_env.reset(options={"task": make_task(1, "mug", "handle", instance_id=3, init_seed=77)})
     expert = ScriptedExpert()

@@ -27,7 +27,7 @@ class ScriptedExpert:
 
     By default it follows the env's task chain, each skill from the step the env's chain
     tracker reaches it. `start_skill(call, context)` executes any call from the state the scene
-    is in instead (a planner choosing the skills); `skill_done(env)` says when it is done.
+    is in instead (a planner choosing the skills); `skill_done(env)` says when its goal holds.
     Either way a skill starts once the previous one's waypoints have ended: a skill's goal can
     hold before they do (a grasp holds while the fingers still close), and finishing them keeps
     every transition visible in the observations (fingers settled, then lift), which a learned
@@ -63,12 +63,19 @@ class ScriptedExpert:
         self._pending = (call, context or SkillContext())
 
     def skill_done(self, env) -> bool:
-        """True once the last started skill is planned, its waypoints have ended and its goal
-        predicates hold."""
+        """True once the last started skill has begun and its goal predicates hold, its
+        waypoints ended or not: the step the env's chain tracker would move on. The next
+        `start_skill` then waits for the waypoints as a chain skill does, and a move measured
+        from this step's scene aims where the tracker's next move does."""
         s = self._core.skill
-        if self._pending is not None or s is None or self._core.path:
+        if self._pending is not None or s is None:
             return False
         return all(goal_predicates(env.snapshot(), s.call, s.ctx, s.ctx.goal).values())
+
+    @property
+    def moving(self) -> bool:
+        """Whether waypoints of a begun skill still run (a skill started now waits for them)."""
+        return self._core is not None and bool(self._core.path)
 
     @property
     def counts(self) -> dict[str, int]:
