@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from robopolicy.data.skills import SKILL_PARAMS_DIM, encode_skill
+from robopolicy.errors import RobopolicyError
 from robopolicy.evaluation.bilevel import BILEVEL, BilevelConfig
 from robopolicy.evaluation.config import EvalConfig, ExecutorConfig
 from robopolicy.evaluation.episodes import episode_list
@@ -180,6 +181,14 @@ def test_a_next_skill_policy_sees_the_call_after_the_running_one(planner, next_s
     calls = [a for i, a in enumerate(acted) if i == 0 or not torch.equal(a, acted[i - 1])]
     assert len(calls) == 3 and all(torch.equal(g, w) for g, w in zip(calls, expected, strict=True))
     assert all(r["planner_calls"] >= 2 for r in records)  # the plan, then the lookahead
+
+
+def test_a_next_skill_policy_without_lookahead_is_a_one_line_error(next_skill_policy):
+    bilevel = BilevelConfig(low_level=str(next_skill_policy), advance="learned",
+                            planner={"name": "oracle"}, lookahead=0)
+    with pytest.raises(RobopolicyError, match="lookahead=0") as e:
+        make_runner(BILEVEL, ENV_CONFIG, MOVE_TASKS, device="cpu", bilevel=bilevel)
+    assert "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("lookahead", [8, 1, 0])
