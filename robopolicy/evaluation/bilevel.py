@@ -183,8 +183,6 @@ class SkillDirector:
         self.replan_every = replan_every
         self.lookahead = lookahead
         self.next_skill = next_skill
-        if next_skill and lookahead < 1:
-            raise ValueError("a low-level policy conditioned on the next skill needs lookahead >= 1")
         self.out_dir: Path | None = None
         self.logs: dict[str, object] = {}  # an ExchangeLog per split (episode group)
         self.episodes: dict[int, EpisodePlan] = {}
@@ -336,7 +334,7 @@ class SkillDirector:
 
         told = {slot: [] for slot, kind, _ in directives
                 if kind == "skill" and not self.episodes[slot].queued}
-        open_slots = sorted(told) if self.lookahead else []
+        open_slots = sorted(told)
         for _ in range(self.lookahead):
             asks = [(slot, lambda ep=self.episodes[slot], t=told[slot], o=observations[slot]:
                      ep.planner.next_skill_async([*ep.history, ep.current, *t], o))

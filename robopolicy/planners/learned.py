@@ -71,6 +71,7 @@ class LearnedPlanner(Planner):
         super().__init__(concurrency=concurrency)
         from robopolicy.device import resolve_device
         from robopolicy.models.text_encoder import TextEncoder
+        from robopolicy.planners.data import PlannerBatcher
 
         self.device = resolve_device(device)
         self.net = load_planner_net(path, self.device)
@@ -78,6 +79,8 @@ class LearnedPlanner(Planner):
         self.snap_threshold = snap_threshold
         self._text = TextEncoder("minilm")
         self._text(["load the encoder now"])  # so the first query's latency is the planner's own
+        # one batcher for every episode this planner spawns: its part embeddings are cached
+        self._batcher = PlannerBatcher(self._text, self.net.pointer)
         self._episode: dict[str, Any] | None = None
 
     def reset(self, episode: str | None = None) -> None:
@@ -118,7 +121,6 @@ class LearnedPlanner(Planner):
             DIRECTION_NAMES,
             DONE_CLASS,
             SKILL_CLASSES,
-            PlannerBatcher,
         )
 
         ep = self._episode
@@ -130,9 +132,8 @@ class LearnedPlanner(Planner):
             if len(frames) != len(history) + 1:  # history from elsewhere: repeat what we have
                 frames[:] = [frames[0]] * (len(history) + 1 - len(frames)) + frames
         self.calls += 1
-        batcher = PlannerBatcher(self._text, self.net.pointer)
-        batch = batcher([ep["episode"]], history=[history],
-                        frames=[np.stack(frames)] if frame is not None else None)
+        batch = self._batcher([ep["episode"]], history=[history],
+                              frames=[np.stack(frames)] if frame is not None else None)
         with torch.no_grad():
             out = self.net({k: v.to(self.device) for k, v in batch.items()})
         k = len(history)

@@ -220,7 +220,7 @@ def test_lookahead_tells_the_expert_the_rest_of_the_plan_by_default():
             planner={"name": "oracle"}, lookahead=setting))
         assert runner.director.lookahead == calls
     for bad in ("sometimes", -1):
-        with pytest.raises(Exception, match=f"policy.lookahead={bad!r}"):
+        with pytest.raises(RobopolicyError, match=f"policy.lookahead={bad!r}"):
             BilevelConfig(planner={"name": "oracle"}, lookahead=bad)
 
 
