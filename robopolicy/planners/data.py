@@ -14,7 +14,6 @@ sequence trains every query of the episode at once, as a translation model is tr
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -125,36 +124,6 @@ def planner_episodes(store: EpisodeStore, indices: Sequence[int] | None = None,
     if not out:
         raise RobopolicyError(f"dataset {store.path}: no successful episode with a recorded chain")
     return out
-
-
-_SIDES = {"left": "right", "right": "left"}
-_SIDE_WORD = re.compile(r"\b(left|right)\b", re.IGNORECASE)
-
-
-def mirrored(episode: PlannerEpisode) -> PlannerEpisode | None:
-    """`episode` with left and right swapped in its instruction and its skills (directions,
-    spatial parts, part names such as ``leg_left``), or None when a swapped part name is not
-    in its vocabulary. The frames are the episode's own: the agentview looks from the front
-    left, so no image flip mirrors the scene, and a skill's side comes from the words.
-    Training on both halves keeps the planner reading which mention is the direction and
-    which the part ("push it to the left by its right")."""
-    def word(m: re.Match) -> str:
-        w = _SIDES[m.group(0).lower()]
-        return w.capitalize() if m.group(0)[0].isupper() else w
-
-    chain = []
-    for call in episode.chain:
-        params = dict(call.params)
-        if params.get("direction") in _SIDES:
-            params["direction"] = _SIDES[params["direction"]]
-        if "part" in params:
-            part = "_".join(_SIDES.get(t, t) for t in params["part"].split("_"))
-            if part not in episode.parts:
-                return None
-            params["part"] = part
-        chain.append(SkillCall(call.skill, params))
-    return PlannerEpisode(_SIDE_WORD.sub(word, episode.instruction), episode.parts, chain,
-                          episode.frames)
 
 
 def encode_call(call: SkillCall, parts: Sequence[str]) -> tuple[int, int, int]:

@@ -21,13 +21,22 @@ from robopolicy.data.sampler import split_episodes
 from robopolicy.data.store import EpisodeStore
 from robopolicy.device import resolve_device
 from robopolicy.errors import RobopolicyError
-from robopolicy.planners.data import PlannerBatcher, mirrored, planner_episodes
+from robopolicy.planners.augmentation import can_compose, composed, mirrored
+from robopolicy.planners.data import PlannerBatcher, planner_episodes
 from robopolicy.planners.network import build_planner_net
 from robopolicy.progress import progress
 from robopolicy.training.config import TrainConfig
 from robopolicy.training.loggers import MetricsLogger
 
 log = logging.getLogger(__name__)
+
+
+def _probability(policy_cfg, key: str) -> float:
+    value = policy_cfg.get(key, 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise RobopolicyError(f"policy.{key}: {value!r} is not a probability in [0, 1]")
+    return float(value)
+
 
 def _to(batch: dict, device: str) -> dict:
     return {k: v.to(device) for k, v in batch.items()}
@@ -66,9 +75,8 @@ def train_planner(config: TrainConfig):
     rng = np.random.default_rng(s.seed)
     device = resolve_device(s.device)
     net = build_planner_net(config.policy)
-    mirror_prob = config.policy.get("mirror_prob", 0.0)
-    if not isinstance(mirror_prob, int | float) or not 0.0 <= mirror_prob <= 1.0:
-        raise RobopolicyError(f"policy.mirror_prob: {mirror_prob!r} is not a probability in [0, 1]")
+    mirror_prob = _probability(config.policy, "mirror_prob")
+    compose_prob = _probability(config.policy, "compose_prob")
     store = EpisodeStore.open(config.dataset)
     episodes = planner_episodes(store, images=net.use_image)
     train_idx, val_idx = split_episodes(len(episodes), config.val_ratio, s.seed)
@@ -76,9 +84,27 @@ def train_planner(config: TrainConfig):
     val_eps = [episodes[i] for i in val_idx]
     batcher = PlannerBatcher(TextEncoder("minilm"), pointer=net.pointer)
     mirrors = [mirrored(e) for e in train_eps] if mirror_prob > 0 else [None] * len(train_eps)
+    firsts: dict[tuple[str, ...], list[int]] = {}  # per object: the demos a task may follow
+    for i, e in enumerate(train_eps):
+        if e.chain[-1].skill == "release":
+            firsts.setdefault(e.parts, []).append(i)
+
+    def draw(i: int):
+        return mirrors[i] if mirrors[i] is not None and rng.random() < mirror_prob else train_eps[i]
+
+    def sequence(i: int):
+        ep = draw(i)
+        pool = firsts.get(ep.parts)
+        if compose_prob > 0 and pool and rng.random() < compose_prob:
+            first = draw(pool[rng.integers(len(pool))])
+            if can_compose(first, ep, net.config["max_skills"]):
+                return composed(first, ep)
+        return ep
+
     net.to(device)
-    log.info("training skill_planner on %s: %d sequences (%d val), %s, %d parameters",
-             store.path, len(episodes), len(val_eps), device, sum(p.numel() for p in net.parameters()))
+    log.info("training skill_planner on %s: %d sequences (%d val), %s, %d parameters; "
+             "mirrored at p=%.2f, composed at p=%.2f", store.path, len(episodes), len(val_eps),
+             device, sum(p.numel() for p in net.parameters()), mirror_prob, compose_prob)
     opt = torch.optim.AdamW(net.parameters(), lr=s.lr, betas=s.betas, weight_decay=s.weight_decay)
     sched = get_scheduler("cosine", opt, num_warmup_steps=s.warmup_steps, num_training_steps=s.steps)
     out_dir = Path(config.out_dir)
@@ -97,8 +123,7 @@ def train_planner(config: TrainConfig):
         for step in bar:
             if cursor + s.batch_size > len(order):
                 order, cursor = rng.permutation(len(train_eps)), 0
-            chunk = [mirrors[i] if mirrors[i] is not None and rng.random() < mirror_prob
-                     else train_eps[i] for i in order[cursor:cursor + s.batch_size]]
+            chunk = [sequence(i) for i in order[cursor:cursor + s.batch_size]]
             cursor += s.batch_size
             terms = net.compute_loss(_to(batcher(chunk, rng), device))
             loss = terms["loss"]

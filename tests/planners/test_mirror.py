@@ -1,8 +1,9 @@
-"""The planner's left-right mirror augmentation (`planners.data.mirrored`) on real vocabularies."""
+"""The planner's left-right mirror augmentation (`planners.augmentation.mirrored`) on real vocabularies."""
 
 from __future__ import annotations
 
-from robopolicy.planners.data import PlannerEpisode, mirrored, part_vocabulary
+from robopolicy.planners.augmentation import mirrored
+from robopolicy.planners.data import PlannerEpisode, part_vocabulary
 from sims.partmanip.skills import SkillCall
 
 
