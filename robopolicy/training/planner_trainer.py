@@ -38,6 +38,26 @@ def _probability(policy_cfg, key: str) -> float:
     return float(value)
 
 
+def _composites(episodes: list, compose_prob: float, max_skills: int,
+                rng: np.random.Generator) -> list:
+    """Per episode, one composite: the episode after a random demo of its object that frees
+    the hand (None where there is none). Drawn once, so the instructions MiniLM embeds stay
+    a fixed set (each new string costs a text-encoder pass and a cache entry)."""
+    if compose_prob <= 0:
+        return [None] * len(episodes)
+    firsts: dict[tuple[str, ...], list[int]] = {}
+    for i, e in enumerate(episodes):
+        if e.chain[-1].skill == "release":
+            firsts.setdefault(e.parts, []).append(i)
+    out = []
+    for e in episodes:
+        pool = firsts.get(e.parts, [])
+        first = episodes[pool[rng.integers(len(pool))]] if pool else None
+        out.append(composed(first, e) if first is not None and can_compose(first, e, max_skills)
+                   else None)
+    return out
+
+
 def _to(batch: dict, device: str) -> dict:
     return {k: v.to(device) for k, v in batch.items()}
 
@@ -84,22 +104,15 @@ def train_planner(config: TrainConfig):
     val_eps = [episodes[i] for i in val_idx]
     batcher = PlannerBatcher(TextEncoder("minilm"), pointer=net.pointer)
     mirrors = [mirrored(e) for e in train_eps] if mirror_prob > 0 else [None] * len(train_eps)
-    firsts: dict[tuple[str, ...], list[int]] = {}  # per object: the demos a task may follow
-    for i, e in enumerate(train_eps):
-        if e.chain[-1].skill == "release":
-            firsts.setdefault(e.parts, []).append(i)
-
-    def draw(i: int):
-        return mirrors[i] if mirrors[i] is not None and rng.random() < mirror_prob else train_eps[i]
+    composites = _composites(train_eps, compose_prob, net.config["max_skills"], rng)
+    composite_mirrors = [mirrored(e) if e is not None and mirror_prob > 0 else None
+                         for e in composites]
 
     def sequence(i: int):
-        ep = draw(i)
-        pool = firsts.get(ep.parts)
-        if compose_prob > 0 and pool and rng.random() < compose_prob:
-            first = draw(pool[rng.integers(len(pool))])
-            if can_compose(first, ep, net.config["max_skills"]):
-                return composed(first, ep)
-        return ep
+        eps, mir = ((composites, composite_mirrors)
+                    if composites[i] is not None and rng.random() < compose_prob
+                    else (train_eps, mirrors))
+        return mir[i] if mir[i] is not None and rng.random() < mirror_prob else eps[i]
 
     net.to(device)
     log.info("training skill_planner on %s: %d sequences (%d val), %s, %d parameters; "
