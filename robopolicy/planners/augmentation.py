@@ -69,3 +69,22 @@ def composed(first: PlannerEpisode, second: PlannerEpisode) -> PlannerEpisode:
     if first.frames is not None and second.frames is not None:
         frames = np.concatenate([first.frames[:len(first.chain)], second.frames])
     return PlannerEpisode(instruction, first.parts, [*first.chain, *second.chain], frames)
+
+
+def composites_of(episodes: list[PlannerEpisode], max_skills: int,
+                  rng: np.random.Generator) -> list[PlannerEpisode | None]:
+    """Per episode, one composite: the episode after a random demo of its object that frees
+    the hand (None where there is none). Drawn once per training run, so the instructions the
+    text encoder embeds stay a fixed set (each new string costs a MiniLM pass and a cache
+    entry)."""
+    firsts: dict[tuple[str, ...], list[int]] = {}
+    for i, e in enumerate(episodes):
+        if e.chain and e.chain[-1].skill == "release":
+            firsts.setdefault(e.parts, []).append(i)
+    out: list[PlannerEpisode | None] = []
+    for e in episodes:
+        pool = firsts.get(e.parts, [])
+        first = episodes[pool[rng.integers(len(pool))]] if pool else None
+        out.append(composed(first, e) if first is not None and can_compose(first, e, max_skills)
+                   else None)
+    return out

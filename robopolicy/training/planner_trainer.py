@@ -21,7 +21,7 @@ from robopolicy.data.sampler import split_episodes
 from robopolicy.data.store import EpisodeStore
 from robopolicy.device import resolve_device
 from robopolicy.errors import RobopolicyError
-from robopolicy.planners.augmentation import can_compose, composed, mirrored
+from robopolicy.planners.augmentation import composites_of, mirrored
 from robopolicy.planners.data import PlannerBatcher, planner_episodes
 from robopolicy.planners.network import build_planner_net
 from robopolicy.progress import progress
@@ -36,26 +36,6 @@ def _probability(policy_cfg, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
         raise RobopolicyError(f"policy.{key}: {value!r} is not a probability in [0, 1]")
     return float(value)
-
-
-def _composites(episodes: list, compose_prob: float, max_skills: int,
-                rng: np.random.Generator) -> list:
-    """Per episode, one composite: the episode after a random demo of its object that frees
-    the hand (None where there is none). Drawn once, so the instructions MiniLM embeds stay
-    a fixed set (each new string costs a text-encoder pass and a cache entry)."""
-    if compose_prob <= 0:
-        return [None] * len(episodes)
-    firsts: dict[tuple[str, ...], list[int]] = {}
-    for i, e in enumerate(episodes):
-        if e.chain[-1].skill == "release":
-            firsts.setdefault(e.parts, []).append(i)
-    out = []
-    for e in episodes:
-        pool = firsts.get(e.parts, [])
-        first = episodes[pool[rng.integers(len(pool))]] if pool else None
-        out.append(composed(first, e) if first is not None and can_compose(first, e, max_skills)
-                   else None)
-    return out
 
 
 def _to(batch: dict, device: str) -> dict:
@@ -104,7 +84,8 @@ def train_planner(config: TrainConfig):
     val_eps = [episodes[i] for i in val_idx]
     batcher = PlannerBatcher(TextEncoder("minilm"), pointer=net.pointer)
     mirrors = [mirrored(e) for e in train_eps] if mirror_prob > 0 else [None] * len(train_eps)
-    composites = _composites(train_eps, compose_prob, net.config["max_skills"], rng)
+    composites = (composites_of(train_eps, net.config["max_skills"], rng) if compose_prob > 0
+                  else [None] * len(train_eps))
     composite_mirrors = [mirrored(e) if e is not None and mirror_prob > 0 else None
                          for e in composites]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robopolicy.planners.augmentation import can_compose, composed
+from robopolicy.planners.augmentation import can_compose, composed, composites_of
 from robopolicy.planners.data import PlannerEpisode, part_vocabulary
 from sims.partmanip.skills import SkillCall
 
@@ -49,3 +49,15 @@ def test_frames_are_kept_only_when_both_have_them():
     first = PlannerEpisode("Push the mug, then let go.", part_vocabulary("mug"), PUSH)
     ep = composed(first, _episode("Pick up the mug by its handle.", LIFT, 0))
     assert ep.frames is None and len(ep.chain) == 5
+
+
+def test_each_episode_gets_one_composite_after_a_demo_of_its_object():
+    push = _episode("Push the mug to the left by its right, then let go.", PUSH, 0)
+    lift = _episode("Pick up the mug by its handle.", LIFT, 0)
+    kettle = _episode("Pick up the kettle by its handle.", LIFT, 0, "kettle")
+    out = composites_of([push, lift, kettle], 16, np.random.default_rng(0))
+    # the mug's only demo that frees the hand is the push: it goes first in both mug composites
+    assert [c.chain for c in out[:2]] == [[*PUSH, *PUSH], [*PUSH, *LIFT]]
+    assert out[1].instruction.endswith("then let go, then pick up the mug by its handle.")
+    assert out[2] is None  # no kettle demo frees the hand
+    assert composites_of([push, lift], 4, np.random.default_rng(0)) == [None, None]  # too long

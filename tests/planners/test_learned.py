@@ -130,12 +130,12 @@ def test_train_cli_trains_the_planner(expert_store, tmp_path):
     assert "policy:" in r.stdout
 
 
-def test_a_mirror_probability_outside_0_1_is_a_one_line_error(expert_store, tmp_path):
+@pytest.mark.parametrize("key", ["mirror_prob", "compose_prob"])
+def test_an_augmentation_probability_outside_0_1_is_a_one_line_error(expert_store, tmp_path, key):
     from robopolicy.training.planner_trainer import train_planner
 
     trainer = {"steps": 1, "batch_size": 2, "tensorboard": False, "device": "cpu"}
-    config = TrainConfig.build({**PLANNER_CFG, "mirror_prob": 1.5}, trainer, expert_store, [],
-                               tmp_path)
-    with pytest.raises(RobopolicyError, match=r"policy.mirror_prob: 1.5 is not a probability") as e:
+    config = TrainConfig.build({**PLANNER_CFG, key: 1.5}, trainer, expert_store, [], tmp_path)
+    with pytest.raises(RobopolicyError, match=rf"policy.{key}: 1.5 is not a probability") as e:
         train_planner(config)
     assert "\n" not in str(e.value)
