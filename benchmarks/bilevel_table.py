@@ -2,7 +2,7 @@
 all-class demos, per test split, with 95% Wilson intervals, in one run directory.
 
     python benchmarks/bilevel_table.py --out outputs/bilevel [--episodes 2100] [--steps 3000]
-        [--planner-steps 2000] [--splits test1,test5] [--per-cell 8] [--rows all]
+        [--planner-steps 4000] [--splits test1,test5] [--per-cell 8] [--rows all]
 
 Stages, each skipped when its output is already complete (rerun the same command to resume):
 1. collect: a class-stratified store of the train split (`suite.tasks.stratify=class`) with
@@ -127,7 +127,7 @@ def main() -> None:
     p.add_argument("--store", type=Path, default=None, help="default: <out>/demos.zarr")
     p.add_argument("--episodes", type=int, default=2100, help="collected episodes (attempts)")
     p.add_argument("--steps", type=int, default=3000, help="DP training steps (batch 256)")
-    p.add_argument("--planner-steps", type=int, default=2000)
+    p.add_argument("--planner-steps", type=int, default=4000)
     p.add_argument("--next-skill", action="store_true",
                    help="condition the skill DP on the (type, direction) vectors of its skill and "
                         "the next one too (policy.skill_params, policy.next_skill)")
