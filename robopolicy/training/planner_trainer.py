@@ -3,7 +3,9 @@
 Batches are whole episodes (every query of an episode at once, see
 `robopolicy.planners.data`); AdamW with a cosine schedule, the settings of the `trainer`
 group (steps, batch_size = episodes per batch, lr, warmup, grad_clip, log/val/ckpt cadence,
-seed, device). The planner directory (`checkpoints/latest`) holds config.yaml, meta.json and
+seed, device). Episodes are drawn mirrored (`policy.mirror_prob`) and composed with another
+demo of their object (`policy.compose_prob`), see `robopolicy.planners.augmentation`. The
+planner directory (`checkpoints/latest`) holds config.yaml, meta.json and
 model.safetensors, as a policy directory does; `planner=learned planner.path=<it>` loads it.
 """
 
