@@ -61,6 +61,7 @@ def composed(first: PlannerEpisode, second: PlannerEpisode) -> PlannerEpisode:
     chains joined, and the query frames of `first`'s skills followed by all of `second`'s
     (its done frames last). Frames are kept only when both have them."""
     if not can_compose(first, second, max_skills=len(first.chain) + len(second.chain)):
+        # the length limit is the caller's (`can_compose`); here only what makes it a sequence
         raise ValueError("composed: the first episode must end with a release and name the "
                          "same parts as the second")
     rest = second.instruction

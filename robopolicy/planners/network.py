@@ -140,7 +140,8 @@ class SkillPlannerNet(nn.Module):
 
 #: the policy config's `_target_` that `robopolicy train` trains as the learned planner
 PLANNER_TARGET = "robopolicy.planners.network.SkillPlannerNet"
-_CONFIG_ONLY = ("name", "_target_", "mirror_prob", "compose_prob")  # read by the trainer, not the net
+# read by the trainer (the augmentations), not the net
+_CONFIG_ONLY = ("name", "_target_", "mirror_prob", "compose_prob")
 
 
 def build_planner_net(policy_cfg: dict):
