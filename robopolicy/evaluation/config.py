@@ -10,6 +10,7 @@ from typing import Any
 
 from robopolicy.errors import RobopolicyError
 from robopolicy.evaluation.bilevel import BILEVEL, BilevelConfig
+from robopolicy.evaluation.runners import EXPERT
 
 EXECUTOR_KINDS = ("process", "ray")
 
@@ -73,6 +74,8 @@ class EvalConfig:
     expert_params: the scripted expert's ExpertParams overrides (`policy.params`, policy=expert
         or a bi-level policy whose low level is the expert), e.g. {"speed": 0.3}.
     bilevel: policy=bilevel: the planner and the low-level policy (`BilevelConfig`).
+    action_steps: actions a learned policy (a bi-level policy's low level) runs per call
+        instead of its trained Ta (None: as trained).
 
     A perturbation test split (lighting, camera, appearance, pose_wide) is `env["perturb"]`
     (its kind and ranges: the `perturb` config group, `configs/perturb/<kind>.yaml`);
@@ -93,6 +96,7 @@ class EvalConfig:
     batch_invariant: bool = True
     expert_params: dict = field(default_factory=dict)
     bilevel: BilevelConfig | None = None
+    action_steps: int | None = None
 
     @property
     def perturb(self) -> str | None:
@@ -118,6 +122,11 @@ class EvalConfig:
                 ExpertParams.from_overrides(self.expert_params)
             except (ValueError, TypeError) as e:
                 raise RobopolicyError(f"eval: policy.params: {e}") from None
+        if self.action_steps is not None:
+            _positive("eval: policy.action_steps", self.action_steps)
+            if EXPERT in (str(self.policy), self.bilevel and self.bilevel.low_level):
+                raise RobopolicyError("eval: policy.action_steps is for a learned policy; the "
+                                      "scripted expert acts every step")
         if self.episodes_per_cell is not None:
             _positive("eval: episodes_per_cell", self.episodes_per_cell)
         if isinstance(self.videos, bool) or not isinstance(self.videos, int) or self.videos < 0:
@@ -131,7 +140,7 @@ class EvalConfig:
     HYDRA_KEYS = ("name", "policy", "suite", "executor", "splits", "episodes_per_cell",
                   "episodes", "seed", "videos", "device", "out", "batch_invariant", "planner",
                   "perturb")
-    POLICY_KEYS = ("name", "path", "params")
+    POLICY_KEYS = ("name", "path", "params", "action_steps")
     BILEVEL_KEYS = ("low_level", "advance", "skill_timeout", "done_threshold", "replan_every",
                     "lookahead")
 
@@ -160,6 +169,7 @@ class EvalConfig:
                    device=cfg["device"], executor=ExecutorConfig.from_dict(cfg["executor"]),
                    batch_invariant=bool(cfg.get("batch_invariant", True)),
                    expert_params=dict(policy.get("params") or {}),
+                   action_steps=policy.get("action_steps"),
                    bilevel=_bilevel(policy, cfg.get("planner")) if bilevel else None)
 
 

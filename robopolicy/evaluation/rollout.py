@@ -102,7 +102,8 @@ def evaluate_policy(run: EvalConfig) -> dict:
 
     specs = episode_list(run.tasks, run.episodes, run.seed)  # a bad task source: said first
     runner, env_config, name = make_runner(run.policy, run.env, run.tasks, run.seed, run.device,
-                                           run.batch_invariant, run.expert_params, run.bilevel)
+                                           run.batch_invariant, run.expert_params, run.bilevel,
+                                           run.action_steps)
     claim_folder(run.out_dir, {"policy": name, "episodes_requested": run.episodes,
                                "seed": run.seed, "tasks": run.tasks, "env": env_config,
                                **_expert_record(run)})
@@ -130,7 +131,8 @@ def evaluate_splits(run: EvalConfig) -> dict:
     if unknown:  # said now, not after minutes of building the catalog for the known ones
         raise RobopolicyError(f"eval: splits: unknown split {unknown[0]!r} (known: {', '.join(SPLITS)})")
     runner, env_config, name = make_runner(run.policy, run.env, run.tasks, run.seed, run.device,
-                                           run.batch_invariant, run.expert_params, run.bilevel)
+                                           run.batch_invariant, run.expert_params, run.bilevel,
+                                           run.action_steps)
     specs = [s for split in run.splits
              for s in split_episodes(run.tasks, split, run.episodes_per_cell, run.perturb)]
     claim_folder(run.out_dir, {"policy": name, "splits": list(run.splits),

@@ -198,13 +198,14 @@ def check_policy_observations(policy_path, shape_meta: dict, env_config: dict) -
 
 def make_runner(policy_path, env_config: dict, task_config: dict, seed: int = 0,
                 device: str = "auto", batch_invariant: bool = True,
-                expert_params: dict | None = None, bilevel=None):
+                expert_params: dict | None = None, bilevel=None, action_steps: int | None = None):
     """(runner, env_config with the observations the policy needs, policy description);
     `expert_params`: the scripted expert's ExpertParams overrides (when the expert acts);
-    `bilevel`: policy "bilevel"'s BilevelConfig."""
+    `bilevel`: policy "bilevel"'s BilevelConfig; `action_steps`: the actions a learned policy
+    (a bi-level policy's low level) runs per call instead of its trained Ta (None: as trained)."""
     if bilevel is not None:
         return make_bilevel_runner(bilevel, env_config, task_config, seed, device,
-                                   batch_invariant, expert_params)
+                                   batch_invariant, expert_params, action_steps)
     if str(policy_path) == EXPERT:
         return ExpertRunner(expert_params), {**env_config, "obs_keys": ["proprio"]}, EXPERT
     from robopolicy.device import resolve_device
@@ -212,11 +213,28 @@ def make_runner(policy_path, env_config: dict, task_config: dict, seed: int = 0,
 
     device = resolve_device(device)
     policy = load_policy(policy_path, device=device)
+    described = str(Path(policy_path).resolve())
+    if action_steps is not None:
+        set_action_steps(policy, action_steps, described)
+        described += f" (action_steps={action_steps})"
     warn_if_other_suite(policy_path, env_config, task_config)
     check_policy_observations(policy_path, policy.shape_meta, env_config)
     # The env renders exactly what the policy observes.
     env_config = {**env_config, "obs_keys": list(policy.shape_meta["obs"])}
-    return PolicyRunner(policy, device, seed, batch_invariant), env_config, str(Path(policy_path).resolve())
+    return PolicyRunner(policy, device, seed, batch_invariant), env_config, described
+
+
+def set_action_steps(policy, n: int, where: str) -> None:
+    """Run `n` of each predicted chunk's actions per call (Ta) instead of the trained number:
+    fewer close the loop sooner (more policy calls); at most horizon - n_obs_steps + 1."""
+    from robopolicy.errors import RobopolicyError
+
+    most = policy.horizon - policy.n_obs_steps + 1
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= most:
+        raise RobopolicyError(f"eval: policy.action_steps={n!r}: must be a whole number from 1 to "
+                              f"{most} for {where} (horizon {policy.horizon}, n_obs_steps "
+                              f"{policy.n_obs_steps})")
+    policy.n_action_steps = n
 
 
 class TimedRunner:
@@ -238,7 +256,7 @@ class TimedRunner:
 
 def make_bilevel_runner(config, env_config: dict, task_config: dict, seed: int = 0,
                         device: str = "auto", batch_invariant: bool = True,
-                        expert_params: dict | None = None):
+                        expert_params: dict | None = None, action_steps: int | None = None):
     """(runner, env_config, description) of a bi-level policy (`config`: a BilevelConfig), as
     `make_runner` returns them: the low-level runner, its env observations plus what the
     planner looks at, and a SkillDirector with the planner."""
@@ -247,7 +265,8 @@ def make_bilevel_runner(config, env_config: dict, task_config: dict, seed: int =
 
     planner = make_planner(dict(config.planner))  # a bad config fails now, in one line
     low_level, env_config, name = make_runner(config.low_level, env_config, task_config, seed,
-                                              device, batch_invariant, expert_params)
+                                              device, batch_invariant, expert_params,
+                                              action_steps=action_steps)
     if config.advance == "learned" and not getattr(low_level, "has_done_head", False):
         from robopolicy.errors import RobopolicyError
 

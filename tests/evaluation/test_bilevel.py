@@ -133,6 +133,14 @@ def test_a_skill_params_policy_is_conditioned_on_the_planned_call(skill_params_p
         assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
 
 
+def test_action_steps_applies_to_the_low_level_policy(skill_params_policy):
+    bilevel = BilevelConfig(low_level=str(skill_params_policy), planner={"name": "oracle"})
+    runner, _, name = make_runner(BILEVEL, ENV_CONFIG, MOVE_TASKS, device="cpu", bilevel=bilevel,
+                                  action_steps=2)
+    assert runner.n_action_steps == runner.inner.policy.n_action_steps == 2  # trained with 8
+    assert "(action_steps=2)" in name
+
+
 @pytest.fixture(scope="module")
 def next_skill_policy(expert_store, tiny_policy_cfg, tmp_path_factory):
     """As skill_params_policy, also conditioned on the next skill's vector (next_skill)."""

@@ -151,6 +151,30 @@ def test_each_episode_leaves_its_rollout_for_the_viewer(policy_dir, tmp_path):
     assert json.loads((tmp_path / "run.json").read_text())["env"]["obs_keys"] == ["proprio", "state"]
 
 
+def test_action_steps_runs_fewer_actions_per_call_than_trained(policy_dir, tmp_path):
+    evaluate_policy(_run(policy_dir, tmp_path, 1, seed=3, action_steps=3))
+    rec = json.loads(_lines(tmp_path / "episodes.jsonl")[0])
+    z = np.load(tmp_path / rec["rollout"])
+    assert list(z["pred_step"]) == [0] * 3 + [3] * 3 + [6] * 3 + [9] * 3
+    np.testing.assert_allclose(z["action"][3:6], z["pred_chunk"][3, 1:4], atol=1e-6)
+    assert json.loads((tmp_path / "run.json").read_text())["policy"].endswith("(action_steps=3)")
+
+
+@pytest.mark.parametrize("steps, message", [
+    (16, "policy.action_steps=16: must be a whole number from 1 to 15"),  # horizon 16, To 2
+    (0, "policy.action_steps=0: must be a positive whole number"),
+])
+def test_action_steps_beyond_the_chunk_is_a_one_line_error(policy_dir, tmp_path, steps, message):
+    with pytest.raises(RobopolicyError, match=message):
+        evaluate_policy(_run(policy_dir, tmp_path, 1, seed=3, action_steps=steps))
+    assert not (tmp_path / "episodes.jsonl").exists()
+
+
+def test_action_steps_is_refused_for_the_scripted_expert(tmp_path):
+    with pytest.raises(RobopolicyError, match="action_steps is for a learned policy"):
+        _run("expert", tmp_path, 1, seed=0, action_steps=2)
+
+
 class _KillingRunner:
     """Wraps a runner and kills worker 0's process at its `at`-th call."""
 
