@@ -124,7 +124,8 @@ class EvalConfig:
                 raise RobopolicyError(f"eval: policy.params: {e}") from None
         if self.action_steps is not None:
             _positive("eval: policy.action_steps", self.action_steps)
-            if EXPERT in (str(self.policy), self.bilevel and self.bilevel.low_level):
+            acting = self.bilevel.low_level if self.bilevel else str(self.policy)
+            if acting == EXPERT:
                 raise RobopolicyError("eval: policy.action_steps is for a learned policy; the "
                                       "scripted expert acts every step")
         if self.episodes_per_cell is not None:

@@ -170,9 +170,14 @@ def test_action_steps_beyond_the_chunk_is_a_one_line_error(policy_dir, tmp_path,
     assert not (tmp_path / "episodes.jsonl").exists()
 
 
-def test_action_steps_is_refused_for_the_scripted_expert(tmp_path):
+@pytest.mark.parametrize("bilevel", [False, True])
+def test_action_steps_is_refused_for_the_scripted_expert(tmp_path, bilevel):
+    from robopolicy.evaluation.bilevel import BILEVEL, BilevelConfig
+
+    acting = {"policy": BILEVEL, "bilevel": BilevelConfig(planner={"name": "oracle"})} \
+        if bilevel else {"policy": "expert"}  # the bi-level default low level is the expert
     with pytest.raises(RobopolicyError, match="action_steps is for a learned policy"):
-        _run("expert", tmp_path, 1, seed=0, action_steps=2)
+        _run(acting.pop("policy"), tmp_path, 1, seed=0, action_steps=2, **acting)
 
 
 class _KillingRunner:
