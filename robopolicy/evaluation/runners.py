@@ -169,6 +169,27 @@ def warn_if_other_suite(policy_path, env_config: dict, task_config: dict) -> Non
                     "; ".join(diffs))
 
 
+def observation_sizes(shape_meta: dict, env_config: dict, where: str) -> dict:
+    """`env_config` with the image size and point count the policy's images and point clouds
+    were trained at: the policy consumes nothing else, so the env renders them (logged when the
+    config said otherwise)."""
+    sizes: dict = {}
+    for key, spec in shape_meta["obs"].items():
+        shape = list(spec["shape"])
+        if key in ("pcd", "skill_pcd"):
+            sizes.setdefault("pcd_points", shape[0])
+        elif key.split(".")[0] in ("rgb", "depth", "part_mask"):
+            sizes.setdefault("image_size", [shape[1], shape[0]])  # (h, w, ...) -> [w, h]
+    changed = {k: v for k, v in sizes.items()
+               if k in env_config and (list(env_config[k]) if k == "image_size"
+                                       else env_config[k]) != v}
+    if changed:
+        log.info("eval env: %s as %s was trained (the config said %s)",
+                 ", ".join(f"{k}={v}" for k, v in changed.items()), where,
+                 ", ".join(f"{k}={env_config[k]}" for k in changed))
+    return {**env_config, **sizes}
+
+
 def check_policy_observations(policy_path, shape_meta: dict, env_config: dict) -> None:
     """Refuse, in one line, a policy whose observations this env no longer gives as it was
     trained on them: a key of an older observation layout whose meaning changed, a key the env
@@ -217,6 +238,7 @@ def make_runner(policy_path, env_config: dict, task_config: dict, seed: int = 0,
     if action_steps is not None:
         set_action_steps(policy, action_steps, described)
         described += f" (action_steps={action_steps})"
+    env_config = observation_sizes(policy.shape_meta, env_config, described)
     warn_if_other_suite(policy_path, env_config, task_config)
     check_policy_observations(policy_path, policy.shape_meta, env_config)
     # The env renders exactly what the policy observes.

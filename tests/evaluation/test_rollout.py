@@ -89,6 +89,28 @@ def test_a_policy_of_an_older_observation_layout_is_refused_in_one_line(policy_d
     assert not (tmp_path / "eval" / "episodes.jsonl").exists()
 
 
+def test_the_eval_env_renders_images_and_clouds_at_the_policys_sizes(policy_dir, caplog):
+    """A policy trained on 64-point clouds and 40x48 images is evaluated on those, whatever
+    the suite config's defaults; a state policy's env config is left as it is."""
+    import logging
+
+    from robopolicy.evaluation.runners import check_policy_observations, observation_sizes
+
+    shape_meta = {"obs": {"proprio": {"shape": [17]}, "pcd": {"shape": [64, 3]},
+                          "rgb.agentview": {"shape": [48, 40, 3]}}}
+    env = {**ENV_CONFIG, "image_size": [128, 128], "pcd_points": 512}
+    with pytest.raises(RobopolicyError, match=r"'pcd' has shape \[64, 3\] in the policy"):
+        check_policy_observations(policy_dir, shape_meta, env)
+    with caplog.at_level(logging.INFO, logger="robopolicy.evaluation.runners"):
+        sized = observation_sizes(shape_meta, env, "the pcd policy")
+    assert sized == {**env, "image_size": [40, 48], "pcd_points": 64}
+    check_policy_observations(policy_dir, shape_meta, sized)
+    assert "pcd_points=64, image_size=[40, 48] as the pcd policy was trained" in caplog.text
+    assert "pcd_points=512, image_size=[128, 128]" in caplog.text
+    state_only = {"obs": {"proprio": {"shape": [17]}, "state": {"shape": [11]}}}
+    assert observation_sizes(state_only, env, "a state policy") == env
+
+
 def test_wilson_interval_matches_a_hand_computed_case():
     # 8 successes of 10: p = 0.8, z = 1.96 -> [0.4902, 0.9433] (Wilson 1927).
     lo, hi = wilson_interval(8, 10)
