@@ -171,22 +171,31 @@ def warn_if_other_suite(policy_path, env_config: dict, task_config: dict) -> Non
 
 def observation_sizes(shape_meta: dict, env_config: dict, where: str) -> dict:
     """`env_config` with the image size and point count the policy's images and point clouds
-    were trained at: the policy consumes nothing else, so the env renders them (logged when the
-    config said otherwise)."""
+    were trained at: the policy consumes nothing else, so the env renders them."""
     sizes: dict = {}
     for key, spec in shape_meta["obs"].items():
         shape = list(spec["shape"])
         if key in ("pcd", "skill_pcd"):
             sizes.setdefault("pcd_points", shape[0])
-        elif key.split(".")[0] in ("rgb", "depth", "part_mask"):
+        elif _is_image(key):
             sizes.setdefault("image_size", [shape[1], shape[0]])  # (h, w, ...) -> [w, h]
-    changed = {k: v for k, v in sizes.items()
-               if k in env_config and (list(env_config[k]) if k == "image_size"
-                                       else env_config[k]) != v}
+    return _with_sizes(env_config, sizes, where)
+
+
+def _with_sizes(env_config: dict, sizes: dict, where: str) -> dict:
+    """`env_config` with `sizes` set, in a log line where they differ from what it said."""
+    from dataclasses import fields
+
+    from sims.partmanip.env_config import EnvConfig
+
+    defaults = {f.name: f.default for f in fields(EnvConfig)}
+    said = {k: env_config.get(k, defaults[k]) for k in sizes}
+    said = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in said.items()}
+    changed = [k for k, v in sizes.items() if said[k] != v]
     if changed:
         log.info("eval env: %s as %s was trained (the config said %s)",
-                 ", ".join(f"{k}={v}" for k, v in changed.items()), where,
-                 ", ".join(f"{k}={env_config[k]}" for k in changed))
+                 ", ".join(f"{k}={sizes[k]}" for k in changed), where,
+                 ", ".join(f"{k}={said[k]}" for k in changed))
     return {**env_config, **sizes}
 
 
@@ -295,6 +304,10 @@ def make_bilevel_runner(config, env_config: dict, task_config: dict, seed: int =
         raise RobopolicyError(f"eval: policy.advance=learned: the low-level policy {name} has no "
                               "skill-done head (train it with policy=skill_diffusion)")
     keys = list(env_config["obs_keys"])
+    if planner.image_size and not any(_is_image(k) for k in keys):
+        # a low level without images leaves the frame size to the planner
+        env_config = _with_sizes(env_config, {"image_size": list(planner.image_size)},
+                                 f"planner '{planner.name}'")
     keys += [k for k in planner.obs_keys if k not in keys]
     director = SkillDirector(planner, config.advance, config.skill_timeout,
                              config.done_threshold,
@@ -303,6 +316,10 @@ def make_bilevel_runner(config, env_config: dict, task_config: dict, seed: int =
                              getattr(low_level, "uses_next_skill", False))
     return (BilevelRunner(low_level, director), {**env_config, "obs_keys": keys},
             f"bilevel(planner={planner.name}, low_level={name}, advance={config.advance})")
+
+
+def _is_image(key: str) -> bool:
+    return key.split(".")[0] in ("rgb", "depth", "part_mask")
 
 
 def _lookahead(setting, low_level) -> int:

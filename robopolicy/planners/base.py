@@ -69,6 +69,8 @@ class Planner(abc.ABC):
     obs_keys: ClassVar[tuple[str, ...]] = ("rgb.agentview",)
     #: whether its exchanges are logged (its constructor takes `log_path`)
     logs: ClassVar[bool] = False
+    #: [width, height] of the frames it learned from, which the env then renders at (None: any)
+    image_size: list[int] | None = None
 
     def __init__(self, *, concurrency: int = 8) -> None:
         if concurrency < 1:

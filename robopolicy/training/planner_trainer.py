@@ -107,7 +107,8 @@ def train_planner(config: TrainConfig):
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = MetricsLogger(out_dir, s.tensorboard, s.wandb, config={"policy": config.policy})
     ckpt = out_dir / "checkpoints" / "latest"
-    extra = {"dataset": str(store.path), "kind": "planner", "sequences": len(train_eps)}
+    extra = {"dataset": str(store.path), "kind": "planner", "sequences": len(train_eps),
+             "dataset_env_config": store.env_config}
 
     def save(step: int, scores: dict[str, float]) -> None:
         save_policy(net, ckpt, config.policy, {**extra, "step": step, **scores})

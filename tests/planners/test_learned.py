@@ -139,3 +139,26 @@ def test_an_augmentation_probability_outside_0_1_is_a_one_line_error(expert_stor
     with pytest.raises(RobopolicyError, match=rf"policy.{key}: 1.5 is not a probability") as e:
         train_planner(config)
     assert "\n" not in str(e.value)
+
+
+def test_the_env_renders_at_the_size_of_the_frames_the_planner_learned_from(tmp_path):
+    """A planner trained on 40x32 agentview frames gets 40x32 frames, not the config's 128x128
+    resized, when its low level observes no images; the oracle leaves the size alone."""
+    from robopolicy.data.collect import CollectConfig, collect
+    from robopolicy.evaluation.bilevel import BILEVEL, BilevelConfig
+    from robopolicy.evaluation.runners import make_runner
+    from robopolicy.training.planner_trainer import train_planner
+    from tests.conftest import TASKS
+
+    store = tmp_path / "frames.zarr"
+    env = {"obs_keys": ["proprio", "state", "rgb.agentview"], "image_size": [40, 32]}
+    assert collect(CollectConfig(env, {**TASKS, "horizon": 60}, store, episodes=1, seed=0)).kept == 1
+    trainer = {"steps": 1, "batch_size": 1, "tensorboard": False, "device": "cpu"}
+    config = {**PLANNER_CFG, "use_image": True, "image_size": 16}
+    planner = train_planner(TrainConfig.build(config, trainer, store, [], tmp_path / "p")).policy_dir
+    eval_env = {"obs_keys": ["proprio"], "image_size": [128, 128]}
+    learned = BilevelConfig(planner={"name": "learned", "path": str(planner)})
+    _, env_config, _ = make_runner(BILEVEL, eval_env, TASKS, bilevel=learned)
+    assert env_config["image_size"] == [40, 32] and "rgb.agentview" in env_config["obs_keys"]
+    _, env_config, _ = make_runner(BILEVEL, eval_env, TASKS, bilevel=BilevelConfig(planner={"name": "oracle"}))
+    assert env_config["image_size"] == [128, 128]
