@@ -4,7 +4,8 @@ all-class demos, per test split, with 95% Wilson intervals, in one run directory
     python benchmarks/bilevel_table.py --out outputs/bilevel [--episodes 2100] [--steps 3000]
         [--planner-steps 4000] [--splits test1,test5] [--per-cell 8] [--rows all]
 
-Stages, each skipped when its output is already complete (rerun the same command to resume):
+Stages, each skipped when its output is already complete and continued when it was
+interrupted (rerun the same command to resume):
 1. collect: a class-stratified store of the train split (`suite.tasks.stratify=class`) with
    proprio, state, skill_state, pcd (256 points) and a 64x64 agentview;
 2. train: the end-to-end state DP (task-level obs + the instruction), the skill DP (the
@@ -33,7 +34,7 @@ import argparse
 import json
 from pathlib import Path
 
-from stages import cli, run, trained  # benchmarks/stages.py, beside this script
+from stages import cli, run, train_stage  # benchmarks/stages.py, beside this script
 
 ROWS = ("expert", "e2e_state", "e2e_pcd", "oracle_predicate", "oracle_learned",
         "learned_learned", "learned_expert")
@@ -164,8 +165,9 @@ def main() -> None:
         for name in sorted({n for r in rows for n in NEEDS[r]}):
             run_dir = out / "train" / name
             steps = a.planner_steps if name == "planner" else a.steps
-            if not trained(run_dir, steps):
-                walls[f"train_{name}"] = run([*commands[name], f"hydra.run.dir={run_dir}"], log)
+            wall = train_stage([*commands[name], f"hydra.run.dir={run_dir}"], run_dir, steps, log)
+            if wall is not None:
+                walls[f"train_{name}"] = wall
     if a.stage in ("all", "eval"):
         for row in rows:
             walls[f"eval_{row}"] = run(eval_command(row, a, out), log)

@@ -28,7 +28,7 @@ import json
 import time
 from pathlib import Path
 
-from stages import cli, run, trained  # benchmarks/stages.py, beside this script
+from stages import cli, run, train_stage  # benchmarks/stages.py, beside this script
 
 STORE_OBS = "[proprio,state]"
 
@@ -127,8 +127,9 @@ def main() -> None:
             walls[f"collect_{b}"] = run(collect_command(a, b, stores[b]), log)
     if a.stage in ("all", "train"):
         for b in backends:
-            if not trained(runs[b], a.steps):
-                walls[f"train_{b}"] = run(train_command(a, stores[b], runs[b]), log)
+            wall = train_stage(train_command(a, stores[b], runs[b]), runs[b], a.steps, log)
+            if wall is not None:
+                walls[f"train_{b}"] = wall
     if a.stage in ("all", "eval"):
         for e in backends:
             if not a.no_expert:

@@ -37,7 +37,7 @@ import json
 import time
 from pathlib import Path
 
-from stages import cli, run, trained  # benchmarks/stages.py, beside this script
+from stages import cli, run, train_stage  # benchmarks/stages.py, beside this script
 
 ROWS = ("expert", "a", "b", "c", "d", "e")
 ROW_NAMES = {"expert": "scripted expert (ceiling)", "a": "(a) 1 demo/task",
@@ -284,8 +284,11 @@ def main(argv=None) -> None:
                                                                getattr(a, copies)), log)
     if a.stage in ("all", "train"):
         for r in rows:
-            if r in STORES and not trained(out / "train" / r, a.steps):
-                walls[f"train_{r}"] = run(train_command(a, store[STORES[r][0]], out / "train" / r), log)
+            if r in STORES:
+                run_dir = out / "train" / r
+                wall = train_stage(train_command(a, store[STORES[r][0]], run_dir), run_dir, a.steps, log)
+                if wall is not None:
+                    walls[f"train_{r}"] = wall
     if a.stage in ("all", "eval"):
         for r in rows:
             policy = (["policy=expert"] if r == "expert"

@@ -1,5 +1,6 @@
-"""What the staged experiment scripts (bilevel_table.py, cross_sim.py) share: running a
-robopolicy command with its output logged, and telling a finished training run."""
+"""What the staged experiment scripts (bilevel_table.py, cross_sim.py, one_demo.py) share:
+running a robopolicy command with its output logged, and a training stage that is skipped when
+finished and continued when interrupted."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+#: robopolicy.training.trainer_state.STATE_FILE (not imported: that module imports torch)
+STATE_FILE = "train_state.pt"
 
 
 def run(cmd: list[str], log: Path) -> float:
@@ -30,3 +34,13 @@ def trained(run_dir: Path, steps: int) -> bool:
     """Whether the training run in `run_dir` saved its last checkpoint at `steps`."""
     meta = run_dir / "checkpoints" / "latest" / "meta.json"
     return meta.is_file() and json.loads(meta.read_text()).get("step") == steps
+
+
+def train_stage(cmd: list[str], run_dir: Path, steps: int, log: Path) -> float | None:
+    """Run the training command `cmd` (writing to `run_dir`) unless it already finished at
+    `steps`; an interrupted run (a training state left in its checkpoints) is continued with
+    `resume=true` rather than started over. Wall seconds, or None when skipped."""
+    if trained(run_dir, steps):
+        return None
+    resume = ["resume=true"] if (run_dir / "checkpoints" / STATE_FILE).is_file() else []
+    return run([*cmd, *resume], log)
