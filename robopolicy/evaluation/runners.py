@@ -169,16 +169,22 @@ def warn_if_other_suite(policy_path, env_config: dict, task_config: dict) -> Non
                     "; ".join(diffs))
 
 
-def observation_sizes(shape_meta: dict, env_config: dict, where: str) -> dict:
+def observation_sizes(policy_path, shape_meta: dict, env_config: dict, where: str) -> dict:
     """`env_config` with the image size and point count the policy's images and point clouds
-    were trained at: the policy consumes nothing else, so the env renders them."""
+    were trained at: the policy consumes nothing else, so the env renders them. A point cloud
+    comes from the agentview's depth, so its image size is that of the policy's training store
+    too (where its meta.json records it)."""
+    meta = json.loads((Path(policy_path) / "meta.json").read_text())
+    store_size = ((meta.get("dataset_env_config") or {}).get("env") or {}).get("image_size")
     sizes: dict = {}
     for key, spec in shape_meta["obs"].items():
         shape = list(spec["shape"])
-        if key in ("pcd", "skill_pcd"):
-            sizes.setdefault("pcd_points", shape[0])
-        elif _is_image(key):
-            sizes.setdefault("image_size", [shape[1], shape[0]])  # (h, w, ...) -> [w, h]
+        if _is_image(key):
+            sizes["image_size"] = [shape[1], shape[0]]  # (h, w, ...) -> [w, h]
+        elif key in ("pcd", "skill_pcd"):
+            sizes["pcd_points"] = shape[0]
+            if store_size:
+                sizes.setdefault("image_size", [int(v) for v in store_size])
     return _with_sizes(env_config, sizes, where)
 
 
@@ -247,7 +253,7 @@ def make_runner(policy_path, env_config: dict, task_config: dict, seed: int = 0,
     if action_steps is not None:
         set_action_steps(policy, action_steps, described)
         described += f" (action_steps={action_steps})"
-    env_config = observation_sizes(policy.shape_meta, env_config, described)
+    env_config = observation_sizes(policy_path, policy.shape_meta, env_config, described)
     warn_if_other_suite(policy_path, env_config, task_config)
     check_policy_observations(policy_path, policy.shape_meta, env_config)
     # The env renders exactly what the policy observes.

@@ -89,10 +89,12 @@ def test_a_policy_of_an_older_observation_layout_is_refused_in_one_line(policy_d
     assert not (tmp_path / "eval" / "episodes.jsonl").exists()
 
 
-def test_the_eval_env_renders_images_and_clouds_at_the_policys_sizes(policy_dir, caplog):
+def test_the_eval_env_renders_images_and_clouds_at_the_policys_sizes(policy_dir, tmp_path, caplog):
     """A policy trained on 64-point clouds and 40x48 images is evaluated on those, whatever
-    the suite config's defaults; a state policy's env config is left as it is."""
+    the suite config's defaults; a point-cloud policy's agentview renders at its store's size
+    (the cloud is that camera's depth); a state policy's env config is left as it is."""
     import logging
+    import shutil
 
     from robopolicy.evaluation.runners import check_policy_observations, observation_sizes
 
@@ -102,13 +104,22 @@ def test_the_eval_env_renders_images_and_clouds_at_the_policys_sizes(policy_dir,
     with pytest.raises(RobopolicyError, match=r"'pcd' has shape \[64, 3\] in the policy"):
         check_policy_observations(policy_dir, shape_meta, env)
     with caplog.at_level(logging.INFO, logger="robopolicy.evaluation.runners"):
-        sized = observation_sizes(shape_meta, env, "the pcd policy")
+        sized = observation_sizes(policy_dir, shape_meta, env, "the pcd policy")
     assert sized == {**env, "image_size": [40, 48], "pcd_points": 64}
     check_policy_observations(policy_dir, shape_meta, sized)
     assert "pcd_points=64, image_size=[40, 48] as the pcd policy was trained" in caplog.text
     assert "pcd_points=512, image_size=[128, 128]" in caplog.text
+
+    pcd_only = {"obs": {"proprio": {"shape": [17]}, "pcd": {"shape": [64, 3]}}}
+    small = tmp_path / "small_store_policy"
+    shutil.copytree(policy_dir, small)
+    meta = json.loads((small / "meta.json").read_text())
+    meta["dataset_env_config"]["env"]["image_size"] = [32, 24]
+    (small / "meta.json").write_text(json.dumps(meta))
+    assert observation_sizes(small, pcd_only, env, "p") == {**env, "image_size": [32, 24],
+                                                             "pcd_points": 64}
     state_only = {"obs": {"proprio": {"shape": [17]}, "state": {"shape": [11]}}}
-    assert observation_sizes(state_only, env, "a state policy") == env
+    assert observation_sizes(small, state_only, env, "a state policy") == env
 
 
 def test_wilson_interval_matches_a_hand_computed_case():
