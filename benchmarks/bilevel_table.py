@@ -2,7 +2,8 @@
 all-class demos, per test split, with 95% Wilson intervals, in one run directory.
 
     python benchmarks/bilevel_table.py --out outputs/bilevel [--episodes 2100] [--steps 3000]
-        [--planner-steps 4000] [--splits test1,test5] [--per-cell 8] [--rows all]
+        [--planner-steps 4000] [--down-dims 256,512,1024] [--splits test1,test5] [--per-cell 8]
+        [--rows all]
 
 Stages, each skipped when its output is already complete and continued when it was
 interrupted (rerun the same command to resume):
@@ -44,6 +45,8 @@ STORE_OBS = "[proprio,state,skill_state,pcd,rgb.agentview]"
 def train_commands(a, store: Path) -> dict[str, list[str]]:
     common = [f"dataset.path={store}", f"trainer.steps={a.steps}", "trainer.ckpt_every=500",
               "dataset.val_ratio=0.02", f"trainer.seed={a.seed}"]
+    if a.down_dims:
+        common.append(f"policy.unet.down_dims=[{a.down_dims}]")
     skill = "skill_state,skill_delta" if a.skill_delta else "skill_state"
     return {
         "e2e_state": cli("train", "policy=diffusion_unet", "policy.text_encoder=minilm",
@@ -121,7 +124,7 @@ def markdown(result: dict, splits: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("outputs/bilevel"))
@@ -129,6 +132,9 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=2100, help="collected episodes (attempts)")
     p.add_argument("--steps", type=int, default=3000, help="DP training steps (batch 256)")
     p.add_argument("--planner-steps", type=int, default=4000)
+    p.add_argument("--down-dims", default=None,
+                   help="U-Net channels per level of every DP, e.g. 256,512,1024 (Chi et al.'s, for "
+                        "a GPU; default: configs/policy/diffusion_unet.yaml's 64,128,256)")
     p.add_argument("--next-skill", action="store_true",
                    help="condition the skill DP on the (type, direction) vectors of its skill and "
                         "the next one too (policy.skill_params, policy.next_skill)")
@@ -144,11 +150,17 @@ def main() -> None:
                    help="one policy call per episode (bit-exact whatever the batching; slower)")
     p.add_argument("--rows", default="all", help=f"comma-separated, from {', '.join(ROWS)}")
     p.add_argument("--stage", choices=("all", "collect", "train", "eval", "table"), default="all")
-    a = p.parse_args()
-    rows = list(ROWS) if a.rows == "all" else a.rows.split(",")
-    unknown = sorted(set(rows) - set(ROWS))
+    a = p.parse_args(argv)
+    a.row_list = list(ROWS) if a.rows == "all" else a.rows.split(",")
+    unknown = sorted(set(a.row_list) - set(ROWS))
     if unknown:
         p.error(f"unknown rows {unknown} (known: {', '.join(ROWS)})")
+    return a
+
+
+def main() -> None:
+    a = parse()
+    rows = a.row_list
     out = a.out
     out.mkdir(parents=True, exist_ok=True)
     log = out / "commands.log"
