@@ -310,8 +310,8 @@ def make_bilevel_runner(config, env_config: dict, task_config: dict, seed: int =
         raise RobopolicyError(f"eval: policy.advance=learned: the low-level policy {name} has no "
                               "skill-done head (train it with policy=skill_diffusion)")
     keys = list(env_config["obs_keys"])
-    if planner.image_size and not any(_is_image(k) for k in keys):
-        # a low level without images leaves the frame size to the planner
+    if planner.image_size and not any(_is_image(k) or k in ("pcd", "skill_pcd") for k in keys):
+        # a low level without images or point clouds leaves the frame size to the planner
         env_config = _with_sizes(env_config, {"image_size": list(planner.image_size)},
                                  f"planner '{planner.name}'")
     keys += [k for k in planner.obs_keys if k not in keys]
