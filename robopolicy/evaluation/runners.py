@@ -174,8 +174,9 @@ def observation_sizes(policy_path, shape_meta: dict, env_config: dict, where: st
     were trained at: the policy consumes nothing else, so the env renders them. A point cloud
     comes from the agentview's depth, so its image size is that of the policy's training store
     too (where its meta.json records it)."""
-    meta = json.loads((Path(policy_path) / "meta.json").read_text())
-    store_size = ((meta.get("dataset_env_config") or {}).get("env") or {}).get("image_size")
+    from robopolicy.policies.io import store_image_size
+
+    store_size = store_image_size(policy_path)
     sizes: dict = {}
     for key, spec in shape_meta["obs"].items():
         shape = list(spec["shape"])
@@ -184,7 +185,7 @@ def observation_sizes(policy_path, shape_meta: dict, env_config: dict, where: st
         elif key in ("pcd", "skill_pcd"):
             sizes["pcd_points"] = shape[0]
             if store_size:
-                sizes.setdefault("image_size", [int(v) for v in store_size])
+                sizes.setdefault("image_size", store_size)
     return _with_sizes(env_config, sizes, where)
 
 

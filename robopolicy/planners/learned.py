@@ -62,14 +62,6 @@ def load_planner_net(path: str | Path, device: str = "cpu"):
     return net.to(device).eval()
 
 
-def trained_image_size(path: str | Path) -> list[int] | None:
-    """[width, height] of the agentview frames of the store a planner directory was trained on
-    (None for a directory that does not record it)."""
-    meta = json.loads((Path(path) / "meta.json").read_text())
-    size = (meta.get("dataset_env_config") or {}).get("env", {}).get("image_size")
-    return [int(v) for v in size] if size else None
-
-
 @register_planner()
 class LearnedPlanner(Planner):
     """See the module docstring."""
@@ -85,7 +77,9 @@ class LearnedPlanner(Planner):
         self.net = load_planner_net(path, self.device)
         self.obs_keys = ("rgb.agentview",) if self.net.use_image else ()
         if self.net.use_image:
-            self.image_size = trained_image_size(path)
+            from robopolicy.policies.io import store_image_size
+
+            self.image_size = store_image_size(path)
         self.snap_threshold = snap_threshold
         self._text = TextEncoder("minilm")
         self._text(["load the encoder now"])  # so the first query's latency is the planner's own
