@@ -6,8 +6,10 @@ The on-disk layout is described in :mod:`robopolicy.data.store`.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,6 +80,15 @@ def chunk_steps(step_shape: tuple[int, ...], dtype: np.dtype) -> int:
     """Time steps per chunk for one array: ~2 MiB of raw data, clamped to [1, 4096]."""
     step_bytes = max(1, math.prod(step_shape) * np.dtype(dtype).itemsize)
     return int(min(MAX_CHUNK_STEPS, max(1, TARGET_CHUNK_BYTES // step_bytes)))
+
+
+def store_image_size(trained_dir: str | Path) -> list[int] | None:
+    """[width, height] of the camera images of the store a policy or planner directory was
+    trained on: its meta.json's ``dataset_env_config`` is that store's ``env_config`` (None where
+    it records none)."""
+    meta = json.loads((Path(trained_dir) / "meta.json").read_text())
+    size = ((meta.get("dataset_env_config") or {}).get("env") or {}).get("image_size")
+    return [int(v) for v in size] if size else None
 
 
 def one_line(exc: BaseException) -> str:

@@ -174,7 +174,7 @@ def observation_sizes(policy_path, shape_meta: dict, env_config: dict, where: st
     were trained at: the policy consumes nothing else, so the env renders them. A point cloud
     comes from the agentview's depth, so its image size is that of the policy's training store
     too (where its meta.json records it)."""
-    from robopolicy.policies.io import store_image_size
+    from robopolicy.data.schema import store_image_size
 
     store_size = store_image_size(policy_path)
     sizes: dict = {}

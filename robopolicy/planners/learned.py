@@ -77,7 +77,7 @@ class LearnedPlanner(Planner):
         self.net = load_planner_net(path, self.device)
         self.obs_keys = ("rgb.agentview",) if self.net.use_image else ()
         if self.net.use_image:
-            from robopolicy.policies.io import store_image_size
+            from robopolicy.data.schema import store_image_size
 
             self.image_size = store_image_size(path)
         self.snap_threshold = snap_threshold

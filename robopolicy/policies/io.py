@@ -58,14 +58,6 @@ NETWORK_TARGETS: frozenset[str] = frozenset()
 COMPONENT_TARGETS = SCHEDULER_TARGETS | NETWORK_TARGETS
 
 
-def store_image_size(path: str | Path) -> list[int] | None:
-    """[width, height] of the camera images of the store a policy or planner directory was
-    trained on (None where its meta.json does not record the store's env)."""
-    meta = json.loads((Path(path) / "meta.json").read_text())
-    size = ((meta.get("dataset_env_config") or {}).get("env") or {}).get("image_size")
-    return [int(v) for v in size] if size else None
-
-
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
