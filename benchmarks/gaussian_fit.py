@@ -40,6 +40,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--train-views", type=int, default=None)
     parser.add_argument("--size", type=int, default=None, help="image side, px")
+    parser.add_argument("--crease-deg", type=float, default=None,
+                        help="discs end at edges sharper than this (FitConfig.crease_deg); "
+                             "a negative value: round discs")
+    parser.add_argument("--reach-sigmas", type=float, default=None)
+    parser.add_argument("--eps2d", type=float, default=None,
+                        help="the renderer's low-pass, px^2 (FitConfig.eps2d_px2)")
+    parser.add_argument("--object-per-m2", type=float, default=None,
+                        help="Gaussians per square metre of object surface")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's); 1 on a machine others load")
     parser.add_argument("--cache-dir", type=Path, default=None)
@@ -57,8 +65,11 @@ def main(argv=None) -> dict:
 
     config = FitConfig(iterations=60) if args.quick else FitConfig()
     overrides = {"iterations": args.iterations, "train_views": args.train_views,
-                 "size": args.size}
+                 "size": args.size, "reach_sigmas": args.reach_sigmas,
+                 "object_per_m2": args.object_per_m2, "eps2d_px2": args.eps2d}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    if args.crease_deg is not None:
+        config = replace(config, crease_deg=None if args.crease_deg < 0 else args.crease_deg)
     categories = args.categories or (QUICK if args.quick else CATEGORIES)
     rows = []
     for category in categories:

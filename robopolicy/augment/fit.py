@@ -67,10 +67,16 @@ class FitConfig:
     """... and on the objects'."""
     sigma_per_spacing: float = 0.6
     """Disc size in units of the sample spacing (`MeshSampling`)."""
-    eps2d_px2: float = 0.03
+    crease_deg: float | None = 60.0
+    """Discs end at edges sharper than this (`MeshSampling.crease_deg`; None: round discs)."""
+    reach_sigmas: float = 2.0
+    """... reaching them at this many standard deviations (`MeshSampling.reach_sigmas`)."""
+    eps2d_px2: float = 0.002
     """The renderer's low-pass (`RasterParams.eps2d_px2`) for the fit and for renders of the
-    fitted scene: gsplat's 0.3 px^2 widens every edge-on disc of a silhouette to about a pixel,
-    and the tens of discs stacked along such a line of sight dilate part masks by a pixel."""
+    fitted scene. It widens every edge-on disc of a silhouette, and the tens of such discs
+    stacked along a line of sight saturate their widened tails into a dilated mask: gsplat's
+    0.3 px^2 dilates part masks by about a pixel, 0.03 px^2 by a third of one. MuJoCo samples
+    each pixel at its centre, which a near-zero low-pass imitates."""
 
     def __post_init__(self):
         if self.sh_degree not in (0, 1):
@@ -84,7 +90,9 @@ class FitConfig:
 
     def sampling(self) -> SimSampling:
         return SimSampling(MeshSampling(per_m2=self.per_m2, seed=self.seed,
-                                        sigma_per_spacing=self.sigma_per_spacing),
+                                        sigma_per_spacing=self.sigma_per_spacing,
+                                        crease_deg=self.crease_deg,
+                                        reach_sigmas=self.reach_sigmas),
                            object_per_m2=self.object_per_m2)
 
 

@@ -22,6 +22,7 @@ from robopolicy.augment.fit import FitConfig, FitMetrics, FitResult, fit_backend
 from robopolicy.augment.ply import load_ply, save_ply
 
 FIT_CODE = ("robopolicy.augment.fit", "robopolicy.augment.from_sim", "robopolicy.augment.scene",
+            "robopolicy.augment.creases",
             "robopolicy.augment.rasterize", "robopolicy.augment.render",
             "robopolicy.augment.camera", "robopolicy.augment.sh", "sims.mujoco.scene",
             "sims.mujoco.meshes", "sims.mujoco.panda", "sims.mujoco.renderer")

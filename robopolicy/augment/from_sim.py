@@ -119,7 +119,8 @@ def _floor(backend, sampling: SimSampling) -> GaussianScene | None:
     corners = np.array([[-h, -h, 0], [h, -h, 0], [h, h, 0], [-h, h, 0]]) + backend.data.geom_xpos[g]
     quad = trimesh.Trimesh(corners, np.array([[0, 1, 2], [0, 2, 3]]), process=False)
     # wide discs: the floor is one flat colour, and no hole may show the black beyond it
-    coarse = replace(sampling.surface, per_m2=sampling.floor_per_m2, sigma_per_spacing=1.0)
+    coarse = replace(sampling.surface, per_m2=sampling.floor_per_m2, sigma_per_spacing=1.0,
+                     crease_deg=None)
     return GaussianScene.from_meshes({BACKGROUND: quad},
                                      {BACKGROUND: tuple(model.geom_rgba[g][:3])}, coarse)
 

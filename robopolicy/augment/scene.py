@@ -33,6 +33,13 @@ class MeshSampling:
     opacity: float = 0.95
     """Initial opacity of every disc."""
     seed: int = 0
+    crease_deg: float | None = None
+    """Discs near an edge whose faces meet at more than this angle (or an open edge) are
+    squeezed across it so they end there (`creases`); None: every disc round."""
+    reach_sigmas: float = 2.0
+    """... a squeezed disc reaches the edge at this many standard deviations across it."""
+    min_sigma_fraction: float = 0.15
+    """... and is never thinner across it than this fraction of the round discs' size."""
 
 
 @dataclass
@@ -213,7 +220,10 @@ class GaussianScene:
                 mesh, count, seed=[sampling.seed, index])
             normals = np.asarray(mesh.face_normals)[face_index]
             rgb = np.asarray(colors.get(name, (0.5, 0.5, 0.5)), np.float32)
-            parts.append(_discs(points, normals, sigma, sampling, rgb, index, name))
+            disc = _discs(points, normals, sigma, sampling, rgb, index, name)
+            if sampling.crease_deg is not None:
+                disc = _squeeze_at_creases(disc, mesh, normals, sigma, sampling)
+            parts.append(disc)
         return GaussianScene.concat(parts)
 
 
@@ -231,6 +241,25 @@ def _discs(points: np.ndarray, normals: np.ndarray, sigma: float, sampling: Mesh
         sh_dc=rgb_to_dc(torch.as_tensor(rgb)).expand(n, 3).clone(),
         segment_ids=torch.full((n,), segment, dtype=torch.int64),
         segments={segment: name})
+
+
+def _squeeze_at_creases(disc: GaussianScene, mesh, normals: np.ndarray, sigma: float,
+                        sampling: MeshSampling) -> GaussianScene:
+    from robopolicy.augment.creases import crease_frames, crease_segments
+
+    points = disc.means.numpy().astype(float)
+    near, away, across = crease_frames(points, normals, crease_segments(mesh, sampling.crease_deg),
+                                       sigma, sampling.reach_sigmas, sampling.min_sigma_fraction)
+    if not near.any():
+        return disc
+    n = normals[near] / np.linalg.norm(normals[near], axis=1, keepdims=True)
+    frame = np.stack([away, np.cross(n, away), n], axis=2)  # columns: local x, y, z
+    quats, scales = disc.quats_wxyz.clone(), disc.log_scales.clone()
+    index = torch.as_tensor(np.flatnonzero(near))
+    quats[index] = mat_to_quat(torch.as_tensor(frame, dtype=torch.float32))
+    scales[index, 0] = torch.as_tensor(np.log(across), dtype=torch.float32)
+    return GaussianScene(disc.means, quats, scales, disc.opacity_logits, disc.sh_dc,
+                         disc.segment_ids, dict(disc.segments), disc.sh_rest)
 
 
 def _z_to(normals: np.ndarray) -> np.ndarray:
