@@ -2,7 +2,8 @@
 all-class demos, per test split, with 95% Wilson intervals, in one run directory.
 
     python benchmarks/bilevel_table.py --out outputs/bilevel [--episodes 2100] [--steps 3000]
-        [--planner-steps 4000] [--down-dims 256,512,1024] [--splits test1,test5] [--per-cell 8]
+        [--planner-steps 4000] [--down-dims 256,512,1024] [--obs-noise 0.02]
+        [--splits test1,test5] [--per-cell 8]
         [--rows all]
 
 Stages, each skipped when its output is already complete and continued when it was
@@ -47,6 +48,8 @@ def train_commands(a, store: Path) -> dict[str, list[str]]:
               "dataset.val_ratio=0.02", f"trainer.seed={a.seed}"]
     if a.down_dims:
         common.append(f"policy.unet.down_dims=[{a.down_dims}]")
+    if a.obs_noise:
+        common.append(f"policy.obs_noise_std={a.obs_noise}")
     skill = "skill_state,skill_delta" if a.skill_delta else "skill_state"
     return {
         "e2e_state": cli("train", "policy=diffusion_unet", "policy.text_encoder=minilm",
@@ -135,6 +138,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--down-dims", default=None,
                    help="U-Net channels per level of every DP, e.g. 256,512,1024 (Chi et al.'s, for "
                         "a GPU; default: configs/policy/diffusion_unet.yaml's 64,128,256)")
+    p.add_argument("--obs-noise", type=float, default=0.0,
+                   help="every DP's training noise on its normalized low-dim obs "
+                        "(policy.obs_noise_std; default 0: none)")
     p.add_argument("--next-skill", action="store_true",
                    help="condition the skill DP on the (type, direction) vectors of its skill and "
                         "the next one too (policy.skill_params, policy.next_skill)")

@@ -39,7 +39,10 @@ class ChunkPolicy(Policy):
     skill keys (``SkillOptions``: ``condition``, ``skill_params``, ``skill_done_head``,
     ``done_loss_weight``, ``done_hidden_dim``, ``done_lag_steps``), given flat in the config;
     ``compile``: run the network through ``torch.compile`` (the weights and checkpoints are
-    unchanged; the first calls at each new batch size compile, so it pays off in long runs).
+    unchanged; the first calls at each new batch size compile, so it pays off in long runs);
+    ``obs_noise_std``: training only, Gaussian noise of this standard deviation added to the
+    normalized low-dim observations (the normalizer maps each to [-1, 1]): the policy then
+    sees states a little off the demos' own, as it will once its own errors compound.
     """
 
     def __init__(
@@ -55,9 +58,13 @@ class ChunkPolicy(Policy):
         denoiser: str = "unet",
         transformer: Mapping[str, Any] | None = None,
         compile: bool = False,
+        obs_noise_std: float = 0.0,
         **skill: Any,
     ) -> None:
         super().__init__(shape_meta, horizon, n_obs_steps, n_action_steps, name=name)
+        if not obs_noise_std >= 0:
+            raise RobopolicyError(f"obs_noise_std must be >= 0, got {obs_noise_std}")
+        self.obs_noise_std = float(obs_noise_std)
         try:
             self.skill = SkillOptions(**skill)
         except TypeError as exc:  # an unknown key in the config
@@ -134,6 +141,8 @@ class ChunkPolicy(Policy):
             x = obs[key][:, : self.n_obs_steps].to(self.device, non_blocking=True)
             if key in self.low_dim_keys:
                 x = self.normalizer.normalize(key, x.float())
+                if self.training and self.obs_noise_std > 0:
+                    x = x + self.obs_noise_std * torch.randn_like(x)
             window[key] = x.reshape(-1, *x.shape[2:])  # (B*To, *shape)
         features = self.obs_encoder(window)  # (B*To, D)
         cond = features.reshape(-1, self.n_obs_steps * features.shape[-1])

@@ -297,3 +297,24 @@ def test_denoiser_choice_and_its_config_mistakes():
         make_policy(state_meta(), denoiser="transformer", transformer={"n_layers": 2})
     with pytest.raises(RobopolicyError, match="transformer: n_emb 30 must be divisible by n_head 4"):
         make_policy(state_meta(), denoiser="transformer", transformer={"n_emb": 30})
+
+
+def test_obs_noise_perturbs_the_condition_in_training_only():
+    obs, action = circle_demos()
+    policy = make_policy(state_meta(), obs_noise_std=0.1)
+    policy.fit_normalizer({"action": action.reshape(-1, 2), "pos": obs.reshape(-1, 2)})
+    window = {"pos": obs[:4]}
+    policy.train()
+    torch.manual_seed(0)
+    noisy = policy.global_cond(window)
+    torch.manual_seed(1)
+    assert not torch.allclose(noisy, policy.global_cond(window))  # a fresh draw each call
+    policy.eval()
+    clean = policy.global_cond(window)
+    assert torch.equal(clean, policy.global_cond(window)) and not torch.allclose(noisy, clean)
+    quiet = make_policy(state_meta())
+    quiet.fit_normalizer({"action": action.reshape(-1, 2), "pos": obs.reshape(-1, 2)})
+    quiet.train()
+    assert torch.equal(quiet.global_cond(window), quiet.global_cond(window))
+    with pytest.raises(RobopolicyError, match="obs_noise_std must be >= 0, got -0.1"):
+        make_policy(state_meta(), obs_noise_std=-0.1)
