@@ -53,11 +53,11 @@ def test_gaussian_frames_of_an_unchanged_episode_agree_with_the_simulators(rende
     assert set(rendered) == set(IMAGE_KEYS)
     for key in IMAGE_KEYS:
         assert rendered[key].shape == sim[key].shape and rendered[key].dtype == sim[key].dtype
-    # measured with this small fit (15 iterations, 30k Gaussians) at 64 px: agentview 22.3 dB,
-    # wrist 16.3 dB (the fingers fill its near field, where sparse discs blur), part-mask IoU 0.8
+    # measured with this small fit (15 iterations, 30k Gaussians) at 64 px: agentview 23.3 dB,
+    # wrist 17.2 dB (the fingers fill its near field, where sparse discs blur), part-mask IoU 0.86
     assert _psnr(rendered["rgb.agentview"], sim["rgb.agentview"]) > 20.0
     assert _psnr(rendered["rgb.wrist"], sim["rgb.wrist"]) > 15.0
-    assert _iou(rendered["part_mask.agentview"], sim["part_mask.agentview"]) > 0.7
+    assert _iou(rendered["part_mask.agentview"], sim["part_mask.agentview"]) > 0.82
     # depth: where MuJoCo sees the object, within 2 cm
     on = sim["part_mask.agentview"]
     assert np.median(np.abs(rendered["depth.agentview"][on] - sim["depth.agentview"][on])) < 0.02
