@@ -2,7 +2,7 @@
 all-class demos, per test split, with 95% Wilson intervals, in one run directory.
 
     python benchmarks/bilevel_table.py --out outputs/bilevel [--episodes 2100] [--steps 3000]
-        [--planner-steps 4000] [--down-dims 256,512,1024] [--obs-noise 0.02]
+        [--planner-steps 4000] [--down-dims 256,512,1024] [--obs-noise 0.01]
         [--splits test1,test5] [--per-cell 8]
         [--rows all]
 

@@ -78,4 +78,3 @@ def _any_tangent(n: np.ndarray) -> np.ndarray:
     helper = np.where(np.abs(n[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
     t = np.cross(n, helper)
     return t / np.linalg.norm(t, axis=1, keepdims=True)
-
