@@ -17,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from robopolicy.data.jsonl import read_json_lines
+from robopolicy.data.recovery import (
+    RECOVERY_SEEDS,
+    RecoverySettings,
+    recovery_meta,
+    recovery_starts,
+)
 from robopolicy.data.store import EpisodeStore
 from robopolicy.errors import RobopolicyError
 from robopolicy.progress import progress
@@ -66,6 +72,19 @@ def _collect_one(seed: int):
             "skill_starts": json.dumps(info["skill_starts"]),
             "skill_instructions": json.dumps(list(task.skill_instructions)),
             "chain": json.dumps(task.to_dict()["chain"])}
+    failure = None if meta["success"] else info.get("failure") or _unmet(info)
+    return data, meta, failure
+
+
+def _collect_from_state(item: tuple[int, dict]):
+    """A recovery episode: the expert from a recorded state (`robopolicy.data.recovery`)."""
+    from sims.partmanip.tasks import TaskSpec
+
+    seed, start = item
+    env = _worker["env"]
+    task = TaskSpec.from_dict(start["state"]["task"])
+    data, info = run_expert_episode(env, _worker["expert"], task, state=start["state"])
+    meta = recovery_meta(task, info, start, seed, int(len(data["action"])), env.backend.name)
     failure = None if meta["success"] else info.get("failure") or _unmet(info)
     return data, meta, failure
 
@@ -144,6 +163,9 @@ class CollectConfig:
         address: the Ray cluster to join (``executor="ray"``; None: a local Ray).
         expert: the scripted expert's ExpertParams overrides (field -> value), e.g.
             ``{"speed": 0.3}``; every field is listed in sims/partmanip/expert/params.py.
+        recovery: recovery demos instead of catalog episodes: the expert starts from states
+            of an evaluation run (``RecoverySettings``); ``episodes`` and ``seed`` then count
+            its starts.
     """
 
     env: dict[str, Any]
@@ -157,6 +179,7 @@ class CollectConfig:
     executor: str = "process"
     address: str | None = None
     expert: dict[str, Any] = field(default_factory=dict)
+    recovery: RecoverySettings | None = None
 
     def __post_init__(self) -> None:
         from robopolicy.executors import EXECUTORS
@@ -207,12 +230,13 @@ class CollectConfig:
             "episodes": values["episodes"], "seed": values["seed"], "workers": values["workers"],
             "keep_failures": values["keep_failures"], "overwrite": values["overwrite"],
             "executor": executor["kind"], "address": executor.get("address"),
-            "expert": values.get("expert") or {}})
+            "expert": values.get("expert") or {},
+            "recovery": RecoverySettings.from_dict(values.get("recovery"))})
 
 
 #: Top-level keys of configs/collect.yaml (``name`` only names the run folder).
 _HYDRA_KEYS = {"name", "suite", "executor", "split", "episodes", "seed", "workers",
-               "keep_failures", "out", "overwrite", "expert"}
+               "keep_failures", "out", "overwrite", "expert", "recovery"}
 
 
 def collect(config: CollectConfig) -> CollectSummary:
@@ -232,17 +256,31 @@ def collect(config: CollectConfig) -> CollectSummary:
         env_cfg = replace(env_cfg, obs_keys=tuple(dict.fromkeys([*env_cfg.obs_keys, *RECORDED_KEYS])))
     except ValueError as e:
         raise RobopolicyError(f"collect: suite config: {e}") from None
-    if isinstance(pool, CatalogTasks):  # len() builds (or reads) the catalog before the workers start
-        if seed + episodes > len(pool):
-            raise RobopolicyError(f"collect: split {pool.split} has {len(pool)} episodes, asked for "
-                                  f"{seed}..{seed + episodes - 1}")
+    if c.recovery is not None:
+        starts = recovery_starts(c.recovery)
+        if seed >= len(starts):
+            raise RobopolicyError(f"collect: recovery.run {c.recovery.run} has {len(starts)} starts; "
+                                  f"seed={seed} leaves none")
+        if seed + episodes > len(starts):
+            log.warning("recovery.run %s has %d starts: collecting %d, not %d", c.recovery.run,
+                        len(starts), len(starts) - seed, episodes)
+        jobs = {RECOVERY_SEEDS + i: (RECOVERY_SEEDS + i, starts[i])
+                for i in range(seed, min(seed + episodes, len(starts)))}
+        work = _collect_from_state
+    else:
+        if isinstance(pool, CatalogTasks):  # len() builds (or reads) the catalog before the workers start
+            if seed + episodes > len(pool):
+                raise RobopolicyError(f"collect: split {pool.split} has {len(pool)} episodes, "
+                                      f"asked for {seed}..{seed + episodes - 1}")
+        jobs, work = {s: s for s in range(seed, seed + episodes)}, _collect_one
+    episodes = len(jobs)
     probe = make_env(env_cfg, pool)  # cheap: builds no simulator until reset
     layout = obs_layout(env_cfg.obs_keys, env_cfg.articulation_dim)
     store = _open_or_create(Path(out), probe.shape_meta(),
                             {"env": env_cfg.to_config(), "tasks": pool.to_config()}, c.overwrite,
                             layout)
     done = _previous_attempts(store)
-    wanted = range(seed, seed + episodes)
+    wanted = list(jobs)
     seeds = [s for s in wanted if s not in done]
     successes = sum(done[s] for s in wanted if s in done)
     kept, steps = store.n_episodes, store.n_steps
@@ -251,7 +289,7 @@ def collect(config: CollectConfig) -> CollectSummary:
     t0 = time.perf_counter()
     log.info("collecting %d episodes with %d %s workers into %s", len(seeds), workers, c.executor,
              out)
-    results = ordered_map(_collect_one, seeds, init=_init_worker, workers=workers, kind=c.executor,
+    results = ordered_map(work, [jobs[s] for s in seeds], init=_init_worker, workers=workers, kind=c.executor,
                           address=c.address, init_args=(env_cfg.to_config(), pool.to_config(), dict(c.expert)))
     attempts = open(store.path / ATTEMPTS_FILE, "a")
     with attempts, progress(total=episodes, initial=episodes - len(seeds), desc="collect",

@@ -30,7 +30,8 @@ OBS_TYPE_DTYPES: dict[str, np.dtype] = {
 ACTION_DTYPE = np.dtype(np.float32)
 
 #: Per-episode metadata: field -> (python type, default). ``length`` is filled from the data.
-#: ``source`` is "expert", "rollout" or "augment:<kind>" ("" = unknown).
+#: ``source`` is "expert", "rollout", "recovery" (the expert from a policy's state,
+#: `robopolicy.data.recovery`) or "augment:<kind>" ("" = unknown).
 META_FIELDS: dict[str, tuple[type, Any]] = {
     "task_id": (str, ""),
     "task_class": (int, -1),
@@ -190,10 +191,10 @@ def normalize_meta(meta: Mapping[str, Any] | None, length: int | None, where: st
             )
         out["length"] = length
     src = out["source"]
-    if src not in ("", "expert", "rollout") and not (
+    if src not in ("", "expert", "rollout", "recovery") and not (
         src.startswith("augment:") and len(src) > len("augment:")
     ):
         raise RobopolicyError(
-            f"{where}: episode meta 'source'={src!r} (expected expert, rollout or augment:<kind>)"
+            f"{where}: episode meta 'source'={src!r} (expected expert, rollout, recovery or augment:<kind>)"
         )
     return out

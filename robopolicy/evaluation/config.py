@@ -76,6 +76,9 @@ class EvalConfig:
     bilevel: policy=bilevel: the planner and the low-level policy (`BilevelConfig`).
     action_steps: actions a learned policy (a bi-level policy's low level) runs per call
         instead of its trained Ta (None: as trained).
+    record_states: each rollout also holds the env state before every action, so any step
+        can be restored (`robopolicy collect recovery.run=<this run>` starts expert recovery
+        demos from them).
 
     A perturbation test split (lighting, camera, appearance, pose_wide) is `env["perturb"]`
     (its kind and ranges: the `perturb` config group, `configs/perturb/<kind>.yaml`);
@@ -97,6 +100,7 @@ class EvalConfig:
     expert_params: dict = field(default_factory=dict)
     bilevel: BilevelConfig | None = None
     action_steps: int | None = None
+    record_states: bool = False
 
     @property
     def perturb(self) -> str | None:
@@ -140,7 +144,7 @@ class EvalConfig:
     # the top-level keys of configs/eval.yaml, and of its `policy` group
     HYDRA_KEYS = ("name", "policy", "suite", "executor", "splits", "episodes_per_cell",
                   "episodes", "seed", "videos", "device", "out", "batch_invariant", "planner",
-                  "perturb")
+                  "perturb", "record_states")
     POLICY_KEYS = ("name", "path", "params", "action_steps")
     BILEVEL_KEYS = ("low_level", "advance", "skill_timeout", "done_threshold", "replan_every",
                     "lookahead")
@@ -171,6 +175,7 @@ class EvalConfig:
                    batch_invariant=bool(cfg.get("batch_invariant", True)),
                    expert_params=dict(policy.get("params") or {}),
                    action_steps=policy.get("action_steps"),
+                   record_states=bool(cfg.get("record_states", False)),
                    bilevel=_bilevel(policy, cfg.get("planner")) if bilevel else None)
 
 

@@ -53,6 +53,7 @@ class EpisodeSlot:
         self.chunk_of_step: list[int] = []  # index into `chunks` of the chunk each step used
         self.chunk_steps: list[int] = []  # the step at which each chunk was predicted
         self.chunk_offset = 0  # the entry of a chunk that is the action at its step
+        self.states: list[dict] = []  # the env state before each action (record_states)
 
     def start(self, episode: EpisodeSpec, generator) -> None:
         self.episode, self.steps, self.t0 = episode, 0, time.perf_counter()
@@ -60,6 +61,7 @@ class EpisodeSlot:
         self.queue.clear()
         self.history.clear()
         self.actions, self.chunks, self.chunk_of_step, self.chunk_steps = [], [], [], []
+        self.states = []
 
     def push(self, obs: dict, fill: bool = False) -> None:
         for _ in range(self.history.maxlen if fill else 1):
@@ -80,6 +82,9 @@ class EpisodeSlot:
             out["pred_chunk"] = np.stack([self.chunks[c] for c in self.chunk_of_step]).astype(np.float32)
             out["pred_step"] = np.asarray([self.chunk_steps[c] for c in self.chunk_of_step], np.int32)
             out["pred_offset"] = np.int32(self.chunk_offset)
+        if self.states:  # state_<field>[t]: the env state in which action t was taken
+            for key in self.states[0]:
+                out[f"state_{key}"] = np.stack([s[key] for s in self.states])
         return out
 
 
@@ -118,11 +123,14 @@ def finished_records(recorder: RunRecorder, episodes: list[EpisodeSpec]) -> dict
 
 
 def run_episodes(runner, pool, episodes: list[EpisodeSpec], out_dir: Path, videos: int = 0,
-                 fps: int = 20, align: bool = True) -> list[dict]:
+                 fps: int = 20, align: bool = True, record_states: bool = False) -> list[dict]:
     """Run `episodes` (skipping those already in their group's episodes.jsonl) on `pool` with
     `runner` (a PolicyRunner, or ExpertRunner for the oracle); returns all records in order.
     Episodes on a worker that died are run again from their start (`pool.stats` counts them).
-    `align`: start episodes on chunk boundaries only (batched policy calls; same results)."""
+    `align`: start episodes on chunk boundaries only (batched policy calls; same results).
+    `record_states`: each rollout also holds the env state before every action (`state_sim`,
+    `state_skill_index`, `state_skill_start`, `state_steps`, `state_target`), so any step of
+    an episode can be restored (`robopolicy.data.recovery`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     recorder = RunRecorder(out_dir)
     finished = finished_records(recorder, episodes)
@@ -164,7 +172,7 @@ def run_episodes(runner, pool, episodes: list[EpisodeSpec], out_dir: Path, video
                 ep = pending.popleft()
                 slots[s].start(ep, runner.noise_generator(ep.key))
                 pos = ep.index if ep.position is None else ep.position
-                items.append((s, ep.task, pos < videos))
+                items.append((s, ep.task, pos < videos, record_states))
             if not items:
                 return
             results, lost = pool.reset(items)
@@ -252,6 +260,8 @@ def run_episodes(runner, pool, episodes: list[EpisodeSpec], out_dir: Path, video
                 slot = slots[s]
                 if extra["action"] is not None:
                     slot.actions.append(extra["action"])
+                    if "env_state" in extra:
+                        slot.states.append(extra["env_state"])
                     if slot.chunks:
                         slot.chunk_of_step.append(len(slot.chunks) - 1)
                 if not (term or trunc):

@@ -29,7 +29,7 @@ __all__ = ["EXPERT", "EpisodeSpec", "EvalConfig", "ExecutorConfig", "PolicyRunne
 
 def rollouts(runner, specs: list[EpisodeSpec], env_config: dict, task_config: dict,
              out_dir: Path, executor: ExecutorConfig | Mapping, videos: int = 0,
-             align: bool = True) -> tuple[list[dict], dict]:
+             align: bool = True, record_states: bool = False) -> tuple[list[dict], dict]:
     """Run `specs` with `runner` on a rollout pool of the executor's kind (process | ray);
     returns (records, timing): the wall time, throughput, where the time went, restarts."""
     from robopolicy.evaluation.pool import make_pool
@@ -47,7 +47,8 @@ def rollouts(runner, specs: list[EpisodeSpec], env_config: dict, task_config: di
     with make_pool(executor.kind, env_config, task_config, workers, envs_per_worker,
                    executor.address, getattr(runner, "expert_params", None)) as pool:
         try:
-            records = run_episodes(timed, pool, specs, out_dir, videos, align=align)
+            records = run_episodes(timed, pool, specs, out_dir, videos, align=align,
+                                   record_states=record_states)
         finally:
             if getattr(runner, "director", None) is not None:
                 runner.director.close()
@@ -69,6 +70,8 @@ def _expert_record(run: EvalConfig) -> dict:
         out["perturb"] = run.perturb
     if run.bilevel is not None:
         out["bilevel"] = asdict(run.bilevel)
+    if run.record_states:  # its rollouts hold more than a plain run's
+        out["record_states"] = True
     return out
 
 
@@ -109,7 +112,8 @@ def evaluate_policy(run: EvalConfig) -> dict:
                                **_expert_record(run)})
     # one-row policy calls gain nothing from shared chunk boundaries; batched calls do
     records, timing = rollouts(runner, specs, env_config, run.tasks, run.out_dir, run.executor,
-                               run.videos, align=not run.batch_invariant)
+                               run.videos, align=not run.batch_invariant,
+                               record_states=run.record_states)
     meta = {"policy": name, "episodes_requested": run.episodes, "seed": run.seed,
             **({"perturb": run.perturb} if run.perturb else {}), "workers": timing.pop("workers"), "envs_per_worker": timing.pop("envs_per_worker"),
             "wall_s": timing["wall_s"], "timing": timing}
@@ -140,7 +144,8 @@ def evaluate_splits(run: EvalConfig) -> dict:
                                "tasks": run.tasks, "env": env_config, **_expert_record(run)})
     # one-row policy calls gain nothing from shared chunk boundaries; batched calls do
     records, timing = rollouts(runner, specs, env_config, run.tasks, run.out_dir, run.executor,
-                               run.videos, align=not run.batch_invariant)
+                               run.videos, align=not run.batch_invariant,
+                               record_states=run.record_states)
     meta = {"policy": name, "splits": list(run.splits), "episodes_per_cell": run.episodes_per_cell,
             "seed": run.seed, **({"perturb": run.perturb} if run.perturb else {}),
             "executor": run.executor.kind,

@@ -4,7 +4,7 @@
 actor), so its simulator and renderer are never inherited. `worker_main` serves one over a
 Pipe. Requests and answers:
 
-- reset [(slot, task_dict, record)] -> [(slot, obs, info)]
+- reset [(slot, task_dict, record[, states])] -> [(slot, obs, info)]
 - step  [(slot, action)]            -> [(slot, obs, reward, terminated, truncated, info, extra)]
 - set_skill [(slot, call, before, after)] -> [(slot, obs, info)]
 - end   [(slot,)]                   -> [(slot, extra)]: the parent ended the episode (a
@@ -17,7 +17,10 @@ the chain tracker) the env's current skill, with the calls done `before` it and 
 runs, `extra["skill_done"]` says whether it is done: the expert's own judgement when it acts,
 else the skill's goal predicates (privileged: the oracle's advancing).
 `extra` carries the executed action, and, when the episode ended and was recorded, its video
-frames (agentview | wrist side by side) with the skill instruction shown at every frame.
+frames (agentview | wrist side by side) with the skill instruction shown at every frame. An
+episode reset with `states` true also carries, at every step, the env's state before the action
+(`extra["env_state"]`: sim, skill index, skill start, steps, target; the task is the parent's),
+so any step can be restored exactly (recovery demos start from them).
 Every answer also reports the seconds spent in physics and in rendering since the last one.
 """
 
@@ -46,6 +49,7 @@ class EnvWorker:
         self.frames: list[list | None] = [None] * n_envs
         self.skills: list[list | None] = [None] * n_envs
         self.failed: list[str | None] = [None] * n_envs
+        self.states: list[bool] = [False] * n_envs  # record each step's env state
         self._reset_s = 0.0  # resets: scene building and settling
         self._policy_s = 0.0  # the expert's planning, when it is the policy
 
@@ -60,8 +64,9 @@ class EnvWorker:
 
     def reset(self, items: list[tuple]) -> list[tuple]:
         out = []
-        for slot, task, record in items:
+        for slot, task, record, *states in items:
             env = self.envs[slot]
+            self.states[slot] = bool(states and states[0])
             t0 = time.perf_counter()
             obs, info = env.reset(options={"task": task})
             self._reset_s += time.perf_counter() - t0
@@ -131,6 +136,7 @@ class EnvWorker:
                 t0 = time.perf_counter()
                 action = self._expert_action(slot)
                 self._policy_s += time.perf_counter() - t0
+            state = _env_state(env) if self.states[slot] and action is not None else None
             if action is None:
                 obs, reward, term, trunc = {}, 0.0, False, True
                 info = {**env._info(), "success": False, "failure": self.failed[slot]}
@@ -139,6 +145,8 @@ class EnvWorker:
                 if self.frames[slot] is not None:
                     self._record(slot, info)
             extra = {"action": None if action is None else np.asarray(action, np.float32)}
+            if state is not None:
+                extra["env_state"] = state
             if info.get("skill_source") == "planner":
                 extra["skill_done"] = self._skill_done(slot)
             if term or trunc:
@@ -172,6 +180,14 @@ class EnvWorker:
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+def _env_state(env) -> dict[str, np.ndarray]:
+    """The env's state now, without its task (EnvState's fields as arrays)."""
+    s = env.get_state()
+    return {"sim": s.sim, "skill_index": np.int32(s.skill_index),
+            "skill_start": np.asarray(s.skill_start, float), "steps": np.int32(s.steps),
+            "target": np.asarray(s.target, float)}
 
 
 def worker_main(conn, env_config: dict, task_config: dict, n_envs: int,

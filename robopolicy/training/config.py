@@ -108,6 +108,10 @@ class TrainConfig:
         out_dir: the run directory (checkpoints/, metrics.jsonl, tensorboard/).
         val_ratio: fraction of episodes held out for the validation loss.
         resume: continue the run in `out_dir` from its last training state.
+        init_from: a policy directory (`<run>/checkpoints/latest`) whose weights and
+            normalizer start this run instead of a fresh initialisation (fine-tuning, e.g. on
+            a store grown with recovery demos); the same policy kind and shapes, else a
+            one-line error.
     """
 
     policy: dict[str, Any]
@@ -117,20 +121,23 @@ class TrainConfig:
     out_dir: Path = Path(".")
     val_ratio: float = 0.0
     resume: bool = False
+    init_from: Path | None = None
 
     @classmethod
     def build(cls, policy: Mapping[str, Any], trainer: Mapping[str, Any] | TrainerSettings,
               dataset: str | Path, obs_keys: Sequence[str], out_dir: str | Path,
-              val_ratio: float = 0.0, resume: bool = False) -> TrainConfig:
+              val_ratio: float = 0.0, resume: bool = False,
+              init_from: str | Path | None = None) -> TrainConfig:
         """A config from plain values (the trainer settings as a mapping or already typed)."""
         settings = trainer if isinstance(trainer, TrainerSettings) else TrainerSettings.from_dict(trainer)
         return cls(dict(policy), settings, Path(dataset), list(obs_keys), Path(out_dir),
-                   float(val_ratio), bool(resume))
+                   float(val_ratio), bool(resume), None if init_from is None else Path(init_from))
 
     @classmethod
     def from_hydra(cls, cfg: Any, out_dir: str | Path, dataset: str | Path | None = None) -> TrainConfig:
         """The config of `robopolicy train` (or quickstart's training) from its hydra config:
-        `policy`, `trainer`, `dataset.{path,obs_keys,val_ratio}` and an optional `resume`;
+        `policy`, `trainer`, `dataset.{path,obs_keys,val_ratio}`, an optional `resume` and
+        `init_from`;
         `dataset` replaces `dataset.path` (quickstart trains on the store it just collected)."""
         from omegaconf import OmegaConf
 
@@ -138,4 +145,4 @@ class TrainConfig:
                          OmegaConf.to_container(cfg.trainer, resolve=True),
                          cfg.dataset.path if dataset is None else dataset,
                          list(cfg.dataset.obs_keys), out_dir, cfg.dataset.val_ratio,
-                         bool(cfg.get("resume")))
+                         bool(cfg.get("resume")), cfg.get("init_from"))

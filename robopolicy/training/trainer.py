@@ -33,7 +33,7 @@ from robopolicy.data.skills import SkillChain, skill_chains
 from robopolicy.data.store import EpisodeStore
 from robopolicy.device import resolve_device
 from robopolicy.errors import RobopolicyError
-from robopolicy.policies.io import instantiate_policy, save_policy
+from robopolicy.policies.io import instantiate_policy, load_policy, save_policy
 from robopolicy.progress import progress
 from robopolicy.training.checkpoints import TopK, rollout_success
 from robopolicy.training.config import TrainConfig
@@ -106,6 +106,23 @@ def training_sampler(data: dict, episode_ends: np.ndarray, policy, obs_keys: lis
                            skills=skills, done_lag_steps=lag, hold_keys=hold, next_skill=following)
 
 
+def _start_from(policy, path: Path) -> None:
+    """Load a trained policy directory's weights and normalizer into `policy` (fine-tuning):
+    its normalizer is the one the weights were trained with, so it replaces the new store's."""
+    source = load_policy(path)
+    if source.name != policy.name:
+        raise RobopolicyError(f"init_from {path}: a '{source.name}' policy, this run trains "
+                              f"'{policy.name}'")
+    theirs, ours = source.state_dict(), policy.state_dict()
+    differ = sorted(k for k in ours.keys() | theirs.keys()
+                    if k not in ours or k not in theirs or ours[k].shape != theirs[k].shape)
+    if differ:
+        raise RobopolicyError(f"init_from {path}: its weights do not fit this policy's config "
+                              f"and observations ({len(differ)} tensors differ, e.g. {differ[0]})")
+    policy.load_state_dict(theirs)
+    log.info("starting from the weights of %s", path)
+
+
 def _instructions(store: EpisodeStore) -> list[str]:
     """Each episode's instruction, for a text-conditioned policy."""
     text = [str(m["instruction"]) for m in store.episodes()]
@@ -168,6 +185,8 @@ class Trainer:
 
         self.policy = policy = instantiate_policy(c.policy, shape_meta)
         policy.fit_normalizer(data)
+        if c.init_from is not None:
+            _start_from(policy, c.init_from)
         policy.to(self.device)
         # A skill policy reads each window's skill instruction from the chains, not the task's.
         skills = skill_chains(store) if getattr(policy, "condition", "task") == "skill" else None
@@ -202,6 +221,8 @@ class Trainer:
                                        if k not in ("device", "precision")},
                            "dataset": str(store.path), "obs_keys": list(c.obs_keys),
                            "val_ratio": c.val_ratio}
+        if c.init_from is not None:
+            self.run_record["init_from"] = str(c.init_from)
         self.order = self.rng.permutation(len(self.train_sampler))
         self.cursor = 0
         self.top_k = (TopK(self.ckpt_dir.parent, s.keep_top_k) if s.rollout_every else None)

@@ -13,21 +13,23 @@ if TYPE_CHECKING:
     from sims.partmanip.tasks import TaskSpec
 
 
-def run_expert_episode(env: PartManipEnv, expert: ScriptedExpert, task: TaskSpec
-                       ) -> tuple[dict[str, np.ndarray], dict]:
-    """Run ``task`` on ``env`` with ``expert`` from reset to success, failure or the horizon.
+def run_expert_episode(env: PartManipEnv, expert: ScriptedExpert, task: TaskSpec,
+                       state: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """Run ``task`` on ``env`` with ``expert`` from reset to success, failure or the horizon;
+    from ``state`` (an EnvState dict of that task) instead of the task's initial state when
+    given: the expert takes over there, at the skill the chain tracker is at.
 
     Returns the stacked observations and actions (obs_t paired with action_t, each with a
     leading time axis) and the final info, with ``skill_starts``: the step at which each skill
-    began. An ExpertFailure ends the episode as a failure (``info["failure"]`` says why).
+    began (skills done before ``state`` began at step 0, with no steps). An ExpertFailure ends the episode as a failure (``info["failure"]`` says why).
     """
     from sims.partmanip.expert import ExpertFailure
 
-    obs, info = env.reset(options={"task": task})
+    obs, info = env.reset(options={"task": task, "state": state})
     expert.reset(env)
     steps: dict[str, list] = {k: [] for k in obs}
     steps["action"] = []
-    skill_starts = [0]
+    skill_starts = [0] * (min(info["skill_index"], len(task.chain) - 1) + 1)
     for t in range(task.horizon):
         try:
             action = expert.act(env)

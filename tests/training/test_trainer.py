@@ -261,3 +261,24 @@ def test_a_nan_in_a_batch_stops_training_before_it_reaches_the_weights(expert_st
     assert all(torch.isfinite(p).all() for p in policy.parameters())
     state = torch.load(tmp_path / "checkpoints" / "train_state.pt", weights_only=True)
     assert state["step"] == 4 and all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_init_from_starts_from_a_trained_policy_and_refuses_another(expert_store, tiny_policy_cfg,
+                                                                   tmp_path):
+    """init_from: a 0-learning-rate run keeps the source's weights and normalizer exactly (a
+    fresh run's differ); a policy of other shapes is a one-line error."""
+    cfg = {**TRAINER, "steps": 20, "ckpt_every": 100}
+    source = train(tiny_policy_cfg, cfg, expert_store, ["proprio", "state"], tmp_path / "a")
+    frozen = {**cfg, "steps": 2, "lr": 0.0, "seed": 1}
+    tuned = train(tiny_policy_cfg, frozen, expert_store, ["proprio", "state"], tmp_path / "b",
+                  init_from=source.policy_dir)
+    fresh = train(tiny_policy_cfg, frozen, expert_store, ["proprio", "state"], tmp_path / "c")
+    ws, wt, wf = (load_policy(r.policy_dir).state_dict() for r in (source, tuned, fresh))
+    assert all(torch.equal(ws[k], wt[k]) for k in ws)
+    assert not all(torch.equal(ws[k], wf[k]) for k in ws)
+    with pytest.raises(RobopolicyError, match=r"init_from .*do not fit .*tensors differ"):
+        train(tiny_policy_cfg, frozen, expert_store, ["proprio", "state", "skill_state"],
+              tmp_path / "d", init_from=source.policy_dir)
+    with pytest.raises(RobopolicyError, match="no such directory"):
+        train(tiny_policy_cfg, frozen, expert_store, ["proprio", "state"], tmp_path / "e",
+              init_from=tmp_path / "missing")
