@@ -88,6 +88,12 @@ class PoseAugmenter:
                 # a spatial part (left, top...) is a side in the world frame: turned, the object
                 # would show another side there, so only its position changes
                 placement = Placement(placement.x, placement.y, resting_yaw(source["object_pose"][0]))
+            elif any(c.skill == "rotate" for c in task.chain):
+                # a rotate ends at the source's world orientation, so the wrist makes up the
+                # yaw change: beyond a quarter turn or so it runs into its joint limits
+                turn = np.radians(self.params.rotate_yaw_deg)
+                yaw = resting_yaw(source["object_pose"][0]) + float(rng.uniform(-turn, turn))
+                placement = Placement(placement.x, placement.y, yaw)
             out.append(self.variant(env, task, source, source_meta, placement))
         return out
 
@@ -98,27 +104,41 @@ class PoseAugmenter:
         obs, info = env.reset(options={"task": task,
                                        "placement": (placement.x, placement.y, placement.yaw)})
         starts = json.loads(source_meta["skill_starts"] or "[0]")
-        first = json.loads(source_meta["chain"] or "[{}]")[0].get("skill", "grasp")
-        try:
-            actions, plan = plan_actions(source["action"], starts, first,
-                                         source["object_pose"][0], obs["object_pose"],
-                                         env.commanded_target, self.params)
-            if len(actions) > task.horizon:
-                raise PlanFailure(f"{len(actions)} steps, over the horizon {task.horizon}")
-            self._reach.joint_path(actions, obs["robot_joints"][:7])
-        except PlanFailure as e:
-            return Variant(placement, False, f"plan: {e}")
+        chain = json.loads(source_meta["chain"] or "[]") or [{"skill": "grasp"}]
         steps: dict[str, list] = {k: [] for k in obs}
         steps["action"] = []
-        skill_starts = [0]
-        for t, action in enumerate(actions):
-            for k, v in obs.items():
-                steps[k].append(v)
-            steps["action"].append(action)
-            if len(skill_starts) <= info["skill_index"] < len(task.chain):
-                skill_starts.append(t)
-            obs, _, terminated, truncated, info = env.step(action)
-            if terminated or truncated:
+        skill_starts, plans = [0], []
+        # each phase from where the replay left the object: a second phase's grasp or touch
+        # is carried with the object's pose after the first, not its initial one
+        phases = _phases(task, chain, starts, len(source["action"]))
+        for n, (lo, hi, first, world_from, released) in enumerate(phases):
+            last = n == len(phases) - 1
+            try:
+                actions, plan = plan_actions(source["action"][lo:hi], [s - lo for s in starts if lo <= s < hi],
+                                             first, source["object_pose"][lo], obs["object_pose"],
+                                             env.commanded_target, self.params,
+                                             None if world_from is None else world_from - lo,
+                                             released, first_phase=n == 0, last_phase=last)
+                # the final hold is slack: the task ends the step its last goal holds
+                needed = len(steps["action"]) + len(actions) - (self.params.hold_steps if last else 0)
+                if needed > task.horizon:
+                    raise PlanFailure(f"{needed} steps, over the horizon {task.horizon}")
+                self._reach.joint_path(actions, obs["robot_joints"][:7])
+            except PlanFailure as e:
+                return Variant(placement, False, f"plan: {e}" + (f" (phase from step {lo})" if lo else ""))
+            plans.append({"keys": [int(k) + lo for k in plan["keys"]], "attach": int(plan["attach"]) + lo})
+            done = False
+            for action in actions:
+                for k, v in obs.items():
+                    steps[k].append(v)
+                steps["action"].append(action)
+                if len(skill_starts) <= info["skill_index"] < len(task.chain):
+                    skill_starts.append(len(steps["action"]) - 1)
+                obs, _, terminated, truncated, info = env.step(action)
+                if terminated or truncated:
+                    done = True
+                    break
+            if done:
                 break
         if not info["success"]:
             return Variant(placement, False, f"replay: skill {info['skill_index']} not done")
@@ -131,5 +151,23 @@ class PoseAugmenter:
         meta = {"success": True, "completion": float(info["completion"]),
                 "skill_starts": json.dumps(skill_starts),
                 "params": {"x": placement.x, "y": placement.y, "yaw": placement.yaw,
-                           "keys": [int(k) for k in plan["keys"]], "attach": int(plan["attach"])}}
+                           "keys": [k for p in plans for k in p["keys"]],
+                           "attach": [p["attach"] for p in plans]}}
         return Variant(placement, True, "", data, meta)
+
+
+def _phases(task, chain: list[dict], starts: list[int], length: int
+            ) -> list[tuple[int, int, str, int | None, bool]]:
+    """(first step, end step, first skill, the step its rotate begins or None, whether it ends
+    with a release) of each phase of a source demo, from its chain, skill starts and the task's
+    phase starts."""
+    firsts = [i for i in task.phases if i < len(starts)] or [0]
+    bounds = [starts[i] for i in firsts] + [length]
+    out = []
+    for n, i in enumerate(firsts):
+        last = firsts[n + 1] if n + 1 < len(firsts) else len(chain)
+        turn = next((starts[j] for j in range(i, min(last, len(starts)))
+                     if chain[j].get("skill") == "rotate"), None)
+        out.append((bounds[n], bounds[n + 1], chain[i].get("skill", "grasp"), turn,
+                    chain[last - 1].get("skill") == "release"))
+    return out

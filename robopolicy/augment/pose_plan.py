@@ -7,7 +7,10 @@ robot first holds or touches the object (``attach``) and after it, plus the last
 up to ``attach`` are relative to the object, so they move with it: ``T_new @ T_src^-1``. After
 it the object moves with the hand, and skills are in world directions (move left, lift), so
 later key poses keep their world displacement from the attach pose and their rotation about the
-TCP. The Panda's gripper is symmetric under a half turn about its approach axis: of the two
+TCP, except from a rotate skill on: its goal is a world direction for a part to face, so from
+there the hand takes the source's world orientation (the held object then ends turned as the
+source's did). A two-phase task is planned one phase at a time (`PoseAugmenter`), each from
+the object's pose where the replay left it. The Panda's gripper is symmetric under a half turn about its approach axis: of the two
 equivalent grasps the one nearer the source's orientation is taken. An approach pose above
 the first key pose is added.
 """
@@ -37,6 +40,8 @@ class PoseParams:
     max_step_rad: float = 0.08  # TCP rotation per control step at most
     corner_tol_m: float = 0.005  # path simplification tolerance (key frames at the corners)
     hold_steps: int = 15  # steps the last pose is held for the task to complete
+    release_retreat_m: float = 0.04  # a phase that ends releasing backs off this much more
+    rotate_yaw_deg: float = 45.0  # a task with a rotate turns the object at most this far from the source's yaw
     ik_tol_m: float = 0.004  # an interpolated pose IK misses by more is unreachable
     ik_tol_rad: float = 0.05
     symmetric_gripper: bool = True
@@ -89,12 +94,34 @@ def key_frames(actions: np.ndarray, skill_starts: list[int], first_skill: str,
     fixed = sorted(keys | {0})
     for lo, hi in zip(fixed[:-1], fixed[1:], strict=True):
         _corners(actions[:, :3].astype(float), lo, hi, corner_tol, keys)
+    # a turn of the wrist moves no position: split it until no two keys are more than
+    # MAX_KEY_TURN apart, so the path between them turns the way the source did (a slerp takes
+    # the shorter way, and a half turn the other way round runs into the wrist's joint limit)
+    rots = [rot6d_to_mat(a[3:9].astype(float)) for a in actions]
+    ordered = sorted(keys | {0})
+    for lo, hi in zip(ordered[:-1], ordered[1:], strict=True):
+        _turns(rots, lo, hi, keys)
     return sorted(keys), attach
 
 
+MAX_KEY_TURN = np.radians(60)
+
+
+def _turns(rots: list[np.ndarray], lo: int, hi: int, out: set[int]) -> None:
+    if hi - lo < 2 or rotation_angle(rots[lo], rots[hi]) <= MAX_KEY_TURN:
+        return
+    mid = (lo + hi) // 2
+    out.add(mid)
+    _turns(rots, lo, mid, out)
+    _turns(rots, mid, hi, out)
+
+
 def carry_keys(actions: np.ndarray, keys: list[int], attach: int, src_object: np.ndarray,
-               new_object: np.ndarray, symmetric: bool) -> list[np.ndarray]:
-    """The key TCP poses (4x4) at the new placement (see the module docstring)."""
+               new_object: np.ndarray, symmetric: bool, world_from: int | None = None
+               ) -> list[np.ndarray]:
+    """The key TCP poses (4x4) at the new placement (see the module docstring); keys after
+    the attach step from `world_from` on (a rotate's start) keep the source's world
+    orientation."""
     move = object_mat(new_object) @ np.linalg.inv(object_mat(src_object))
     src = {k: pose_mat(actions[k, :3], rot6d_to_mat(actions[k, 3:9])) for k in keys}
     flip = np.eye(3)
@@ -113,7 +140,12 @@ def carry_keys(actions: np.ndarray, keys: list[int], attach: int, src_object: np
             p[:3, :3] = p[:3, :3] @ flip
         else:
             p = np.eye(4)
-            p[:3, :3] = src[k][:3, :3] @ a_src[:3, :3].T @ a_new[:3, :3]
+            if world_from is not None and k >= world_from:
+                # the grasp is the source's up to the half turn, so this hand orientation
+                # turns the held object to the source's world orientation
+                p[:3, :3] = src[k][:3, :3] @ flip
+            else:
+                p[:3, :3] = src[k][:3, :3] @ a_src[:3, :3].T @ a_new[:3, :3]
             p[:3, 3] = a_new[:3, 3] + src[k][:3, 3] - a_src[:3, 3]
         out.append(p)
     return out
@@ -137,12 +169,25 @@ def _steps_between(a: np.ndarray, b: np.ndarray, params: PoseParams, at_least: i
 
 def plan_actions(actions: np.ndarray, skill_starts: list[int], first_skill: str,
                  src_object: np.ndarray, new_object: np.ndarray, start: np.ndarray,
-                 params: PoseParams) -> tuple[np.ndarray, dict]:
+                 params: PoseParams, world_from: int | None = None,
+                 ends_released: bool = False, first_phase: bool = True,
+                 last_phase: bool = True) -> tuple[np.ndarray, dict]:
     """Absolute actions (T', 10) doing the source demo `actions` on the object at `new_object`
     (its initial ``object_pose``; `src_object`: the source's), from the commanded target
-    `start` (10,), and a summary of the plan (key steps, attach step, grasp flip)."""
+    `start` (10,), and a summary of the plan (key steps, attach step, grasp flip);
+    `world_from`: the step a rotate skill begins (see `carry_keys`). `ends_released`: the
+    segment's last skill is a release; the source's hand stopped the moment the release held,
+    just clear of the object, and an object that ends a few millimetres elsewhere leaves the
+    carried hand too near it, so the hand goes `release_retreat_m` further the way the
+    source's hand went during the release (up if it barely moved) before the hold. A later
+    phase (`first_phase` false) starts from the hand where the last one left it, without the
+    approach pose; a phase before the last (`last_phase` false) holds its end only
+    `dwell_steps` (the next phase's start follows)."""
     keys, attach = key_frames(actions, skill_starts, first_skill, params.corner_tol_m)
-    poses = carry_keys(actions, keys, attach, src_object, new_object, params.symmetric_gripper)
+    if world_from is not None and 0 < world_from < len(actions):
+        keys = sorted({*keys, world_from - 1})  # the turn starts from where the rotate began
+    poses = carry_keys(actions, keys, attach, src_object, new_object, params.symmetric_gripper,
+                       world_from)
     grip = actions[:, 9]
     current = pose_mat(start[:3], rot6d_to_mat(start[3:9]))
     approach = poses[0].copy()
@@ -156,7 +201,8 @@ def plan_actions(actions: np.ndarray, skill_starts: list[int], first_skill: str,
         current = target
 
     first_grip = float(grip[keys[0] - 1]) if keys[0] > 0 else float(grip[0])
-    go(approach, first_grip)
+    if first_phase:
+        go(approach, first_grip)
     go(poses[0], first_grip)
     prev = keys[0]
     for i, (k, pose) in enumerate(zip(keys, poses, strict=True)):
@@ -165,7 +211,15 @@ def plan_actions(actions: np.ndarray, skill_starts: list[int], first_skill: str,
         if k > 0 and grip[k] != grip[k - 1]:
             path.extend([(current, float(grip[k]))] * params.dwell_steps)
         prev = k
-    path.extend([(current, float(grip[-1]))] * params.hold_steps)
+    if ends_released and params.release_retreat_m > 0:
+        began = [i for i, k in enumerate(keys) if k == max(skill_starts)]
+        away = poses[-1][:3, 3] - poses[began[0]][:3, 3] if began else np.zeros(3)
+        norm = float(np.linalg.norm(away))
+        away = away / norm if norm > 0.01 else np.array([0.0, 0.0, 1.0])
+        retreat = current.copy()
+        retreat[:3, 3] += params.release_retreat_m * away
+        go(retreat, float(grip[-1]))
+    path.extend([(current, float(grip[-1]))] * (params.hold_steps if last_phase else params.dwell_steps))
     out = np.array([np.concatenate([p[:3, 3], mat_to_rot6d(p[:3, :3]), [g]]) for p, g in path])
     return out.astype(np.float32), {"keys": keys, "attach": attach}
 

@@ -98,3 +98,47 @@ def test_cli_errors_are_one_line(box_mug_store, tmp_path):
              tmp_path=tmp_path)
     assert r.returncode == 2 and "unknown augmenter 'nope'" in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def rotate_two_phase_store(tmp_path_factory):
+    """2 catalog train episodes: class 11 (grasp, lift, rotate, put down, release) and class 16
+    (two phases: grasp, move, release / grasp, move, release)."""
+    root = tmp_path_factory.mktemp("pose_phases")
+    out = root / "demos.zarr"
+    r = subprocess.run(
+        [sys.executable, "-m", "robopolicy.cli", "collect", "suite=partmanip",
+         "suite.tasks.source=catalog", "suite.tasks.classes=[11,16]", "suite.tasks.stratify=class",
+         "suite.tasks.train_episodes=2000", "suite.env.obs_keys=[proprio,state]", "episodes=2",
+         "workers=1", f"out={out}", f"hydra.run.dir={root / 'run'}"],
+        capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_a_rotate_and_a_second_phase_are_carried_to_a_turned_object(rotate_two_phase_store):
+    """The object moved and turned: the rotate still ends facing the source's world
+    direction, and the second phase is planned from where the first left the object."""
+    from robopolicy.augment.pose_aug import resting_yaw
+    from sims.partmanip.factory import make_env
+    from sims.partmanip.tasks import TaskSpec
+
+    source = EpisodeStore.open(rotate_two_phase_store)
+    env = make_env({**source.env_config["env"], "obs_keys": list(source.shape_meta["obs"])},
+                   source.env_config["tasks"])
+    try:
+        for i, task_class in enumerate((11, 16)):
+            meta = source.episode_meta(i)
+            assert meta["task_class"] == task_class
+            data = source.get_episode(i)
+            x, y = data["object_pose"][0, :2]
+            # halfway to the middle of the placement ranges, turned 25 deg
+            placement = Placement(float(x + 0.525) / 2, float(y) / 2,
+                                  resting_yaw(data["object_pose"][0]) + np.radians(25))
+            task = TaskSpec.from_dict(from_store(source, i).task)
+            var = PoseAugmenter().variant(env, task, data, meta, placement)
+            assert var.success, var.reason
+            assert len(var.meta["params"]["attach"]) == len(task.phases)
+            assert json.loads(var.meta["skill_starts"]) == sorted(json.loads(var.meta["skill_starts"]))
+    finally:
+        env.close()
