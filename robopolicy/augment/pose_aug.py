@@ -3,8 +3,10 @@ sampled within the suite's placement ranges; the source's yaw where the task nam
 part, a side in the world frame), kept only if the simulator, replaying it from its
 new initial state, says it succeeds.
 
-The trajectory is `pose_plan.plan_actions` (key poses carried with the object, IK-checked). The
-replay that verifies a demo is also what records it: its observations are the simulator's. Its
+The trajectory is `pose_plan.plan_actions` (key poses carried with the object, IK-checked), one
+task phase at a time: a two-phase task's second phase is planned from the object's pose where
+the replay of the first left it. A task with a rotate keeps the yaw near the source's
+(`rotate_yaw_deg`). The replay that verifies a demo is also what records it: its observations are the simulator's. Its
 camera images are too with ``params.image_source: simulator`` (the default: on a CPU the
 Gaussian renderer costs about 0.1-0.2 s a frame at 64 px against MuJoCo's milliseconds), or are
 re-rendered from the instance's fitted Gaussians posed by the replay's records with
