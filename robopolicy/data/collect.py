@@ -18,8 +18,8 @@ from typing import Any
 
 from robopolicy.data.jsonl import read_json_lines
 from robopolicy.data.recovery import (
-    RECOVERY_SEEDS,
     RecoverySettings,
+    recovery_jobs,
     recovery_meta,
     recovery_starts,
 )
@@ -264,21 +264,23 @@ def collect(config: CollectConfig) -> CollectSummary:
         if seed + episodes > len(starts):
             log.warning("recovery.run %s has %d starts: collecting %d, not %d", c.recovery.run,
                         len(starts), len(starts) - seed, episodes)
-        jobs = {RECOVERY_SEEDS + i: (RECOVERY_SEEDS + i, starts[i])
-                for i in range(seed, min(seed + episodes, len(starts)))}
-        work = _collect_from_state
+        starts = starts[seed:seed + episodes]
+        jobs, work = None, _collect_from_state
     else:
         if isinstance(pool, CatalogTasks):  # len() builds (or reads) the catalog before the workers start
             if seed + episodes > len(pool):
                 raise RobopolicyError(f"collect: split {pool.split} has {len(pool)} episodes, "
                                       f"asked for {seed}..{seed + episodes - 1}")
         jobs, work = {s: s for s in range(seed, seed + episodes)}, _collect_one
-    episodes = len(jobs)
     probe = make_env(env_cfg, pool)  # cheap: builds no simulator until reset
     layout = obs_layout(env_cfg.obs_keys, env_cfg.articulation_dim)
     store = _open_or_create(Path(out), probe.shape_meta(),
                             {"env": env_cfg.to_config(), "tasks": pool.to_config()}, c.overwrite,
                             layout)
+    attempted = read_json_lines(store.path / ATTEMPTS_FILE)
+    if jobs is None:
+        jobs = recovery_jobs(store.episodes(), attempted, starts)
+    episodes = len(jobs)
     done = _previous_attempts(store)
     wanted = list(jobs)
     seeds = [s for s in wanted if s not in done]
@@ -303,6 +305,8 @@ def collect(config: CollectConfig) -> CollectSummary:
                     kept += 1
                     steps += len(data["action"])
                 record = {k: meta[k] for k in ATTEMPT_KEYS if k in meta}
+                if meta["source"] == "recovery":  # which start it was, for a rerun to skip
+                    record["start"] = json.loads(meta["provenance"])["start"]
                 if failure:
                     record["failure"] = failure
                 attempts.write(json.dumps({**record, "kept": bool(keep)}) + "\n")

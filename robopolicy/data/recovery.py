@@ -7,9 +7,11 @@ which plain demos never show it.
     robopolicy collect recovery.run=runs/rollouts out=<store> episodes=800
 
 A start is an episode's state every ``every`` steps (the first at step ``every``), of failed
-episodes only with ``failed_only``, in the run's record order. Recovery episodes take the
-seeds ``RECOVERY_SEEDS + i`` for start ``i``, so they can join the expert store the policy
-was trained on without clashing with its catalog seeds, and a rerun resumes.
+episodes only with ``failed_only``, in the run's record order, named by its run, episode and
+step. Recovery episodes take seeds from ``RECOVERY_SEEDS`` up, above every seed the store
+holds, so they join the expert store the policy was trained on without clashing with its
+catalog seeds; a start already attempted keeps its seed, so a rerun resumes and the starts of
+a later run (DAgger's next round) are new episodes.
 """
 
 from __future__ import annotations
@@ -85,10 +87,37 @@ def recovery_starts(settings: RecoverySettings) -> list[dict]:
                 state = EnvState(rec["task"], arrays["state_sim"][t], skill,
                                  arrays["state_skill_start"][t], int(arrays["state_steps"][t]),
                                  arrays["state_target"][t])
+                group = str(jsonl.parent.relative_to(run))
                 starts.append({"state": state.to_dict(), "provenance": {
-                    "run": str(run), "group": str(jsonl.parent.relative_to(run)),
-                    "episode": index, "step": t, "source": "recovery"}})
+                    "run": str(run), "group": group, "episode": index, "step": t,
+                    "source": "recovery",
+                    "start": f"{run.resolve()}:{group}/{index}@{t}"}})
     return starts
+
+
+def recovery_jobs(stored: list[dict], attempted: list[dict], starts: list[dict]
+                  ) -> dict[int, tuple[int, dict]]:
+    """{seed: (seed, start)} for `starts`: a start already in the store's episodes (`stored`
+    metadata) or its attempts log (`attempted` records) keeps its seed; a new one takes the next
+    seed above all of them (from RECOVERY_SEEDS)."""
+    known: dict[str, int] = {}
+    for m in stored:
+        if m.get("source") == "recovery" and m.get("provenance"):
+            key = json.loads(m["provenance"]).get("start")
+            if key is not None:
+                known[key] = int(m["seed"])
+    for a in attempted:
+        if "start" in a:
+            known.setdefault(a["start"], int(a["seed"]))
+    used = [int(m["seed"]) for m in stored] + [int(a["seed"]) for a in attempted]
+    nxt = max([RECOVERY_SEEDS - 1, *used]) + 1
+    jobs = {}
+    for start in starts:
+        seed = known.get(start["provenance"]["start"])
+        if seed is None:
+            seed, nxt = nxt, nxt + 1
+        jobs[seed] = (seed, start)
+    return dict(sorted(jobs.items()))
 
 
 def _states(path: Path) -> dict[str, np.ndarray]:

@@ -72,6 +72,29 @@ def test_recovery_demos_start_where_the_run_was_and_resume(state_run, mug_env, t
     assert collect(config).kept == s.kept  # a rerun adds nothing
 
 
+def test_a_later_run_adds_new_recovery_episodes_to_the_same_store(state_run, tmp_path):
+    """DAgger's next round: another run's starts are new episodes with new seeds, whatever
+    their index in their run; rerunning either round adds nothing."""
+    other = tmp_path / "round2"
+    evaluate_policy(EvalConfig("expert", ENV_CONFIG, TASKS, other, episodes=1, seed=600,
+                               executor=ExecutorConfig("process", 1, 1), record_states=True))
+    out = tmp_path / "store.zarr"
+    rounds = [CollectConfig(ENV_CONFIG, TASKS, out, episodes=2, workers=1,
+                            recovery=RecoverySettings(run, every=25, failed_only=False))
+              for run in (state_run, other)]
+    first = collect(rounds[0]).kept  # the store's episodes after each round
+    second = collect(rounds[1]).kept - first
+    assert first >= 1 and second >= 1
+    metas = EpisodeStore.open(out).episodes()
+    assert len(metas) == first + second
+    assert len({int(m["seed"]) for m in metas}) == len(metas)
+    runs = [json.loads(m["provenance"])["run"] for m in metas]
+    assert runs.count(str(other)) == second
+    for config in rounds:
+        collect(config)
+    assert EpisodeStore.open(out).n_episodes == first + second
+
+
 def test_a_run_without_states_is_a_one_line_error(tmp_path):
     out = tmp_path / "plain"
     evaluate_policy(EvalConfig("expert", ENV_CONFIG, TASKS, out, episodes=1, seed=500,
