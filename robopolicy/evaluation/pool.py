@@ -96,9 +96,9 @@ class _Pool:
         self.stats.lost_slots += lost
         return out, lost
 
-    def reset(self, items: list[tuple[int, dict, bool]]) -> tuple[list, list[int]]:
-        """Reset slots to tasks: items of (slot, task_dict, record_video) -> ([(slot, obs,
-        info)], lost slots)."""
+    def reset(self, items: list[tuple]) -> tuple[list, list[int]]:
+        """Reset slots to tasks: items of (slot, task_dict, record_video[, record_states]) ->
+        ([(slot, obs, info)], lost slots)."""
         return self._call("reset", items)
 
     def step(self, items: list[tuple[int, object]]) -> tuple[list, list[int]]:

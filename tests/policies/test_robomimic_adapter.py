@@ -144,7 +144,7 @@ class _FakePool:
 
     def reset(self, items):
         out = []
-        for s, task, _ in items:
+        for s, task, *_ in items:  # (slot, task, record video, record states)
             x = np.random.default_rng(task["init_seed"]).normal(size=20)
             self.envs[s] = {"x": x, "t": 0, "episode": task["init_seed"]}
             self.actions[task["init_seed"]] = []
