@@ -10,9 +10,9 @@ later key poses keep their world displacement from the attach pose and their rot
 TCP, except from a rotate skill on: its goal is a world direction for a part to face, so from
 there the hand takes the source's world orientation (the held object then ends turned as the
 source's did). A two-phase task is planned one phase at a time (`PoseAugmenter`), each from
-the object's pose where the replay left it. The Panda's gripper is symmetric under a half turn about its approach axis: of the two
-equivalent grasps the one nearer the source's orientation is taken. An approach pose above
-the first key pose is added.
+the object's pose where the replay left it. The Panda's gripper is symmetric under a half turn
+about its approach axis: of the two equivalent grasps the one nearer the source's orientation
+is taken. An approach pose above the first key pose is added.
 """
 
 from __future__ import annotations

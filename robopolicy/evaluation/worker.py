@@ -183,11 +183,11 @@ class EnvWorker:
 
 
 def _env_state(env) -> dict[str, np.ndarray]:
-    """The env's state now, without its task (EnvState's fields as arrays)."""
-    s = env.get_state()
-    return {"sim": s.sim, "skill_index": np.int32(s.skill_index),
-            "skill_start": np.asarray(s.skill_start, float), "steps": np.int32(s.steps),
-            "target": np.asarray(s.target, float)}
+    """The env's state now, without its task (EnvState's fields as arrays; `env.get_state()`
+    would also copy the task at every step, which the parent already has)."""
+    return {"sim": env.backend.get_state(), "skill_index": np.int32(env.tracker.index),
+            "skill_start": np.asarray(env.tracker.move_start, float),
+            "steps": np.int32(env.elapsed_steps), "target": env.commanded_target}
 
 
 def worker_main(conn, env_config: dict, task_config: dict, n_envs: int,
