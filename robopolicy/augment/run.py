@@ -295,12 +295,6 @@ def initial_options(store: EpisodeStore, episode: int) -> dict:
     """`env.reset` options that start a stored episode (augmented or not) from its recorded
     initial state: its task, and for one a simulated stage (pose, swap) placed anew, that
     placement."""
-    from robopolicy.viewer.sources import from_store
+    from robopolicy.viewer.sources import store_reset_options
 
-    options = {"task": from_store(store, episode).task}
-    provenance = store.episode_meta(episode)["provenance"]
-    stages = json.loads(provenance).get("stages", []) if provenance else []
-    placed = [st["params"] for st in stages if "x" in st.get("params", {})]
-    if placed:
-        options["placement"] = (placed[-1]["x"], placed[-1]["y"], placed[-1]["yaw"])
-    return options
+    return store_reset_options(store, episode)

@@ -141,4 +141,5 @@ def recovery_meta(task, info: dict, start: dict, seed: int, length: int, backend
             "skill_starts": json.dumps(info["skill_starts"]),
             "skill_instructions": json.dumps(list(task.skill_instructions)),
             "chain": json.dumps(task.to_dict()["chain"]),
-            "provenance": json.dumps(start["provenance"])}
+            # the start state makes the episode replayable on its own (the run may be gone)
+            "provenance": json.dumps({**start["provenance"], "state": start["state"]})}

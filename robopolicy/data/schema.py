@@ -53,7 +53,8 @@ META_FIELDS: dict[str, tuple[type, Any]] = {
     # the task's skill chain, structured: JSON [{"skill": "grasp", "params": {"part": ...}}, ...]
     "chain": (str, ""),
     # augmented episodes: where they came from, JSON {"store": ..., "episode": ..., "augmenter":
-    # ..., "params": {...}} ("" for collected ones)
+    # ..., "params": {...}}; recovery episodes: the evaluation run, episode and step they start
+    # from, with that start's EnvState dict under "state" ("" for collected ones)
     "provenance": (str, ""),
     # cameras that differ from the env's (a `camera`-augmented agentview), JSON {name: {"pos":
     # [3], "rot": [[3] x 3] (columns = camera x right, y up, z backwards), "fovy_deg", "width",

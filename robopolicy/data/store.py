@@ -25,7 +25,10 @@ each episode came from (JSON: the source store, episode and copy, and each stage
 and draw, in order) and in
 the root attr ``image_source`` how their images were made (``"simulator"``: re-rendered by the
 simulator replaying the episode; ``"gaussians"``: rendered from the posed Gaussian scene;
-``"image2d"``: the source's frames cropped and colour-jittered). An
+``"image2d"``: the source's frames cropped and colour-jittered). Recovery episodes
+(``source="recovery"``, :mod:`robopolicy.data.recovery`) hold there the evaluation run, episode
+and step they start from, and that start's EnvState (``"state"``), so they replay without the
+run. An
 episode whose images come from another camera than the env's (``augment:camera``) records that
 camera in its ``cameras`` metadata field: JSON ``{name: {"pos", "rot", "fovy_deg", "width",
 "height"}}`` in :mod:`sims.core.camera`'s convention (world frame; ``rot``'s columns are the

@@ -1,5 +1,6 @@
 """Replaying an episode in the simulator from its recorded actions (the env is deterministic for a
-task + seed), and the episode's video frames (recorded images if stored, else replayed).
+task + seed, and for an augmented or recovery episode its placement or start state), and the
+episode's video frames (recorded images if stored, else replayed).
 
 Step convention: step 0 is the state after reset, step t+1 the state after executing action t,
 so an episode of T actions has T + 1 states (and video frames).
@@ -26,7 +27,7 @@ def replay_steps(episode: Episode,
 
     env = make_env({**episode.env_config, "obs_keys": list(obs_keys)})
     try:
-        obs, info = env.reset(options={"task": episode.task})
+        obs, info = env.reset(options=episode.reset_options)
         yield 0, env, obs, info
         for t, action in enumerate(episode.actions):
             obs, _, _, _, info = env.step(action)

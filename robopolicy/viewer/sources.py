@@ -39,6 +39,8 @@ class Episode:
     `pred_offset` is the action for step `pred_step[t]` (earlier entries lie in the past).
     `recorded` holds camera images stored with the episode (`rgb.<camera>`, (T, H, W, 3)).
     `planner_log` holds a bi-level episode's planner exchanges, in the order they were logged.
+    `start` holds the reset options beyond the task that an augmented or recovery episode needs
+    (`placement`, `state`; see `reset_options`).
     """
 
     source: Literal["dataset", "eval"]
@@ -53,10 +55,17 @@ class Episode:
     pred_offset: int = 0
     recorded: dict[str, np.ndarray] = field(default_factory=dict)
     planner_log: list[dict[str, Any]] = field(default_factory=list)
+    start: dict[str, Any] = field(default_factory=dict)
 
     @property
     def steps(self) -> int:
         return len(self.actions)
+
+    @property
+    def reset_options(self) -> dict[str, Any]:
+        """`env.reset` options that start the episode where it started: its task, and `start`'s
+        extra options (a pose-augmented placement, a recovery episode's start state)."""
+        return {"task": self.task, **self.start}
 
     def describe(self) -> str:
         """One line: index, task, seed, outcome, length and instruction."""
@@ -80,8 +89,23 @@ def load_episode(path: str | Path, episode: int, split: str | None = None) -> Ep
 
 def from_store(store, episode: int) -> Episode:
     """Episode `episode` of an open EpisodeStore."""
-    from sims.partmanip.task_source import task_source
+    where = f"dataset {store.path}"
+    meta, task, start = _store_start(store, episode)
+    rgb = [k for k in store.keys if k.startswith("rgb.")]
+    data = store.get_episode(episode, ["action", *rgb])
+    return Episode("dataset", where, episode, task, dict(store.env_config["env"]),
+                   np.asarray(data.pop("action"), np.float32), meta, recorded=data, start=start)
 
+
+def store_reset_options(store, episode: int) -> dict[str, Any]:
+    """`env.reset` options that start episode `episode` of an open EpisodeStore where it started
+    (as `from_store(store, episode).reset_options`, without reading its arrays)."""
+    _, task, start = _store_start(store, episode)
+    return {"task": task, **start}
+
+
+def _store_start(store, episode: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(metadata, task dict, extra reset options) of a stored episode."""
     where = f"dataset {store.path}"
     if not 0 <= episode < store.n_episodes:
         raise RobopolicyError(f"{where}: no episode {episode} (it has {store.n_episodes})")
@@ -90,16 +114,61 @@ def from_store(store, episode: int) -> Episode:
     if "env" not in cfg or "tasks" not in cfg:
         raise RobopolicyError(f"{where}: no env config recorded, cannot replay")
     _check_env_config(cfg["env"], where)
-    task = task_source(cfg["tasks"]).task(meta["seed"])
+    where = f"{where}: episode {episode}"
+    provenance = _provenance(meta, where)
+    if meta.get("source") == "recovery":
+        return (meta, *_recovery_start(provenance, meta, where))
+    return (meta, *_seeded_start(cfg["tasks"], meta, provenance, where))
+
+
+def _provenance(meta: dict[str, Any], where: str) -> dict[str, Any]:
+    if not meta.get("provenance"):
+        return {}
+    try:
+        provenance = json.loads(meta["provenance"])
+    except ValueError as e:
+        raise RobopolicyError(f"{where}: provenance is not JSON ({e})") from None
+    if not isinstance(provenance, dict):
+        raise RobopolicyError(f"{where}: provenance is not a JSON object")
+    return provenance
+
+
+def _seeded_start(tasks: dict[str, Any], meta: dict[str, Any], provenance: dict[str, Any],
+                  where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(task dict, extra reset options) of an episode whose seed picks its task in the store's
+    task pool: a collected one, or an augmented one (another instance after `swap`, a new
+    placement after `pose`; the last placing stage wins)."""
+    from sims.partmanip.task_source import task_source
+
+    source = task_source(tasks)
+    try:
+        task = source.task(int(meta["seed"]))
+    except (IndexError, KeyError, ValueError) as e:
+        raise RobopolicyError(f"{where}: seed {meta['seed']} is not in the recorded task pool "
+                              f"({e})") from None
     if task.task_id != meta["task_id"]:
-        raise RobopolicyError(f"{where}: episode {episode} ({meta['task_id']}) does not match the "
-                              f"recorded task pool (seed {meta['seed']} gives {task.task_id})")
+        raise RobopolicyError(f"{where} ({meta['task_id']}) does not match the recorded task "
+                              f"pool (seed {meta['seed']} gives {task.task_id})")
     if meta.get("instance_id") is not None:  # a `swap`-augmented episode is on another instance
         task = replace(task, instance_id=int(meta["instance_id"]))
-    rgb = [k for k in store.keys if k.startswith("rgb.")]
-    data = store.get_episode(episode, ["action", *rgb])
-    return Episode("dataset", where, episode, task.to_dict(), dict(cfg["env"]),
-                   np.asarray(data.pop("action"), np.float32), meta, recorded=data)
+    placed = [st["params"] for st in provenance.get("stages", []) if "x" in st.get("params", {})]
+    start = {"placement": tuple(placed[-1][k] for k in ("x", "y", "yaw"))} if placed else {}
+    return task.to_dict(), start
+
+
+def _recovery_start(provenance: dict[str, Any], meta: dict[str, Any],
+                    where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(task dict, extra reset options) of a recovery episode: it starts at the evaluation
+    run's state its provenance holds."""
+    state = provenance.get("state")
+    if not isinstance(state, dict) or not isinstance(state.get("task"), dict):
+        raise RobopolicyError(f"{where} is a recovery episode without its start state in its "
+                              "provenance (collected before states were stored); cannot replay")
+    task = _task_dict(state["task"], where)
+    if task["task_id"] != meta["task_id"]:
+        raise RobopolicyError(f"{where} ({meta['task_id']}): its start state is of task "
+                              f"{task['task_id']}")
+    return task, {"state": state}
 
 
 def _eval_folder(path: Path, split: str | None) -> Path:

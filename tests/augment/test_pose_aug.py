@@ -13,6 +13,7 @@ import pytest
 from robopolicy.augment.pose_aug import Placement, PoseAugmenter
 from robopolicy.augment.run import initial_options
 from robopolicy.data.store import EpisodeStore
+from robopolicy.viewer.replay import replay_steps
 from robopolicy.viewer.sources import from_store
 
 
@@ -72,6 +73,18 @@ def test_a_kept_demo_succeeds_again_from_its_recorded_initial_state(augmented):
         assert done and info["success"]
     finally:
         env.close()
+
+
+def test_the_viewer_replays_an_augmented_episode_from_its_placement(augmented):
+    store = EpisodeStore.open(augmented)
+    episode = from_store(store, 0)
+    assert episode.reset_options["placement"]
+    recorded = store.get_episode(0, ["object_pose"])["object_pose"]
+    for t, _, obs, info in replay_steps(episode, ["object_pose"]):
+        if t < len(recorded):
+            np.testing.assert_allclose(obs["object_pose"], recorded[t], atol=1e-5)
+        final = info
+    assert final["success"]
 
 
 def test_a_demo_that_fails_is_not_kept(box_mug_store):

@@ -13,6 +13,8 @@ from robopolicy.data.store import EpisodeStore
 from robopolicy.errors import RobopolicyError
 from robopolicy.evaluation.config import EvalConfig, ExecutorConfig
 from robopolicy.evaluation.rollout import evaluate_policy
+from robopolicy.viewer.replay import replay_steps
+from robopolicy.viewer.sources import from_store
 from tests.conftest import ENV_CONFIG, TASKS
 
 
@@ -70,6 +72,32 @@ def test_recovery_demos_start_where_the_run_was_and_resume(state_run, mug_env, t
         chain = chain_from_meta(m, "test")
         assert chain.active(np.array([0]))[0] == start["state"]["skill_index"]
     assert collect(config).kept == s.kept  # a rerun adds nothing
+    # the viewer replays a recovery episode from its start state, to the same success
+    episode = from_store(store, 0)
+    assert episode.reset_options["state"]["sim"] == starts[int(metas[0]["seed"]) -
+                                                          RECOVERY_SEEDS]["state"]["sim"]
+    recorded = store.get_episode(0, ["proprio"])["proprio"]
+    for t, _, obs, info in replay_steps(episode, ["proprio"]):
+        if t < len(recorded):
+            np.testing.assert_allclose(obs["proprio"], recorded[t], atol=1e-6)
+        final = info
+    assert final["success"] == metas[0]["success"]
+
+
+def test_a_recovery_episode_without_its_start_state_is_a_one_line_error(state_run, tmp_path):
+    out = tmp_path / "recovery.zarr"
+    collect(CollectConfig(ENV_CONFIG, TASKS, out, episodes=1, seed=0, workers=1,
+                          recovery=RecoverySettings(state_run, every=15, failed_only=False)))
+    import zarr
+
+    # a recovery episode as the first version of `collect recovery.run=...` wrote it
+    field = zarr.open_group(out, mode="a")["meta/episodes/provenance"]
+    provenance = json.loads(field[0].item())
+    del provenance["state"]
+    field[0] = json.dumps(provenance)
+    with pytest.raises(RobopolicyError, match="without its start state") as e:
+        from_store(EpisodeStore.open(out), 0)
+    assert "\n" not in str(e.value)
 
 
 def test_a_later_run_adds_new_recovery_episodes_to_the_same_store(state_run, tmp_path):
