@@ -10,7 +10,9 @@ when the expert executes) or by the low-level policy's skill-done head (`advance
 When the plan runs out the planner is asked for the next skill; `Done` with the task not
 achieved ends the episode as `task_failed`, an answer that is still invalid after the
 planner's retry as `planner_invalid`, a skill that runs `skill_timeout` steps as
-`skill_timeout`. With `replan_every=K` the loop is closed within a skill too: every K steps
+`skill_timeout`. With `hold_grasp` a learned low level cannot let go of what it carries: during
+a move or rotate with a grasp since the last release, its gripper commands are set closed (only
+a release opens the hand, as the skill grammar means). With `replan_every=K` the loop is closed within a skill too: every K steps
 of a running skill the planner is asked again what the current skill is, from the skills
 finished and the frame of that moment, and a different answer replaces the running skill (a
 `Done`, an invalid answer or the same call leaves it running). The task's success is always
@@ -37,6 +39,9 @@ ADVANCE = ("predicate", "learned")
 LOOKAHEAD_EXPERT = 8  # lookahead=auto with the expert executing: the rest of any suite chain
 MAX_TIMEOUTS = 2  # a skill timed out this often in an episode ends it as skill_timeout
 BILEVEL = "bilevel"  # policy.path (policy=bilevel) naming the bi-level policy
+CARRY_SKILLS = ("move", "rotate")  # skills that keep what the hand holds
+GRIPPER = 9  # the action's gripper entry (sims.partmanip.env: 1 = open)
+GRIPPER_CLOSED = 0.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,8 @@ class BilevelConfig:
     lookahead: how many calls after the starting one the executor is told, asking the planner
         for them when the plan has none queued (a planner call each): "auto" (the expert: up
         to LOOKAHEAD_EXPERT; a policy trained with `next_skill: true`: 1; else 0) or N >= 0.
+    hold_grasp: a learned low level's gripper stays closed during a move or rotate that
+        carries a grasped object (a release is the skill that opens it).
     planner: the planner's config (`configs/planner/<name>.yaml`).
     """
 
@@ -64,6 +71,7 @@ class BilevelConfig:
     done_threshold: float = 0.5
     replan_every: int = 0
     lookahead: str | int = "auto"
+    hold_grasp: bool = False
     planner: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,6 +93,12 @@ class BilevelConfig:
                                              and self.lookahead >= 0):
             raise RobopolicyError(f"eval: policy.lookahead={self.lookahead!r}: must be auto or a "
                                   "whole number of calls (0: off)")
+        if not isinstance(self.hold_grasp, bool):
+            raise RobopolicyError(f"eval: policy.hold_grasp={self.hold_grasp!r}: must be true or "
+                                  "false")
+        if self.hold_grasp and self.low_level == "expert":
+            raise RobopolicyError("eval: policy.hold_grasp is for a learned low level; the "
+                                  "scripted expert keeps its own grasp")
         if not self.planner:
             raise RobopolicyError("eval: policy=bilevel needs a planner, e.g. planner=oracle "
                                   "(configs/planner/)")
@@ -109,6 +123,18 @@ class EpisodePlan:
     replaced: list = field(default_factory=list)  # (step, call) of each skill a check replaced
     following: object = None  # the first call told to follow `current` (SkillDirector.lookahead)
     said_done: bool = False  # the planner answered done (the episode then ends)
+
+    @property
+    def carrying(self) -> bool:
+        """Whether the current call carries a grasped object: a move or rotate with a grasp
+        among the calls before it since the last release."""
+        if self.current is None or _as_dict(self.current)["skill"] not in CARRY_SKILLS:
+            return False
+        for call in reversed(self.history):
+            kind = _as_dict(call)["skill"]
+            if kind in ("grasp", "release"):
+                return kind == "grasp"
+        return False
 
     def fields(self) -> dict:
         """The episode record's bi-level fields: the calls executed and the step each began,
@@ -253,6 +279,12 @@ class SkillDirector:
         by_key = {ep.key: ep for ep in self.episodes.values()}
         return self._vectors([by_key[k] for k in keys])
 
+    def carrying(self, keys: list[int]) -> np.ndarray:
+        """(B,) bool: whether the current call of each episode named by its key carries a
+        grasped object (`EpisodePlan.carrying`)."""
+        by_key = {ep.key: ep for ep in self.episodes.values()}
+        return np.array([by_key[k].carrying for k in keys], bool)
+
     def _vectors(self, plans: list[EpisodePlan]) -> np.ndarray:
         return _encode([ep.current for ep in plans],
                        [ep.following for ep in plans] if self.next_skill else None)
@@ -376,15 +408,21 @@ class BilevelRunner:
     """The bi-level policy as the evaluation loop's runner: the low-level runner computes the
     actions (conditioned on the current skill's instruction), the director plans and advances."""
 
-    def __init__(self, low_level, director: SkillDirector):
-        self.inner, self.director = low_level, director
+    def __init__(self, low_level, director: SkillDirector, hold_grasp: bool = False):
+        self.inner, self.director, self.hold_grasp = low_level, director, hold_grasp
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
     def __call__(self, windows, texts, generators, episodes):
         """The low-level runner's actions; a policy trained with skill_params: true also gets
-        each row's current call as its `encode_skill` vector."""
+        each row's current call as its `encode_skill` vector. With `hold_grasp`, rows carrying a
+        grasped object get their gripper commands closed (the predicted chunks the viewer shows
+        stay as predicted)."""
         params = (self.director.skill_params(episodes)
                   if getattr(self.inner, "uses_skill_params", False) else None)
-        return self.inner(windows, texts, generators, episodes, skill_params=params)
+        actions = self.inner(windows, texts, generators, episodes, skill_params=params)
+        if self.hold_grasp:
+            actions = np.array(actions, copy=True)
+            actions[self.director.carrying(episodes), :, GRIPPER] = GRIPPER_CLOSED
+        return actions

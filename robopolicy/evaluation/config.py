@@ -147,7 +147,7 @@ class EvalConfig:
                   "perturb", "record_states")
     POLICY_KEYS = ("name", "path", "params", "action_steps")
     BILEVEL_KEYS = ("low_level", "advance", "skill_timeout", "done_threshold", "replan_every",
-                    "lookahead")
+                    "lookahead", "hold_grasp")
 
     @classmethod
     def from_hydra(cls, cfg: Mapping, out_dir: Path) -> EvalConfig:

@@ -321,8 +321,9 @@ def make_bilevel_runner(config, env_config: dict, task_config: dict, seed: int =
                              low_level.predict_done if config.advance == "learned" else None,
                              config.replan_every, _lookahead(config.lookahead, low_level),
                              getattr(low_level, "uses_next_skill", False))
-    return (BilevelRunner(low_level, director), {**env_config, "obs_keys": keys},
-            f"bilevel(planner={planner.name}, low_level={name}, advance={config.advance})")
+    return (BilevelRunner(low_level, director, config.hold_grasp), {**env_config, "obs_keys": keys},
+            f"bilevel(planner={planner.name}, low_level={name}, advance={config.advance}"
+            f"{', hold_grasp' if config.hold_grasp else ''})")
 
 
 def _is_image(key: str) -> bool:

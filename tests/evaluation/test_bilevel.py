@@ -141,6 +141,44 @@ def test_action_steps_applies_to_the_low_level_policy(skill_params_policy):
     assert "(action_steps=2)" in name
 
 
+@pytest.mark.parametrize("hold_grasp", [False, True])
+def test_hold_grasp_keeps_the_hand_closed_while_a_move_carries(hold_grasp, skill_params_policy,
+                                                               tmp_path):
+    """grasp, move, release advanced after every step: with hold_grasp the move's executed
+    gripper command is closed, the grasp's and the release's are the policy's own."""
+    from robopolicy.evaluation.bilevel import GRIPPER, GRIPPER_CLOSED
+
+    bilevel = BilevelConfig(low_level=str(skill_params_policy), advance="learned",
+                            done_threshold=0.0, hold_grasp=hold_grasp, planner={"name": "oracle"})
+    runner, env_config, _ = make_runner(BILEVEL, ENV_CONFIG, MOVE_TASKS, device="cpu",
+                                        bilevel=bilevel)
+    (record,), _ = rollouts(runner, episode_list(MOVE_TASKS, 1, seed=0), env_config, MOVE_TASKS,
+                            tmp_path, ExecutorConfig("process", 1, 1))
+    assert [c["skill"] for c in record["skills"]] == ["grasp", "move", "release"]
+    gripper = np.load(tmp_path / record["rollout"])["action"][:, GRIPPER]
+    assert gripper[0] != GRIPPER_CLOSED and gripper[2] != GRIPPER_CLOSED  # the policy's own
+    assert (gripper[1] == GRIPPER_CLOSED) == hold_grasp
+
+
+@pytest.mark.parametrize(("calls", "carrying"), [
+    (["grasp", "move"], True), (["grasp", "move", "rotate"], True), (["touch", "move"], False),
+    (["grasp", "move", "release", "move"], False), (["grasp", "release", "grasp", "move"], True),
+    (["grasp"], False), (["move"], False)])
+def test_a_call_carries_after_a_grasp_until_a_release(calls, carrying):
+    from robopolicy.evaluation.bilevel import EpisodePlan
+
+    params = {"grasp": {"part": "handle"}, "touch": {"part": "handle"}, "release": {},
+              "move": {"direction": "left"}, "rotate": {"part": "handle", "direction": "front"}}
+    history = [SkillCall(c, params[c]) for c in calls]
+    plan = EpisodePlan(task={}, planner=None, history=history[:-1], current=history[-1])
+    assert plan.carrying is carrying
+
+
+def test_hold_grasp_with_the_expert_is_a_one_line_error():
+    with pytest.raises(RobopolicyError, match="hold_grasp is for a learned low level"):
+        BilevelConfig(low_level="expert", hold_grasp=True, planner={"name": "oracle"})
+
+
 @pytest.fixture(scope="module")
 def next_skill_policy(expert_store, tiny_policy_cfg, tmp_path_factory):
     """As skill_params_policy, also conditioned on the next skill's vector (next_skill)."""
