@@ -67,8 +67,7 @@ def gaussian_rows(store, episodes: int, fit: dict, cache_dir: str | None) -> lis
 
 def simulator_rows(store, episodes: int) -> list[dict]:
     from robopolicy.augment.frames import image_keys
-    from robopolicy.augment.run import initial_options
-    from robopolicy.viewer.sources import from_store
+    from robopolicy.viewer.sources import from_store, store_reset_options
     from sims.partmanip.factory import make_env
     from sims.partmanip.obs_layout import RECORDED_KEYS
 
@@ -82,8 +81,8 @@ def simulator_rows(store, episodes: int) -> list[dict]:
         try:
             for i in range(episodes):
                 actions = from_store(store, i).actions
-                env.reset(options=initial_options(store, i))  # builds the scene: not timed
-                env.reset(options=initial_options(store, i))
+                env.reset(options=store_reset_options(store, i))  # builds the scene: not timed
+                env.reset(options=store_reset_options(store, i))
                 t0 = time.perf_counter()
                 for a in actions:
                     env.step(a)

@@ -289,12 +289,3 @@ def _report(c: AugmentConfig, out: EpisodeStore, n_src: int, resumed: int,
          "generated": summary.generated, "kept": kept, "variants": records}, indent=1))
     log.info("augment %s: kept %d of %d in %.1f s", c.label, kept, summary.generated, wall_s)
     return summary
-
-
-def initial_options(store: EpisodeStore, episode: int) -> dict:
-    """`env.reset` options that start a stored episode (augmented or not) from its recorded
-    initial state: its task, and for one a simulated stage (pose, swap) placed anew, that
-    placement."""
-    from robopolicy.viewer.sources import store_reset_options
-
-    return store_reset_options(store, episode)

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from robopolicy.augment.pose_aug import Placement, PoseAugmenter
-from robopolicy.augment.run import initial_options
 from robopolicy.data.store import EpisodeStore
 from robopolicy.viewer.replay import replay_steps
-from robopolicy.viewer.sources import from_store
+from robopolicy.viewer.sources import from_store, store_reset_options
 
 
 def _cli(*args: str, tmp_path) -> subprocess.CompletedProcess:
@@ -65,7 +64,7 @@ def test_a_kept_demo_succeeds_again_from_its_recorded_initial_state(augmented):
     episode = from_store(store, 0)
     env = make_env({**episode.env_config, "obs_keys": ["object_pose"]}, store.env_config["tasks"])
     try:
-        obs, info = env.reset(options=initial_options(store, 0))
+        obs, info = env.reset(options=store_reset_options(store, 0))
         recorded = store.get_episode(0, ["object_pose"])["object_pose"]
         np.testing.assert_allclose(obs["object_pose"], recorded[0], atol=1e-6)
         for action in episode.actions:

@@ -11,10 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from robopolicy.augment.run import initial_options
 from robopolicy.augment.swap_aug import SwapAugmenter, train_instances
 from robopolicy.data.store import EpisodeStore
-from robopolicy.viewer.sources import from_store
+from robopolicy.viewer.sources import from_store, store_reset_options
 from sims.objects.library import split_manifest
 
 MUG_GRASP = 2  # the fixture's episode 2: mug instance 0, class 1 (grasp)
@@ -88,7 +87,7 @@ def test_a_kept_demo_succeeds_again_on_its_instance(swapped):
     assert episode.task["instance_id"] == store.episode_meta(0)["instance_id"]
     env = make_env({**episode.env_config, "obs_keys": ["object_pose"]}, store.env_config["tasks"])
     try:
-        obs, info = env.reset(options=initial_options(store, 0))
+        obs, info = env.reset(options=store_reset_options(store, 0))
         assert env.task.instance_id == store.episode_meta(0)["instance_id"]
         recorded = store.get_episode(0, ["object_pose"])["object_pose"]
         np.testing.assert_allclose(obs["object_pose"], recorded[0], atol=1e-6)
