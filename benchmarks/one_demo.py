@@ -6,6 +6,7 @@ augmentation; evaluated on nominal test states and on each perturbation split.
     python benchmarks/one_demo.py --out outputs/one_demo [--demos 100] [--copies 50]
         [--copies-many 10] [--steps 3000] [--per-cell 32] [--rows a,b,c,d,e]
         [--perturb lighting,camera,appearance,pose_wide] [--image-size 96] [--workers 2]
+        [--yaw-range -1,1] [--obs-steps 2]
 
 The tasks: one task pool (`suite=mug_lift`, `suite.tasks.*` from `--classes --categories
 --parts --directions --instances`); a task is one (task_id, instance) of that pool, e.g. the
@@ -58,7 +59,8 @@ def suite_args(a) -> list[str]:
     return ["suite=mug_lift", f"suite.tasks.classes=[{a.classes}]",
             f"suite.tasks.categories=[{a.categories}]", f"suite.tasks.parts=[{a.parts}]",
             f"suite.tasks.directions=[{a.directions}]", f"suite.tasks.instances=[{a.instances}]",
-            f"suite.env.obs_keys={OBS}", f"suite.env.image_size=[{s},{s}]"]
+            f"suite.env.obs_keys={OBS}", f"suite.env.image_size=[{s},{s}]",
+            *([f"suite.env.yaw_range=[{a.yaw_range}]"] if a.yaw_range else [])]
 
 
 def task_pool(a):
@@ -142,6 +144,7 @@ def augment_command(a, src: Path, out: Path, augmenters: str, copies: int) -> li
 def train_command(a, store: Path, run_dir: Path) -> list[str]:
     return cli("train", "policy=diffusion_unet", "policy.text_encoder=minilm",
                f"dataset.obs_keys={OBS}", f"dataset.path={store}", "dataset.val_ratio=0",
+               f"policy.n_obs_steps={a.obs_steps}",
                f"trainer.steps={a.steps}", f"trainer.batch_size={a.batch_size}",
                f"trainer.ckpt_every={max(1, min(500, a.steps))}", f"trainer.seed={a.seed}",
                f"hydra.run.dir={run_dir}")
@@ -238,11 +241,15 @@ def parse(argv=None):
     p.add_argument("--parts", default="handle")
     p.add_argument("--directions", default="top")
     p.add_argument("--instances", default="0")
+    p.add_argument("--yaw-range", default="", help="object yaw range, radians, e.g. -1,1 (the "
+                   "quickstart's); '' for the env's full circle")
     p.add_argument("--demos", type=int, default=100, help="demos per task of rows d and e")
     p.add_argument("--copies", type=int, default=50, help="copies per demo of rows b and c")
     p.add_argument("--copies-many", type=int, default=10, help="copies per demo of row e")
     p.add_argument("--steps", type=int, default=3000, help="training steps of every row")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--obs-steps", type=int, default=2, help="observation frames the policy "
+                   "conditions on (1 trains about 1.7x faster on a CPU)")
     p.add_argument("--per-cell", type=int, default=32, help="eval episodes per row x condition")
     p.add_argument("--rows", default="a,b,c,d,e", help=f"comma-separated, from {', '.join(ROWS)}")
     p.add_argument("--perturb", default="lighting,camera,appearance,pose_wide",
