@@ -6,7 +6,7 @@ augmentation; evaluated on nominal test states and on each perturbation split.
     python benchmarks/one_demo.py --out outputs/one_demo [--demos 100] [--copies 50]
         [--copies-many 10] [--steps 3000] [--per-cell 32] [--rows a,b,c,d,e]
         [--perturb lighting,camera,appearance,pose_wide] [--image-size 96] [--workers 2]
-        [--yaw-range -1,1] [--obs-steps 2]
+        [--yaw-range -1,1] [--obs-steps 2] [--augmenters pose]
 
 The tasks: one task pool (`suite=mug_lift`, `suite.tasks.*` from `--classes --categories
 --parts --directions --instances`); a task is one (task_id, instance) of that pool, e.g. the
@@ -141,6 +141,12 @@ def augment_command(a, src: Path, out: Path, augmenters: str, copies: int) -> li
                f"copies={copies}", "keep_source=true", f"workers={a.workers}", f"seed={a.seed}")
 
 
+def row_augmenters(a, row: str) -> str | None:
+    """The augmenters of `row`'s store: `--augmenters` for rows b and e when given."""
+    augmenters = STORES[row][2]
+    return f"[{a.augmenters}]" if augmenters == SPLAT and a.augmenters else augmenters
+
+
 def train_command(a, store: Path, run_dir: Path) -> list[str]:
     return cli("train", "policy=diffusion_unet", "policy.text_encoder=minilm",
                f"dataset.obs_keys={OBS}", f"dataset.path={store}", "dataset.val_ratio=0",
@@ -197,7 +203,8 @@ def table(out: Path, rows: list[str], conditions: list[str]) -> dict:
     return {"rows": cells, "targets": targets(cells, conditions)}
 
 
-def markdown(result: dict, conditions: list[str], demos: dict[str, dict]) -> str:
+def markdown(result: dict, conditions: list[str], demos: dict[str, dict], augmenters: str = "") -> str:
+    """The table in markdown; `augmenters` (rows b and e's, when not the default) names them."""
     def fmt(c):
         if c is None:
             return ""
@@ -208,7 +215,10 @@ def markdown(result: dict, conditions: list[str], demos: dict[str, dict]) -> str
              "|---|---|" + "---|" * len(conditions)]
     for row, cells in result["rows"].items():
         n = demos.get(STORES[row][0], {}).get("episodes", "") if row in STORES else ""
-        lines.append(f"| {ROW_NAMES[row]} | {n} | " + " | ".join(fmt(cells[c]) for c in conditions) + " |")
+        name = ROW_NAMES[row]
+        if augmenters and row in ("b", "e"):
+            name = name.replace("Gaussian-splat aug", f"[{augmenters}]")
+        lines.append(f"| {name} | {n} | " + " | ".join(fmt(cells[c]) for c in conditions) + " |")
     lines.append("")
     word = {True: "met", False: "NOT met", None: "not measured"}
     for t in result["targets"]:
@@ -245,6 +255,8 @@ def parse(argv=None):
                    "quickstart's); '' for the env's full circle")
     p.add_argument("--demos", type=int, default=100, help="demos per task of rows d and e")
     p.add_argument("--copies", type=int, default=50, help="copies per demo of rows b and c")
+    p.add_argument("--augmenters", default="", help="rows b and e's augmenters, e.g. pose "
+                   f"(default: {SPLAT[1:-1]})")
     p.add_argument("--copies-many", type=int, default=10, help="copies per demo of row e")
     p.add_argument("--steps", type=int, default=3000, help="training steps of every row")
     p.add_argument("--batch-size", type=int, default=64)
@@ -286,8 +298,8 @@ def main(argv=None) -> None:
     if a.stage in ("all", "augment"):
         for r in rows:
             if r in STORES and STORES[r][1]:
-                name, src, augmenters, copies = STORES[r]
-                walls[f"augment_{name}"] = run(augment_command(a, store[src], store[name], augmenters,
+                name, src, _, copies = STORES[r]
+                walls[f"augment_{name}"] = run(augment_command(a, store[src], store[name], row_augmenters(a, r),
                                                                getattr(a, copies)), log)
     if a.stage in ("all", "train"):
         for r in rows:
@@ -309,7 +321,7 @@ def main(argv=None) -> None:
     result = table(out, rows, conditions)
     (out / "table.json").write_text(json.dumps({**result, "stores": demos, "walls_s": walls,
                                                 "args": vars(a)}, indent=2, default=str) + "\n")
-    text = markdown(result, conditions, demos)
+    text = markdown(result, conditions, demos, a.augmenters)
     (out / "table.md").write_text(text + "\n")
     print(json.dumps(walls))
     print(text)

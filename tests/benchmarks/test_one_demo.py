@@ -67,8 +67,21 @@ def test_commands_name_the_pool_the_images_and_the_four_splat_augmenters(tmp_pat
             "suite.env.obs_keys=[proprio,rgb.agentview,rgb.wrist]"} <= set(ev)
     tr = one_demo.train_command(a, tmp_path / "one.zarr", tmp_path / "run")
     assert "policy.text_encoder=minilm" in tr and "dataset.obs_keys=[proprio,rgb.agentview,rgb.wrist]" in tr
+    assert "suite.env.yaw_range=[-1,1]" not in ev and "policy.n_obs_steps=2" in tr
     with pytest.raises(SystemExit):
         one_demo.parse(["--rows", "a,f"])
+
+
+def test_the_augmenters_yaw_range_and_observation_frames_can_be_chosen(tmp_path):
+    a = one_demo.parse(["--augmenters", "pose", "--yaw-range=-1,1", "--obs-steps", "1"])
+    assert one_demo.row_augmenters(a, "b") == one_demo.row_augmenters(a, "e") == "[pose]"
+    assert one_demo.row_augmenters(a, "c") == "[image2d]" and one_demo.row_augmenters(a, "a") is None
+    assert one_demo.row_augmenters(one_demo.parse([]), "b") == one_demo.SPLAT
+    assert "suite.env.yaw_range=[-1,1]" in one_demo.eval_command(a, ["policy=expert"], None, tmp_path)
+    assert "policy.n_obs_steps=1" in one_demo.train_command(a, tmp_path / "s.zarr", tmp_path / "r")
+    write_cell(tmp_path, "b", "nominal", 3, 10)
+    text = one_demo.markdown(one_demo.table(tmp_path, ["b"], ["nominal"]), ["nominal"], {}, a.augmenters)
+    assert "| (b) 1 demo + [pose] |  | 30 [11, 60] (3/10) |" in text
 
 
 def write_cell(out: Path, row: str, cond: str, successes: int, n: int) -> None:
