@@ -15,13 +15,21 @@ STATE_FILE = "train_state.pt"
 
 
 def run(cmd: list[str], log: Path) -> float:
-    """Run a robopolicy command (printed first), its output appended to `log`; wall seconds."""
+    """Run a robopolicy command (printed first), its output appended to `log`; wall seconds. A
+    failed command ends the script with its own last output line and where its log is."""
     print("$ " + " ".join(cmd), flush=True)
     t0 = time.time()
     with open(log, "a") as f:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
-        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True)
+        start = f.tell()
+        code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        with open(log, "rb") as f:
+            f.seek(start)
+            lines = f.read().decode(errors="replace").strip().splitlines()
+        raise SystemExit(f"{cmd[3] if len(cmd) > 3 else cmd[0]} failed (exit {code}): "
+                         f"{lines[-1] if lines else 'no output'} (log: {log})")
     return time.time() - t0
 
 

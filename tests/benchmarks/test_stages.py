@@ -1,6 +1,6 @@
 """benchmarks/stages.py: a training stage is skipped when finished and continued, not started
 over, when interrupted (a real training run killed after its first checkpoint, then the stage
-rerun through the CLI)."""
+rerun through the CLI); a command that fails ends the script in one line."""
 
 from __future__ import annotations
 
@@ -55,3 +55,14 @@ def test_an_interrupted_training_stage_continues_from_its_last_checkpoint(expert
 
     assert stages.train_stage(cmd, run_dir, 4, log) is None  # finished: skipped
     assert log.read_text() == text
+
+
+def test_a_failed_command_ends_in_one_line_with_its_own_error_and_keeps_the_log(tmp_path):
+    log = tmp_path / "commands.log"
+    log.write_text("earlier output\n")
+    with pytest.raises(SystemExit) as e:
+        stages.run(stages.cli("augment", "path=nowhere.zarr", "augment=[bogus]"), log)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("augment failed (exit 2): error: augment:")
+    assert "bogus" in msg and str(log) in msg
+    assert log.read_text().startswith("earlier output\n$ ")
