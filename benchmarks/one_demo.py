@@ -7,6 +7,7 @@ augmentation; evaluated on nominal test states and on each perturbation split.
         [--copies-many 10] [--steps 3000] [--per-cell 32] [--rows a,b,c,d,e]
         [--perturb lighting,camera,appearance,pose_wide] [--image-size 96] [--workers 2]
         [--yaw-range -1,1] [--obs-steps 2] [--augmenters pose]
+        [--visual lighting,camera [--visual-args 'augment.camera.params.roll_deg=5 ...']]
 
 The tasks: one task pool (`suite=mug_lift`, `suite.tasks.*` from `--classes --categories
 --parts --directions --instances`); a task is one (task_id, instance) of that pool, e.g. the
@@ -20,7 +21,9 @@ Stages, each skipped or resumed when its output is already there (rerun the same
 2. augment: `aug_one.zarr` (b: pose, lighting, camera, appearance; `--copies` per demo),
    `img2d_one.zarr` (c: image2d, `--copies`), `aug_many.zarr` (e: as b, `--copies-many`);
    `robopolicy augment` resumes by itself. With `keep_source=true` each augmented store holds
-   its source demos too, so b, c and e train on the demos and their copies;
+   its source demos too, so b, c and e train on the demos and their copies. With `--visual`,
+   rows b and e train on `vis_<store>.zarr` instead: their store plus one copy of each of its
+   episodes re-rendered by the visual augmenters, so half the training episodes carry them;
 3. train: `policy=diffusion_unet policy.text_encoder=minilm` on
    `[proprio,rgb.agentview,rgb.wrist]`, skipped once its last checkpoint is at `--steps`;
 4. eval: every row on `--per-cell` held-out episodes (seeds from 100000) of the pool, nominal
@@ -147,6 +150,17 @@ def row_augmenters(a, row: str) -> str | None:
     return f"[{a.augmenters}]" if augmenters == SPLAT and a.augmenters else augmenters
 
 
+def visual_command(a, src: Path, out: Path) -> list[str]:
+    """One re-rendered copy of each of `src`'s episodes by `--visual`, `--visual-args` applied."""
+    return [*augment_command(a, src, out, f"[{a.visual}]", 1), *a.visual_args.split()]
+
+
+def train_store(a, row: str) -> str:
+    """The store `row` trains on: rows b and e's visual store with `--visual`."""
+    name = STORES[row][0]
+    return f"vis_{name}" if a.visual and row in ("b", "e") else name
+
+
 def train_command(a, store: Path, run_dir: Path) -> list[str]:
     return cli("train", "policy=diffusion_unet", "policy.text_encoder=minilm",
                f"dataset.obs_keys={OBS}", f"dataset.path={store}", "dataset.val_ratio=0",
@@ -203,8 +217,11 @@ def table(out: Path, rows: list[str], conditions: list[str]) -> dict:
     return {"rows": cells, "targets": targets(cells, conditions)}
 
 
-def markdown(result: dict, conditions: list[str], demos: dict[str, dict], augmenters: str = "") -> str:
-    """The table in markdown; `augmenters` (rows b and e's, when not the default) names them."""
+def markdown(result: dict, conditions: list[str], demos: dict[str, dict], augmenters: str = "",
+             visual: str = "", store_names: dict[str, str] | None = None) -> str:
+    """The table in markdown; `augmenters` and `visual` (rows b and e's, when given) name them;
+    `store_names` maps a row to the store it trained on (default: `STORES`)."""
+    store_names = store_names or {}
     def fmt(c):
         if c is None:
             return ""
@@ -214,10 +231,12 @@ def markdown(result: dict, conditions: list[str], demos: dict[str, dict], augmen
     lines = ["| row | training episodes | " + " | ".join(conditions) + " |",
              "|---|---|" + "---|" * len(conditions)]
     for row, cells in result["rows"].items():
-        n = demos.get(STORES[row][0], {}).get("episodes", "") if row in STORES else ""
+        n = demos.get(store_names.get(row, STORES[row][0]), {}).get("episodes", "") if row in STORES else ""
         name = ROW_NAMES[row]
         if augmenters and row in ("b", "e"):
             name = name.replace("Gaussian-splat aug", f"[{augmenters}]")
+        if visual and row in ("b", "e"):
+            name += f", half re-rendered [{visual}]"
         lines.append(f"| {name} | {n} | " + " | ".join(fmt(cells[c]) for c in conditions) + " |")
     lines.append("")
     word = {True: "met", False: "NOT met", None: "not measured"}
@@ -257,6 +276,11 @@ def parse(argv=None):
     p.add_argument("--copies", type=int, default=50, help="copies per demo of rows b and c")
     p.add_argument("--augmenters", default="", help="rows b and e's augmenters, e.g. pose "
                    f"(default: {SPLAT[1:-1]})")
+    p.add_argument("--visual", default="", help="rows b and e: one more copy of each training "
+                   "episode re-rendered by these augmenters, e.g. lighting,camera (half the "
+                   "episodes then carry them)")
+    p.add_argument("--visual-args", default="", help="space-separated overrides of the --visual "
+                   "augment command, e.g. 'augment.camera.params.roll_deg=5'")
     p.add_argument("--copies-many", type=int, default=10, help="copies per demo of row e")
     p.add_argument("--steps", type=int, default=3000, help="training steps of every row")
     p.add_argument("--batch-size", type=int, default=64)
@@ -285,8 +309,9 @@ def main(argv=None) -> None:
     out = a.out
     out.mkdir(parents=True, exist_ok=True)
     log, walls, t_start = out / "commands.log", {}, time.time()
-    store = {name: out / f"{name}.zarr" for name in ("one", "aug_one", "img2d_one", "many", "aug_many")}
-    used = {STORES[r][0] for r in rows if r in STORES}
+    store = {name: out / f"{name}.zarr" for name in ("one", "aug_one", "img2d_one", "many", "aug_many",
+                                                     "vis_aug_one", "vis_aug_many")}
+    used = {STORES[r][0] for r in rows if r in STORES} | {train_store(a, r) for r in rows if r in STORES}
     used |= {STORES[r][1] for r in rows if r in STORES and STORES[r][1]}
     if a.stage in ("all", "collect"):
         seeds = task_seeds(task_pool(a))
@@ -301,11 +326,14 @@ def main(argv=None) -> None:
                 name, src, _, copies = STORES[r]
                 walls[f"augment_{name}"] = run(augment_command(a, store[src], store[name], row_augmenters(a, r),
                                                                getattr(a, copies)), log)
+                if train_store(a, r) != name:
+                    vis = train_store(a, r)
+                    walls[f"augment_{vis}"] = run(visual_command(a, store[name], store[vis]), log)
     if a.stage in ("all", "train"):
         for r in rows:
             if r in STORES:
                 run_dir = out / "train" / r
-                wall = train_stage(train_command(a, store[STORES[r][0]], run_dir), run_dir, a.steps, log)
+                wall = train_stage(train_command(a, store[train_store(a, r)], run_dir), run_dir, a.steps, log)
                 if wall is not None:
                     walls[f"train_{r}"] = wall
     if a.stage in ("all", "eval"):
@@ -321,7 +349,8 @@ def main(argv=None) -> None:
     result = table(out, rows, conditions)
     (out / "table.json").write_text(json.dumps({**result, "stores": demos, "walls_s": walls,
                                                 "args": vars(a)}, indent=2, default=str) + "\n")
-    text = markdown(result, conditions, demos, a.augmenters)
+    text = markdown(result, conditions, demos, a.augmenters, a.visual,
+                    {r: train_store(a, r) for r in rows if r in STORES})
     (out / "table.md").write_text(text + "\n")
     print(json.dumps(walls))
     print(text)

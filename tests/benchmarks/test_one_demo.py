@@ -84,6 +84,20 @@ def test_the_augmenters_yaw_range_and_observation_frames_can_be_chosen(tmp_path)
     assert "| (b) 1 demo + [pose] |  | 30 [11, 60] (3/10) |" in text
 
 
+def test_visual_copies_rerender_each_augmented_episode_once_and_rows_b_e_train_on_them(tmp_path):
+    a = one_demo.parse(["--augmenters", "pose", "--visual", "lighting,camera",
+                        "--visual-args", "augment.camera.params.roll_deg=5 augment.lighting.params.noise_std=0.05"])
+    cmd = one_demo.visual_command(a, tmp_path / "aug_one.zarr", tmp_path / "vis_aug_one.zarr")
+    assert {"augment=[lighting,camera]", "copies=1", "keep_source=true", f"path={tmp_path / 'aug_one.zarr'}",
+            "augment.camera.params.roll_deg=5", "augment.lighting.params.noise_std=0.05"} <= set(cmd)
+    assert [one_demo.train_store(a, r) for r in "abcde"] == ["one", "vis_aug_one", "img2d_one", "many", "vis_aug_many"]
+    assert one_demo.train_store(one_demo.parse([]), "b") == "aug_one"
+    write_cell(tmp_path, "b", "nominal", 1, 4)
+    text = one_demo.markdown(one_demo.table(tmp_path, ["b"], ["nominal"]), ["nominal"],
+                             {"vis_aug_one": {"episodes": 292}}, a.augmenters, a.visual, {"b": "vis_aug_one"})
+    assert "| (b) 1 demo + [pose], half re-rendered [lighting,camera] | 292 | 25 [5, 70] (1/4) |" in text
+
+
 def write_cell(out: Path, row: str, cond: str, successes: int, n: int) -> None:
     d = out / "eval" / row / cond
     d.mkdir(parents=True)
