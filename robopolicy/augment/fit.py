@@ -1,6 +1,6 @@
 """Fit a simulated scene's Gaussians to MuJoCo's own renders, so they look like the simulator.
 
-Views are sampled around the object (a seeded set for training plus the env's agentview, and a
+Views are sampled around the object (a seeded set for training plus the env's cameras, and a
 separately seeded held-out set); MuJoCo renders each once (RGB and segmentation); Adam then
 fits the Gaussians' colours (SH degree 0, optionally 1; opacities and scales if asked) through
 the differentiable renderer, one view per iteration. The held-out views measure the result:
@@ -37,7 +37,10 @@ class FitConfig:
 
     iterations: int = 150
     train_views: int = 24
-    """Seeded random views, plus the env's agentview camera."""
+    """Seeded random views, plus the env's cameras in `env_views`."""
+    env_views: tuple[str, ...] = (CARRIER_CAMERA, "wrist")
+    """The env's cameras added to the training views: the wrist one (at the robot's home pose)
+    sees the hand from centimetres, which no orbit view does."""
     heldout_views: int = 6
     size: int = 128
     """Image side, pixels (square views)."""
@@ -65,6 +68,8 @@ class FitConfig:
     """Gaussians per square metre on robot and table surfaces."""
     object_per_m2: float = 150_000.0
     """... and on the objects'."""
+    near_camera_per_m2: float = 600_000.0
+    """... and on the links a camera rides on (`SimSampling.near_camera_per_m2`)."""
     sigma_per_spacing: float = 0.6
     """Disc size in units of the sample spacing (`MeshSampling`)."""
     crease_deg: float | None = 60.0
@@ -93,7 +98,8 @@ class FitConfig:
                                         sigma_per_spacing=self.sigma_per_spacing,
                                         crease_deg=self.crease_deg,
                                         reach_sigmas=self.reach_sigmas),
-                           object_per_m2=self.object_per_m2)
+                           object_per_m2=self.object_per_m2,
+                           near_camera_per_m2=self.near_camera_per_m2)
 
 
 @dataclass
@@ -306,7 +312,7 @@ def fit_backend(backend, config: FitConfig | None = None) -> FitResult:
     obj = backend.scene.objects[0].asset.name
     lookat = backend.object_com(obj)
     train = sample_cameras(config.train_views, lookat, config, stream=0)
-    train.append(mujoco_camera(backend, CARRIER_CAMERA, (config.size, config.size)))
+    train += [mujoco_camera(backend, c, (config.size, config.size)) for c in config.env_views]
     heldout = sample_cameras(config.heldout_views, lookat, config, stream=1)
     train_views, heldout_views = mujoco_views(backend, train), mujoco_views(backend, heldout)
     labels, parts = list(backend.segmentation_labels), object_parts(backend)

@@ -28,6 +28,10 @@ class SimSampling:
     """Robot and table surfaces."""
     object_per_m2: float = 150_000.0
     """Objects are small and their part masks are measured: denser, finer discs."""
+    near_camera_per_m2: float = 600_000.0
+    """The links a camera rides on and those below them (the hand and fingers under the wrist
+    camera) fill much of that camera's view from centimetres away: at the robot's density
+    their discs leave see-through gaps there."""
     floor_per_m2: float = 400.0
     """The floor is seen far off and in one colour: coarse discs suffice."""
     floor_half_m: float = 3.0
@@ -72,6 +76,20 @@ def segment_of_geoms(backend) -> dict[int, str]:
     return out
 
 
+def near_camera_segments(backend) -> set[str]:
+    """Segments of the bodies a moving camera is attached to and of every body below them."""
+
+    model = backend.model
+    carried = {int(b) for b in model.cam_bodyid if b != 0}
+    near = set(carried)
+    for b in range(model.nbody):  # a parent's id is below its children's
+        if int(model.body_parentid[b]) in near and b != 0:
+            near.add(b)
+    names = segment_of_geoms(backend)
+    return {name for g, name in names.items()
+            if int(model.geom_bodyid[g]) in near} if near else set()
+
+
 def scene_from_backend(backend, sampling: SimSampling | None = None) -> GaussianScene:
     """Gaussians on every visible surface of `backend`'s scene at its current state, coloured
     by each geom's rgba (unlit; `fit` makes them look like MuJoCo's render), one segment per
@@ -98,11 +116,15 @@ def scene_from_backend(backend, sampling: SimSampling | None = None) -> Gaussian
     rgb = {name: tuple(sum(a * c for a, c in cs) / max(sum(a for a, _ in cs), 1e-12))
            for name, cs in colours.items()}
     objects = {p.asset.name for p in backend.scene.objects}
-    is_object = {name: name.split("/")[0] in objects for name in joined}
-    dense = replace(sampling.surface, per_m2=sampling.object_per_m2)
-    scenes = [GaussianScene.from_meshes({n: m for n, m in joined.items() if is_object[n] == obj},
-                                        rgb, dense if obj else sampling.surface)
-              for obj in (False, True) if any(v == obj for v in is_object.values())]
+    near = near_camera_segments(backend)
+    density = {name: ("object" if name.split("/")[0] in objects else
+                      "near" if name in near else "surface") for name in joined}
+    samplings = {"surface": sampling.surface,
+                 "near": replace(sampling.surface, per_m2=sampling.near_camera_per_m2),
+                 "object": replace(sampling.surface, per_m2=sampling.object_per_m2)}
+    scenes = [GaussianScene.from_meshes({n: m for n, m in joined.items() if density[n] == kind},
+                                        rgb, how)
+              for kind, how in samplings.items() if kind in density.values()]
     floor = _floor(backend, sampling)
     return GaussianScene.concat(scenes + ([] if floor is None else [floor]))
 

@@ -8,18 +8,22 @@ import numpy as np
 import pytest
 import torch
 
+from robopolicy.augment.camera import RasterParams
 from robopolicy.augment.fit import FitConfig
 from robopolicy.augment.fit_cache import fit_paths, fitted_instance
 from robopolicy.augment.from_sim import (
+    SimSampling,
     mujoco_camera,
+    near_camera_segments,
     scene_from_backend,
     segment_of_geoms,
     sim_backend,
 )
+from robopolicy.augment.render import render
 
 # small and quick: 64 px, sparse surfaces, a few views and iterations
 SMALL = FitConfig(iterations=30, train_views=6, heldout_views=2, size=64, per_m2=5_000.0,
-                  object_per_m2=40_000.0)
+                  object_per_m2=40_000.0, near_camera_per_m2=40_000.0, env_views=("agentview",))
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +44,28 @@ def test_scene_segments_are_the_backends_labels_per_link_and_part(backend):
     mug = scene.select("mug_0003").means.numpy()
     com = backend.object_com("mug_0003")
     assert np.all(np.abs(mug[:, :2] - com[:2]) < 0.1) and mug[:, 2].min() > -0.01
+
+
+def _robot_silhouette_iou(backend, sampling: SimSampling, camera: str, size: int) -> float:
+    """IoU of the robot's pixels in MuJoCo's segmentation and in the Gaussians' segment ids."""
+    seen = backend.render(camera, segmentation=True, size=(size, size)).segmentation
+    mujoco_robot = np.asarray(backend.segmentation_labels)[seen] == "robot"
+    scene = scene_from_backend(backend, sampling)
+    r = render(scene, mujoco_camera(backend, camera, (size, size)), params=RasterParams(eps2d_px2=0.002),
+               segments=True)
+    robot_ids = torch.tensor(scene.segment_ids_of("robot"))
+    gauss_robot = torch.isin(r.segment, robot_ids).numpy()
+    return (mujoco_robot & gauss_robot).sum() / (mujoco_robot | gauss_robot).sum()
+
+
+def test_the_hand_under_the_wrist_camera_is_sampled_densely_enough_for_its_close_up(backend):
+    assert near_camera_segments(backend) == {"robot/panda_hand", "robot/panda_leftfinger",
+                                             "robot/panda_rightfinger"}
+    dense = SimSampling()
+    assert _robot_silhouette_iou(backend, dense, "wrist", 64) >= 0.9
+    # at the rest of the robot's density the fingers' discs blur into the table around them
+    sparse = SimSampling(near_camera_per_m2=dense.surface.per_m2)
+    assert _robot_silhouette_iou(backend, sparse, "wrist", 64) < 0.85
 
 
 def _mujoco_pixel_points(backend, camera: str, size: int, stride: int):
