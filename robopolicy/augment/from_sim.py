@@ -78,16 +78,12 @@ def segment_of_geoms(backend) -> dict[int, str]:
 
 def near_camera_segments(backend) -> set[str]:
     """Segments of the bodies a moving camera is attached to and of every body below them."""
-
     model = backend.model
-    carried = {int(b) for b in model.cam_bodyid if b != 0}
-    near = set(carried)
-    for b in range(model.nbody):  # a parent's id is below its children's
-        if int(model.body_parentid[b]) in near and b != 0:
+    near = {int(b) for b in model.cam_bodyid if b != 0}
+    for b in range(1, model.nbody):  # MuJoCo numbers a parent before its children
+        if int(model.body_parentid[b]) in near:
             near.add(b)
-    names = segment_of_geoms(backend)
-    return {name for g, name in names.items()
-            if int(model.geom_bodyid[g]) in near} if near else set()
+    return {name for g, name in segment_of_geoms(backend).items() if int(model.geom_bodyid[g]) in near}
 
 
 def scene_from_backend(backend, sampling: SimSampling | None = None) -> GaussianScene:
