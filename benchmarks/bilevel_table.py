@@ -3,7 +3,7 @@ all-class demos, per test split, with 95% Wilson intervals, in one run directory
 
     python benchmarks/bilevel_table.py --out outputs/bilevel [--episodes 2100] [--steps 3000]
         [--planner-steps 4000] [--down-dims 256,512,1024] [--obs-noise 0.01]
-        [--splits test1,test5] [--per-cell 8]
+        [--next-skill] [--skill-delta] [--generic-text] [--splits test1,test5] [--per-cell 8]
         [--rows all]
 
 Stages, each skipped when its output is already complete and continued when it was
@@ -59,6 +59,7 @@ def train_commands(a, store: Path) -> dict[str, list[str]]:
         "skill_dp": cli("train", "policy=skill_diffusion", f"dataset.obs_keys=[proprio,state,{skill}]",
                         f"policy.skill_obs_keys=[{skill}]",
                         *(["policy.skill_params=true", "policy.next_skill=true"] if a.next_skill else []),
+                        *(["policy.skill_text=generic"] if a.generic_text else []),
                         *common),
         "planner": cli("train", "policy=skill_planner", f"dataset.path={store}",
                        f"trainer.steps={a.planner_steps}", "trainer.batch_size=64", "trainer.lr=3e-4",
@@ -147,6 +148,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skill-delta", action="store_true",
                    help="give the skill DP skill_delta too (the goal minus the object position, the "
                         "target part minus the TCP), derived from the store's recorded keys")
+    p.add_argument("--generic-text", action="store_true",
+                   help="name the object only \"object\" in the skill DP's skill texts "
+                        "(policy.skill_text=generic): unseen categories' names never reach it")
     p.add_argument("--splits", default="test1,test2,test3,test4,test5")
     p.add_argument("--per-cell", type=int, default=16)
     p.add_argument("--workers", type=int, default=2)

@@ -9,9 +9,12 @@ skill's instruction (``skill_instructions``) and, in stores that have it, the st
 (``skill_params: true``): a one-hot over the 5 skills of ``sims.partmanip.skills.SKILLS``, then a
 one-hot over the 6 directions of ``sims.core.directions.DIRECTIONS`` (zeros for a skill without
 a direction). The part is not in it: part names are open-vocabulary and reach the policy
-through the instruction's text embedding. ``with_next`` appends the next call's vector (zeros
-after the last skill): the expert touches and turns depending on what follows (a touch before a
-push comes from the side opposite the push), so a skill policy needs it to tell those apart.
+through the instruction's text embedding. ``SKILL_TEXTS`` names which text: the recorded
+instruction, or the ``generic`` one that names the object only "object" (rebuilt from the
+chain, so a policy trained on it never sees a category's name). ``with_next`` appends the next
+call's vector (zeros after the last skill): the expert touches and turns depending on what
+follows (a touch before a push comes from the side opposite the push), so a skill policy needs
+it to tell those apart.
 
     vec = encode_skill("move", {"direction": "top"})      # (11,) float32
     chains = skill_chains(store)                          # one SkillChain per episode
@@ -21,13 +24,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from robopolicy.errors import RobopolicyError
 from sims.core.directions import DIRECTIONS
+from sims.partmanip.instructions import generic_skill_instruction
+from sims.partmanip.skill_source import call_from_dict
 from sims.partmanip.skills import SKILLS
 
 if TYPE_CHECKING:
@@ -35,6 +40,18 @@ if TYPE_CHECKING:
 
 DIRECTION_NAMES: tuple[str, ...] = tuple(DIRECTIONS)
 SKILL_PARAMS_DIM = len(SKILLS) + len(DIRECTION_NAMES)
+SKILL_TEXTS = ("instruction", "generic")  # what text conditions a skill policy
+
+
+def skill_text(call: Any, instruction: str, mode: str) -> str:
+    """The text a skill policy is conditioned on for one call (a SkillCall or its dict):
+    ``instruction`` as given (mode ``instruction``) or rebuilt without the object's name
+    (mode ``generic``)."""
+    if mode == "instruction":
+        return instruction
+    if mode != "generic":
+        raise RobopolicyError(f"skill_text '{mode}' is not one of {', '.join(SKILL_TEXTS)}")
+    return generic_skill_instruction(call_from_dict(call))
 
 
 def encode_skill(skill: str, params: Mapping[str, Any] | None = None) -> np.ndarray:
@@ -71,12 +88,26 @@ class SkillChain:
         length: the episode's number of steps.
         params: (len(instructions), SKILL_PARAMS_DIM) float32 from the structured chain, or None
             when the store has no ``chain`` for the episode.
+        calls: the structured chain ({"skill", "params"} per skill), or None without one.
     """
 
     starts: np.ndarray
     instructions: list[str]
     length: int
     params: np.ndarray | None = None
+    calls: list[dict] | None = None
+
+    def with_text(self, mode: str, where: str) -> SkillChain:
+        """This chain with its instructions replaced by ``skill_text(..., mode)``."""
+        if mode not in SKILL_TEXTS:
+            raise RobopolicyError(f"skill_text '{mode}' is not one of {', '.join(SKILL_TEXTS)}")
+        if mode == "instruction":
+            return self
+        if self.calls is None:
+            raise RobopolicyError(f"{where}: skill_text: {mode} rebuilds each skill's text from the "
+                                  "episode's structured chain, which the store does not record")
+        texts = [skill_text(c, s, mode) for c, s in zip(self.calls, self.instructions, strict=True)]
+        return replace(self, instructions=texts)
 
     def active(self, t: np.ndarray) -> np.ndarray:
         """The skill index active at steps ``t`` (int64, same shape)."""
@@ -124,10 +155,12 @@ def chain_from_meta(meta: Mapping[str, Any], where: str) -> SkillChain:
             raise RobopolicyError(f"{where}: chain has {len(chain)} skills, "
                                   f"skill_instructions {len(instructions)}")
         params = np.stack([encode_skill(c["skill"], c["params"]) for c in chain])
-    return SkillChain(starts, instructions, length, params)
+    return SkillChain(starts, instructions, length, params, chain)
 
 
-def skill_chains(store: EpisodeStore) -> list[SkillChain]:
-    """Every committed episode's SkillChain, in order."""
-    return [chain_from_meta(m, f"dataset {store.path}: episode {i}")
+def skill_chains(store: EpisodeStore, text: str = "instruction") -> list[SkillChain]:
+    """Every committed episode's SkillChain, in order, its texts as ``skill_text`` mode ``text``
+    gives them."""
+    where = f"dataset {store.path}: episode {{}}"
+    return [chain_from_meta(m, where.format(i)).with_text(text, where.format(i))
             for i, m in enumerate(store.episodes())]

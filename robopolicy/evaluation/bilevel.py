@@ -196,11 +196,14 @@ class SkillDirector:
     p(done) per env, for advance=learned (`skill_params`: each env's current call encoded).
     `lookahead`: how many calls after each starting one the executor is told (asking the
     planner when none is queued). `next_skill`: `skill_params` rows hold the current call's
-    vector and the first call told after it, as `with_next` lays them out."""
+    vector and the first call told after it, as `with_next` lays them out. `skill_text`: the
+    text the low-level policy is conditioned on (`robopolicy.data.skills.skill_text`), from
+    the env's `skill_instruction` or rebuilt from the current call."""
 
     def __init__(self, planner, advance: str = "predicate",
                  skill_timeout: int = 150, done_threshold: float = 0.5, done_fn=None,
-                 replan_every: int = 0, lookahead: int = 0, next_skill: bool = False):
+                 replan_every: int = 0, lookahead: int = 0, next_skill: bool = False,
+                 skill_text: str = "instruction"):
         if advance not in ADVANCE:
             raise ValueError(f"advance={advance!r} (known: {', '.join(ADVANCE)})")
         self.planner, self.advance = planner, advance
@@ -209,6 +212,7 @@ class SkillDirector:
         self.replan_every = replan_every
         self.lookahead = lookahead
         self.next_skill = next_skill
+        self.skill_text = skill_text
         self.out_dir: Path | None = None
         self.logs: dict[str, object] = {}  # an ExchangeLog per split (episode group)
         self.episodes: dict[int, EpisodePlan] = {}
@@ -269,8 +273,13 @@ class SkillDirector:
         return self._look_ahead(directives, {slot: obs for slot, obs, *_ in items})
 
     def text(self, slot: int, info: dict) -> str:
-        """What conditions the low-level policy: the current skill's instruction."""
-        return info["skill_instruction"]
+        """What conditions the low-level policy: the current skill's instruction (`skill_text`)."""
+        from robopolicy.data.skills import skill_text
+
+        call = self.episodes[slot].current
+        if call is None:
+            return info["skill_instruction"]
+        return skill_text(call, info["skill_instruction"], self.skill_text)
 
     def skill_params(self, keys: list[int]) -> np.ndarray:
         """The current call's `encode_skill` vector (B, SKILL_PARAMS_DIM) of each episode named
@@ -399,7 +408,7 @@ class SkillDirector:
         if not items:
             return []
         p = np.asarray(self.done_fn([window() for *_, window in items],
-                                    [info["skill_instruction"] for _, _, info, _, _ in items],
+                                    [self.text(slot, info) for slot, _, info, _, _ in items],
                                     self._vectors([self.episodes[slot] for slot, *_ in items])))
         return list(p > self.done_threshold)
 

@@ -40,6 +40,8 @@ class PolicyRunner:
         self.uses_skill_params = bool(getattr(policy, "uses_skill_params", False))
         # ... and with next_skill: true the next skill's too (the director looks ahead for it)
         self.uses_next_skill = bool(getattr(policy, "uses_next_skill", False))
+        # ... and the text its skill is named by (`robopolicy.data.skills.skill_text`)
+        self.skill_text = str(getattr(policy, "skill_text", "instruction"))
 
     def noise_generator(self, episode: int):
         """The generator of an episode's sampling noise."""
@@ -320,7 +322,8 @@ def make_bilevel_runner(config, env_config: dict, task_config: dict, seed: int =
                              config.done_threshold,
                              low_level.predict_done if config.advance == "learned" else None,
                              config.replan_every, _lookahead(config.lookahead, low_level),
-                             getattr(low_level, "uses_next_skill", False))
+                             getattr(low_level, "uses_next_skill", False),
+                             getattr(low_level, "skill_text", "instruction"))
     return (BilevelRunner(low_level, director, config.hold_grasp), {**env_config, "obs_keys": keys},
             f"bilevel(planner={planner.name}, low_level={name}, advance={config.advance}"
             f"{', hold_grasp' if config.hold_grasp else ''})")

@@ -37,7 +37,8 @@ class ChunkPolicy(Policy):
     name of a frozen sentence encoder (``minilm``) whose embedding of each sample's instruction
     (``batch["text"]``, ``predict_action(obs, text)``) joins the condition; ``skill``: the
     skill keys (``SkillOptions``: ``condition``, ``skill_params``, ``skill_done_head``,
-    ``done_loss_weight``, ``done_hidden_dim``, ``done_lag_steps``), given flat in the config;
+    ``done_loss_weight``, ``done_hidden_dim``, ``done_lag_steps``, ``skill_obs_keys``,
+    ``skill_text``), given flat in the config;
     ``compile``: run the network through ``torch.compile`` (the weights and checkpoints are
     unchanged; the first calls at each new batch size compile, so it pays off in long runs);
     ``obs_noise_std``: training only, Gaussian noise of this standard deviation added to the
@@ -130,6 +131,11 @@ class ChunkPolicy(Policy):
     def condition(self) -> str:
         """``task`` (text = the task's instruction) or ``skill`` (text = the current skill's)."""
         return self.skill.condition
+
+    @property
+    def skill_text(self) -> str:
+        """Which skill text conditions the policy: ``instruction`` or ``generic``."""
+        return self.skill.skill_text
 
     def global_cond(self, obs: Mapping[str, torch.Tensor], text: Sequence[str] | None = None,
                     skill_params: torch.Tensor | None = None) -> torch.Tensor:

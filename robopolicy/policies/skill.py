@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robopolicy.data.skills import SKILL_PARAMS_DIM
+from robopolicy.data.skills import SKILL_PARAMS_DIM, SKILL_TEXTS
 from robopolicy.errors import RobopolicyError
 
 CONDITIONS = ("task", "skill")
@@ -51,6 +51,9 @@ class SkillOptions:
             run past the conditioning skill's end they are held at its last step
             (``SequenceSampler(hold_keys=...)``), so the done head cannot key on the recorded
             switch to the next skill's fields.
+        skill_text: which text conditions the policy (``robopolicy.data.skills.SKILL_TEXTS``):
+            the skill's ``instruction``, or the ``generic`` one naming the object only
+            "object", rebuilt from the skill call in training and at inference alike.
     """
 
     condition: str = "task"
@@ -61,6 +64,7 @@ class SkillOptions:
     done_hidden_dim: int = 256
     done_lag_steps: int = 0
     skill_obs_keys: tuple[str, ...] = ()
+    skill_text: str = "instruction"
 
     def __post_init__(self) -> None:
         if self.condition not in CONDITIONS:
@@ -73,6 +77,11 @@ class SkillOptions:
         object.__setattr__(self, "skill_obs_keys", tuple(self.skill_obs_keys or ()))
         if self.skill_obs_keys and self.condition != "skill":
             raise RobopolicyError(f"skill_obs_keys needs condition: skill (got '{self.condition}')")
+        if self.skill_text not in SKILL_TEXTS:
+            raise RobopolicyError(f"skill_text '{self.skill_text}' is not one of {', '.join(SKILL_TEXTS)}")
+        if self.skill_text != "instruction" and self.condition != "skill":
+            raise RobopolicyError(f"skill_text: {self.skill_text} needs condition: skill "
+                                  f"(got '{self.condition}')")
         if self.done_loss_weight < 0 or self.done_hidden_dim < 1 or self.done_lag_steps < 0:
             raise RobopolicyError(
                 f"done_loss_weight ({self.done_loss_weight}) and done_lag_steps "

@@ -189,7 +189,8 @@ class Trainer:
             _start_from(policy, c.init_from)
         policy.to(self.device)
         # A skill policy reads each window's skill instruction from the chains, not the task's.
-        skills = skill_chains(store) if getattr(policy, "condition", "task") == "skill" else None
+        skills = (skill_chains(store, getattr(policy, "skill_text", "instruction"))
+                  if getattr(policy, "condition", "task") == "skill" else None)
         if skills is not None and s.rollout_every:
             raise RobopolicyError("trainer.rollout_every: a skill policy (condition: skill) runs one "
                                   "skill at a time and is evaluated inside the bi-level policy; "

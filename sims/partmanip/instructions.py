@@ -14,6 +14,7 @@ DIRECTION_WORDS = {"front": "towards you", "back": "away from you", "left": "to 
                    "right": "to the right", "top": "up", "bottom": "down"}
 FACING_WORDS = {"front": "towards you", "back": "away from you", "left": "to the left",
                 "right": "to the right"}
+GENERIC_OBJECT = "object"  # the object's name in generic skill instructions
 
 # {obj} object, {p} part P, {q} part Q, {r} rotated part R, {f} facing words, {d1}..{d3} moves
 _TASK_TEMPLATES: dict[int, tuple[str, ...]] = {
@@ -94,6 +95,13 @@ def skill_instruction(category: str, call: SkillCall) -> str:
     if call.skill == "release":
         return f"Release the {obj}."
     raise ValueError(f"unknown skill {call.skill!r}")
+
+
+def generic_skill_instruction(call: SkillCall) -> str:
+    """A skill's instruction naming the object only "object" ("Grasp the object by its
+    handle."): the part and direction stay, the category's name goes, so a skill policy
+    conditioned on it meets no unseen word on an unseen category."""
+    return skill_instruction(GENERIC_OBJECT, call)
 
 
 def task_instruction(task_class: int, category: str, params: TaskParams, paraphrase: int = 0) -> str:

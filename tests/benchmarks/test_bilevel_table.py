@@ -22,16 +22,19 @@ def _compose(cmd: list[str]):
 
 
 def test_down_dims_sizes_every_dp_and_leaves_the_planner_alone():
-    a = bilevel_table.parse(["--down-dims", "128,256,512", "--skill-delta", "--next-skill"])
+    a = bilevel_table.parse(["--down-dims", "128,256,512", "--skill-delta", "--next-skill",
+                             "--generic-text"])
     commands = bilevel_table.train_commands(a, Path("demos.zarr"))
     for name in ("e2e_state", "e2e_pcd", "skill_dp"):
         cfg = _compose(commands[name])
         assert list(cfg.policy.unet.down_dims) == [128, 256, 512], name
     skill = _compose(commands["skill_dp"])
     assert skill.policy.next_skill and list(skill.dataset.obs_keys)[-1] == "skill_delta"
+    assert skill.policy.skill_text == "generic"
     assert not any("down_dims" in c for c in commands["planner"])
     default = bilevel_table.train_commands(bilevel_table.parse([]), Path("demos.zarr"))
     assert list(_compose(default["skill_dp"]).policy.unet.down_dims) == [64, 128, 256]
+    assert _compose(default["skill_dp"]).policy.skill_text == "instruction"
 
 
 def test_an_unknown_row_is_refused():

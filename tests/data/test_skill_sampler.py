@@ -197,3 +197,23 @@ def test_collected_store_gives_each_skill_its_parameters(expert_store):
     chains = skill_chains(EpisodeStore.open(expert_store))
     assert chains and all(c.params is not None for c in chains)
     np.testing.assert_array_equal(chains[0].params[0], encode_skill("grasp", {"part": "handle"}))
+
+
+def test_generic_skill_text_drops_the_category_name(expert_store):
+    """skill_text "generic" rebuilds each skill's text from the chain with the object named
+    "object": the part stays, the category ("mug") goes."""
+    store = EpisodeStore.open(expert_store)
+    recorded, generic = skill_chains(store), skill_chains(store, "generic")
+    assert recorded[0].instructions[0] == "Grasp the mug by its handle."
+    assert generic[0].instructions[0] == "Grasp the object by its handle."
+    assert all("mug" not in s for c in generic for s in c.instructions)
+    assert [len(c.instructions) for c in generic] == [len(c.instructions) for c in recorded]
+
+
+def test_generic_skill_text_needs_the_structured_chain(store):
+    with pytest.raises(RobopolicyError, match=r"skills.zarr: episode 0: skill_text: generic .*"
+                                              "structured chain") as e:
+        skill_chains(store, "generic")
+    assert "\n" not in str(e.value)
+    with pytest.raises(RobopolicyError, match="skill_text 'plain' is not one of instruction, generic"):
+        skill_chains(store, "plain")

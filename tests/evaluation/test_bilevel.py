@@ -258,6 +258,35 @@ def test_the_executor_is_told_the_calls_after_the_one_starting(lookahead):
     assert director.finish(0)["planner_calls"] == 1 + len(chain) + asked
 
 
+@pytest.mark.parametrize("mode", ["instruction", "generic"])
+def test_the_low_level_is_told_its_skill_text(mode):
+    """The director names each started call by the env's skill instruction, or (generic) by the
+    call rebuilt with the object named "object"."""
+    from robopolicy.evaluation.bilevel import SkillDirector
+    from sims.partmanip.instructions import generic_skill_instruction
+    from sims.partmanip.skill_source import call_from_dict
+
+    spec = episode_list(MOVE_TASKS, 1, seed=0)[0]
+    director = SkillDirector(OneAtATime(), skill_text=mode)
+    director.begin([(0, {}, {}, spec)])
+    told = director.text(0, {"skill_instruction": "as the env says"})
+    first = call_from_dict(dict(spec.task["chain"][0]))
+    assert told == ("as the env says" if mode == "instruction" else generic_skill_instruction(first))
+    if mode == "generic":
+        assert told == "Grasp the object by its handle." and spec.task["category"] == "mug"
+
+
+def test_a_generic_text_policy_trains_on_a_collected_store_and_tells_its_director(
+        expert_store, tiny_policy_cfg, tmp_path):
+    cfg = {**tiny_policy_cfg, "condition": "skill", "skill_params": True, "skill_text": "generic"}
+    trainer = {"steps": 1, "batch_size": 8, "warmup_steps": 1, "ckpt_every": 100, "val_every": 100,
+               "device": "cpu", "seed": 0}
+    policy_dir = train(cfg, trainer, expert_store, ["proprio", "state"], tmp_path).policy_dir
+    runner, _, _ = make_runner(BILEVEL, ENV_CONFIG, MOVE_TASKS, device="cpu", bilevel=BilevelConfig(
+        low_level=str(policy_dir), planner={"name": "oracle"}))
+    assert runner.director.skill_text == "generic"
+
+
 def test_lookahead_tells_the_expert_the_rest_of_the_plan_by_default():
     from robopolicy.evaluation.bilevel import LOOKAHEAD_EXPERT
 

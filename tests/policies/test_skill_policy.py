@@ -166,6 +166,9 @@ def test_skill_params_join_the_condition(tmp_path):
     ({"done_lag_steps": -1}, "must be >= 0"),
     ({"next_skill": True}, "next_skill: true needs skill_params: true"),
     ({"skill_done_heads": True}, "skill_done_heads"),
+    ({"condition": "skill", "skill_text": "plain"}, "skill_text 'plain' is not one of"),
+    ({"condition": "task", "skill_done_head": False, "skill_text": "generic"},
+     "skill_text: generic needs condition: skill"),
 ])
 def test_bad_skill_options_are_one_line_errors(skill, match):
     with pytest.raises(RobopolicyError, match=match) as e:
@@ -189,6 +192,7 @@ def test_a_policy_with_a_done_head_round_trips(tmp_path):
     path = save_policy(policy, tmp_path / "skill_policy", small_config(**SKILL))
     loaded = load_policy(path, expected="diffusion_unet")
     assert loaded.condition == "skill" and loaded.done_head is not None
+    assert loaded.skill_text == "instruction"  # checkpoints without the key keep the recorded text
     torch.testing.assert_close(loaded.predict_done(batch["obs"], batch["text"]),
                                policy.predict_done(batch["obs"], batch["text"]))
 
@@ -219,3 +223,14 @@ def test_train_logs_the_done_terms(tmp_path):
     assert {"loss", "action_loss", "done_loss", "done_acc", "val_loss", "val_done_loss",
             "val_done_acc"} <= set(rows[-1])
     assert load_policy(result.policy_dir).done_head is not None
+
+
+def test_generic_skill_text_reaches_the_trainer(tmp_path):
+    """The trainer reads each window's text as the policy's skill_text says: generic texts are
+    rebuilt from the chain, which this store does not record (a one-line error naming it)."""
+    store = reach_store(tmp_path / "reach.zarr", n=2)
+    trainer = {"steps": 1, "batch_size": 4, "ckpt_every": 100, "warmup_steps": 0, "device": "cpu",
+               "tensorboard": False}
+    with pytest.raises(RobopolicyError, match=r"reach.zarr: episode 0: skill_text: generic") as e:
+        train(small_config(**SKILL, skill_text="generic"), trainer, store.path, ["x"], tmp_path / "run")
+    assert "\n" not in str(e.value)
