@@ -3,13 +3,13 @@ all-class demos, per test split, with 95% Wilson intervals, in one run directory
 
     python benchmarks/bilevel_table.py --out outputs/bilevel [--episodes 2100] [--steps 3000]
         [--planner-steps 4000] [--down-dims 256,512,1024] [--obs-noise 0.01]
-        [--next-skill] [--skill-delta] [--generic-text] [--splits test1,test5] [--per-cell 8]
+        [--next-skill] [--skill-delta] [--skill-geom] [--generic-text] [--splits test1,test5] [--per-cell 8]
         [--rows all]
 
 Stages, each skipped when its output is already complete and continued when it was
 interrupted (rerun the same command to resume):
 1. collect: a class-stratified store of the train split (`suite.tasks.stratify=class`) with
-   proprio, state, skill_state, pcd (256 points) and a 64x64 agentview;
+   proprio, state, skill_state, skill_geom, pcd (256 points) and a 64x64 agentview;
 2. train: the end-to-end state DP (task-level obs + the instruction), the skill DP (the
    current skill's instruction, skill_state, a skill-done head; with `--next-skill` also the
    (type, direction) vectors of its skill and the next one) and the learned planner;
@@ -40,7 +40,7 @@ from stages import cli, run, train_stage  # benchmarks/stages.py, beside this sc
 
 ROWS = ("expert", "e2e_state", "e2e_pcd", "oracle_predicate", "oracle_learned",
         "learned_learned", "learned_expert")
-STORE_OBS = "[proprio,state,skill_state,pcd,rgb.agentview]"
+STORE_OBS = "[proprio,state,skill_state,skill_geom,pcd,rgb.agentview]"
 
 
 def train_commands(a, store: Path) -> dict[str, list[str]]:
@@ -50,7 +50,8 @@ def train_commands(a, store: Path) -> dict[str, list[str]]:
         common.append(f"policy.unet.down_dims=[{a.down_dims}]")
     if a.obs_noise:
         common.append(f"policy.obs_noise_std={a.obs_noise}")
-    skill = "skill_state,skill_delta" if a.skill_delta else "skill_state"
+    skill = ",".join(["skill_state", *(["skill_delta"] if a.skill_delta else []),
+                      *(["skill_geom"] if a.skill_geom else [])])
     return {
         "e2e_state": cli("train", "policy=diffusion_unet", "policy.text_encoder=minilm",
                          "dataset.obs_keys=[proprio,state]", *common),
@@ -148,6 +149,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skill-delta", action="store_true",
                    help="give the skill DP skill_delta too (the goal minus the object position, the "
                         "target part minus the TCP), derived from the store's recorded keys")
+    p.add_argument("--skill-geom", action="store_true",
+                   help="give the skill DP skill_geom too (the target part's extent and the way "
+                        "from the TCP to its nearest surface point); the store must record it")
     p.add_argument("--generic-text", action="store_true",
                    help="name the object only \"object\" in the skill DP's skill texts "
                         "(policy.skill_text=generic): unseen categories' names never reach it")

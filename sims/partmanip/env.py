@@ -24,6 +24,8 @@ default) or the skill a planner set with `set_skill(call)` (`sims.partmanip.skil
   (front back left right top bottom; a move's direction, a rotate's facing); after the chain,
   zeros but the goal (where the object was when the last skill began);
 - ``skill_delta`` (6,) = goal - object position 3 + part centroid - TCP 3 (`obs_layout.skill_delta`);
+- ``skill_geom`` (9,) = the target part's bounding box (world axes) min - centroid 3 and max -
+  centroid 3 + its surface point nearest the TCP - TCP 3 (`obs_layout.skill_geom`);
 - ``skill_pcd`` (`pcd_points`, 4) = the ``pcd`` points + 1.0 on the skill's target part;
 - ``part_mask.<cam>`` (H,W) bool, True on the skill's target part.
 
@@ -55,7 +57,12 @@ from sims.partmanip.chain import ChainTracker
 from sims.partmanip.env_config import PCD_CAMERA, EnvConfig, default_cameras, initial_pose
 from sims.partmanip.env_state import EnvState
 from sims.partmanip.instructions import skill_instruction
-from sims.partmanip.obs_layout import ARTICULATION_RECORD_DIM, RECORDED_KEYS, skill_delta
+from sims.partmanip.obs_layout import (
+    ARTICULATION_RECORD_DIM,
+    RECORDED_KEYS,
+    skill_delta,
+    skill_geom,
+)
 from sims.partmanip.perturb import EpisodePerturbation, episode_perturbation, make_perturbation
 from sims.partmanip.pointcloud import depth_cloud, principal_axis
 from sims.partmanip.predicates import Snapshot
@@ -120,8 +127,8 @@ class PartManipEnv(gym.Env):
     # -- spaces --------------------------------------------------------------------------
     def _check_obs_key(self, key: str) -> None:
         kind, _, cam = key.partition(".")
-        if key in ("proprio", "state", "skill_state", "skill_delta", "pcd", "skill_pcd",
-                   *RECORDED_KEYS):
+        if key in ("proprio", "state", "skill_state", "skill_delta", "skill_geom", "pcd",
+                   "skill_pcd", *RECORDED_KEYS):
             return
         if kind in ("rgb", "depth", "part_mask") and cam in self._camera_names:
             return
@@ -313,27 +320,23 @@ class PartManipEnv(gym.Env):
         out[: len(joints)] = joints
         return out
 
-    def _skill_state(self) -> np.ndarray:
-        name = self.asset.name
-        _, obj_quat = self.backend.object_pose(name)
+    def _skill_fields(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """`skill_state` and the skill's target-part points, world frame (None without a part)."""
         skill = self.current_skill()
-        part = skill.part
-        centroid, axis = np.zeros(3), np.zeros(3)
+        name, part = self.asset.name, skill.part
+        axis, pts = np.zeros(3), None
         if part is not None and part not in self.asset.parts:  # a spatial part (left, top...)
             pts = self.snapshot().part_points(part)
-            centroid = pts.mean(axis=0)
             axis = principal_axis(pts)
         elif part is not None:
-            p = self.asset.parts[part]
             poses = {}
-            for body in p.bodies:
+            for body in self.asset.parts[part].bodies:
                 bpos, bquat = self.backend.body_pose(name, body)
                 poses[body] = (bpos, quat_to_mat(bquat))
-            centroid = p.posed(poses)[0].mean(axis=0)
-            # the axis is fixed in the object frame (taken with joints at rest), so its sign
-            # never flips as the object turns
-            axis = quat_to_mat(obj_quat) @ self._axes[part]
-        return skill_state(skill, centroid, axis)
+            pts = self.asset.parts[part].posed(poses)[0]
+            # fixed in the object frame (joints at rest), so its sign never flips as it turns
+            axis = quat_to_mat(self.backend.object_pose(name)[1]) @ self._axes[part]
+        return skill_state(skill, np.zeros(3) if pts is None else pts.mean(axis=0), axis), pts
 
     def _observation(self) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
@@ -342,13 +345,15 @@ class PartManipEnv(gym.Env):
             obs["proprio"] = self._proprio()
         if "state" in keys:
             obs["state"] = self._state()
-        if "skill_state" in keys or "skill_delta" in keys:
-            skill = self._skill_state()
+        if {"skill_state", "skill_delta", "skill_geom"} & set(keys):
+            skill, part_points = self._skill_fields()
             if "skill_state" in keys:
                 obs["skill_state"] = skill
             if "skill_delta" in keys:
                 obs["skill_delta"] = skill_delta(obs["proprio"] if "proprio" in obs else self._proprio(),
                                                  obs["state"] if "state" in obs else self._state(), skill)
+            if "skill_geom" in keys:
+                obs["skill_geom"] = skill_geom(part_points, self.backend.tcp_pose()[0])
         for key in RECORDED_KEYS:
             if key in keys:
                 obs[key] = self._recorded(key)

@@ -28,6 +28,7 @@ ARTICULATION_RECORD_DIM = 4  # every object joint (the library's objects have at
 DIRECTION_NAMES: tuple[str, ...] = tuple(DIRECTIONS)  # front back left right top bottom
 SKILL_STATE_DIM = 3 + 3 + 3 + len(SKILLS) + len(DIRECTION_NAMES)  # 20
 SKILL_DELTA_DIM = 6  # goal - object position 3 + target-part centroid - TCP position 3
+SKILL_GEOM_DIM = 9  # part box min - centroid 3 + box max - centroid 3 + nearest part point - TCP 3
 # Where skill_delta's inputs sit: proprio's TCP position, state's object position, and
 # skill_state's centroid, goal and skill one-hot.
 _TCP_POS, _OBJ_POS = slice(8, 11), slice(0, 3)
@@ -35,7 +36,8 @@ _CENTROID, _GOAL, _SKILL = slice(0, 3), slice(6, 9), slice(9, 9 + len(SKILLS))
 
 # Keys every demo store records whatever `obs_keys` asks (exact replays, augmentation).
 RECORDED_KEYS: tuple[str, ...] = ("robot_joints", "object_pose", "articulation")
-SKILL_LEVEL_PREFIXES: tuple[str, ...] = ("skill_state", "skill_delta", "skill_pcd", "part_mask.")
+SKILL_LEVEL_PREFIXES: tuple[str, ...] = ("skill_state", "skill_delta", "skill_geom", "skill_pcd",
+                                         "part_mask.")
 # Keys that are functions of other keys (`derive`), so a store recording the inputs serves them
 # too: key -> (input keys, size).
 DERIVED_KEYS: dict[str, tuple[tuple[str, ...], int]] = {
@@ -59,6 +61,8 @@ def describe(key: str, articulation_dim: int = 2) -> str:
         "pcd": "task: (points, 3) object points xyz, agentview depth, robot base frame",
         "skill_delta": ("skill: skill goal - object position 3 + target-part centroid - TCP "
                         "position 3 (zeros once no skill is left)"),
+        "skill_geom": ("skill: target-part bounding box min - centroid 3 + max - centroid 3 + "
+                       "nearest target-part surface point - TCP position 3 (zeros without a part)"),
         "skill_pcd": "skill: (points, 4) the pcd points xyz + 1.0 on the skill's target part",
         "robot_joints": "task: arm joints 7 + gripper width 1",
         "object_pose": "task: object pos 3 + quaternion wxyz 4",
@@ -84,6 +88,21 @@ def skill_delta(proprio: np.ndarray, state: np.ndarray, skill_state: np.ndarray)
                           skill_state[..., _CENTROID] - np.asarray(proprio, np.float32)[..., _TCP_POS]],
                          axis=-1)
     return np.where(active, out, np.float32(0.0)).astype(np.float32)
+
+
+def skill_geom(part_points: np.ndarray | None, tcp_pos: np.ndarray) -> np.ndarray:
+    """`skill_geom` (9,) from the skill's target-part surface points (world frame; None or empty
+    when the skill names no part: zeros) and the TCP position: the part's extent about its
+    centroid (bounding-box min and max along the world axes), which says how tall and wide the
+    part stands, and the way from the TCP to the part's nearest surface point, which a touch or
+    a grasp of a part whose centroid lies off its surface (a ring, an arched handle) needs."""
+    if part_points is None or len(part_points) == 0:
+        return np.zeros(SKILL_GEOM_DIM, np.float32)
+    pts = np.asarray(part_points, np.float64)
+    centroid = pts.mean(axis=0)
+    nearest = pts[np.argmin(((pts - tcp_pos) ** 2).sum(axis=1))]
+    return np.concatenate([pts.min(axis=0) - centroid, pts.max(axis=0) - centroid,
+                           nearest - tcp_pos]).astype(np.float32)
 
 
 def derive(key: str, arrays: dict[str, np.ndarray]) -> np.ndarray:

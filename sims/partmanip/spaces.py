@@ -21,6 +21,7 @@ from sims.partmanip.obs_layout import (
     PROPRIO_DIM,  # noqa: F401  (re-exported: the proprio vector's size)
     ROBOT_JOINTS_DIM,
     SKILL_DELTA_DIM,
+    SKILL_GEOM_DIM,
 )
 from sims.partmanip.skills import SKILLS
 
@@ -120,6 +121,8 @@ def observation_space(obs_keys: Sequence[str], image_size: tuple[int, int],
             spaces[key] = skill_state_space()
         elif key == "skill_delta":
             spaces[key] = _box([(-2 * POSITION_BOUND, 2 * POSITION_BOUND)] * SKILL_DELTA_DIM)
+        elif key == "skill_geom":
+            spaces[key] = _box([(-2 * POSITION_BOUND, 2 * POSITION_BOUND)] * SKILL_GEOM_DIM)
         elif key in ("robot_joints", "object_pose", "articulation"):
             spaces[key] = recorded_space(key)
         elif key in ("pcd", "skill_pcd"):

@@ -23,13 +23,14 @@ def _compose(cmd: list[str]):
 
 def test_down_dims_sizes_every_dp_and_leaves_the_planner_alone():
     a = bilevel_table.parse(["--down-dims", "128,256,512", "--skill-delta", "--next-skill",
-                             "--generic-text"])
+                             "--generic-text", "--skill-geom"])
     commands = bilevel_table.train_commands(a, Path("demos.zarr"))
     for name in ("e2e_state", "e2e_pcd", "skill_dp"):
         cfg = _compose(commands[name])
         assert list(cfg.policy.unet.down_dims) == [128, 256, 512], name
     skill = _compose(commands["skill_dp"])
-    assert skill.policy.next_skill and list(skill.dataset.obs_keys)[-1] == "skill_delta"
+    assert skill.policy.next_skill and list(skill.dataset.obs_keys)[-2:] == ["skill_delta", "skill_geom"]
+    assert list(skill.policy.skill_obs_keys) == ["skill_state", "skill_delta", "skill_geom"]
     assert skill.policy.skill_text == "generic"
     assert not any("down_dims" in c for c in commands["planner"])
     default = bilevel_table.train_commands(bilevel_table.parse([]), Path("demos.zarr"))
