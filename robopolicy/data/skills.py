@@ -43,14 +43,19 @@ SKILL_PARAMS_DIM = len(SKILLS) + len(DIRECTION_NAMES)
 SKILL_TEXTS = ("instruction", "generic")  # what text conditions a skill policy
 
 
+def check_skill_text(mode: str) -> str:
+    """`mode` if it is one of ``SKILL_TEXTS``, else a one-line error."""
+    if mode not in SKILL_TEXTS:
+        raise RobopolicyError(f"skill_text '{mode}' is not one of {', '.join(SKILL_TEXTS)}")
+    return mode
+
+
 def skill_text(call: Any, instruction: str, mode: str) -> str:
     """The text a skill policy is conditioned on for one call (a SkillCall or its dict):
     ``instruction`` as given (mode ``instruction``) or rebuilt without the object's name
     (mode ``generic``)."""
-    if mode == "instruction":
+    if check_skill_text(mode) == "instruction":
         return instruction
-    if mode != "generic":
-        raise RobopolicyError(f"skill_text '{mode}' is not one of {', '.join(SKILL_TEXTS)}")
     return generic_skill_instruction(call_from_dict(call))
 
 
@@ -99,9 +104,7 @@ class SkillChain:
 
     def with_text(self, mode: str, where: str) -> SkillChain:
         """This chain with its instructions replaced by ``skill_text(..., mode)``."""
-        if mode not in SKILL_TEXTS:
-            raise RobopolicyError(f"skill_text '{mode}' is not one of {', '.join(SKILL_TEXTS)}")
-        if mode == "instruction":
+        if check_skill_text(mode) == "instruction":
             return self
         if self.calls is None:
             raise RobopolicyError(f"{where}: skill_text: {mode} rebuilds each skill's text from the "

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robopolicy.data.skills import SKILL_PARAMS_DIM, SKILL_TEXTS
+from robopolicy.data.skills import SKILL_PARAMS_DIM, check_skill_text
 from robopolicy.errors import RobopolicyError
 
 CONDITIONS = ("task", "skill")
@@ -77,9 +77,7 @@ class SkillOptions:
         object.__setattr__(self, "skill_obs_keys", tuple(self.skill_obs_keys or ()))
         if self.skill_obs_keys and self.condition != "skill":
             raise RobopolicyError(f"skill_obs_keys needs condition: skill (got '{self.condition}')")
-        if self.skill_text not in SKILL_TEXTS:
-            raise RobopolicyError(f"skill_text '{self.skill_text}' is not one of {', '.join(SKILL_TEXTS)}")
-        if self.skill_text != "instruction" and self.condition != "skill":
+        if check_skill_text(self.skill_text) != "instruction" and self.condition != "skill":
             raise RobopolicyError(f"skill_text: {self.skill_text} needs condition: skill "
                                   f"(got '{self.condition}')")
         if self.done_loss_weight < 0 or self.done_hidden_dim < 1 or self.done_lag_steps < 0:
