@@ -3,12 +3,15 @@ over items, results in item order, by spawned local processes (`process`) or Ray
 (`ray`: a local Ray, or a cluster at `address`, e.g. after `ray start --head`).
 
 Each worker runs `init(*init_args)` once (building its simulator inside the worker, never
-before a fork), then `fn(item)` for the items it is given.
+before a fork), then `fn(item)` for the items it is given. A process worker whose parent is gone
+(killed by a signal, which skips the pool's shutdown) exits within `PARENT_POLL_S` seconds.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -16,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from robopolicy.errors import RobopolicyError
 
 EXECUTORS = ("process", "ray")
+PARENT_POLL_S = 1.0
 
 
 class WorkerDied(RobopolicyError):
@@ -42,13 +46,29 @@ def ordered_map(fn: Callable, items: Iterable, *, init: Callable, init_args: tup
         return
     # A process pool that fails loudly: a worker that dies (or whose set-up raises) breaks the
     # pool instead of being respawned forever.
-    executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=init,
-                                   initargs=init_args)
+    executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                   initializer=_init_process_worker,
+                                   initargs=(os.getpid(), init, init_args))
     with executor:
         try:
             yield from executor.map(fn, items)
         except BrokenProcessPool as e:
             raise WorkerDied(f"a sim worker process died ({e})") from e
+
+
+def _init_process_worker(parent_pid: int, init: Callable, init_args: tuple) -> None:
+    """Watch the parent, then run the worker's own set-up."""
+    # A pool worker blocks on a queue whose write end it holds itself, so a parent killed by a
+    # signal never gives it EOF: without this it finishes its queued episodes and then waits forever.
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True,
+                     name="parent-watchdog").start()
+    init(*init_args)
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        threading.Event().wait(PARENT_POLL_S)
+    os._exit(1)
 
 
 def _ray_map(fn, items, init, init_args, workers, address):
