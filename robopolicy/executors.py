@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -67,7 +68,7 @@ def _init_process_worker(parent_pid: int, init: Callable, init_args: tuple) -> N
 
 def _exit_when_orphaned(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
-        threading.Event().wait(PARENT_POLL_S)
+        time.sleep(PARENT_POLL_S)
     os._exit(1)
 
 

@@ -63,6 +63,7 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path):
          f"list(ordered_map(_record_pid_and_sleep, [({str(tmp_path)!r}, i) for i in range(4)], "
          "init=_set_offset, init_args=(0,), workers=2))"],
         cwd=repo)
+    pids: set[int] = set()
     try:
         deadline = time.time() + 60
         while len(list(tmp_path.iterdir())) < 2 and time.time() < deadline:
@@ -77,7 +78,7 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path):
         left = [p for p in pids if _alive(p)]
     finally:
         parent.kill()
-        for p in pids if "pids" in locals() else ():
+        for p in pids:
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
