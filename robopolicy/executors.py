@@ -4,23 +4,22 @@ over items, results in item order, by spawned local processes (`process`) or Ray
 
 Each worker runs `init(*init_args)` once (building its simulator inside the worker, never
 before a fork), then `fn(item)` for the items it is given. A process worker whose parent is gone
-(killed by a signal, which skips the pool's shutdown) exits within `PARENT_POLL_S` seconds.
+(killed by a signal, which skips the pool's shutdown) exits within a second
+(`sims.core.workers`).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from robopolicy.errors import RobopolicyError
+from sims.core.workers import watch_parent
 
 EXECUTORS = ("process", "ray")
-PARENT_POLL_S = 1.0
 
 
 class WorkerDied(RobopolicyError):
@@ -58,18 +57,9 @@ def ordered_map(fn: Callable, items: Iterable, *, init: Callable, init_args: tup
 
 
 def _init_process_worker(parent_pid: int, init: Callable, init_args: tuple) -> None:
-    """Watch the parent, then run the worker's own set-up."""
-    # A pool worker blocks on a queue whose write end it holds itself, so a parent killed by a
-    # signal never gives it EOF: without this it finishes its queued episodes and then waits forever.
-    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True,
-                     name="parent-watchdog").start()
+    """Watch the parent (`sims.core.workers`), then run the worker's own set-up."""
+    watch_parent(parent_pid)
     init(*init_args)
-
-
-def _exit_when_orphaned(parent_pid: int) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(PARENT_POLL_S)
-    os._exit(1)
 
 
 def _ray_map(fn, items, init, init_args, workers, address):

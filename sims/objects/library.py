@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sims.core.workers import watch_parent
 from sims.objects import categories, generator, make_instance
 from sims.objects.geometry import load_category_spec
 from sims.paths import assets_dir
@@ -202,7 +203,8 @@ def build_library(root: Path | None = None, cats: list[str] | None = None, worke
             for category, i, err in results:
                 _record(summary, category, i, err, bar)
         else:
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                     initializer=watch_parent, initargs=(os.getpid(),)) as pool:
                 for category, i, err in pool.map(_build_one, todo, chunksize=4):
                     _record(summary, category, i, err, bar)
     manifest = split_manifest()
