@@ -43,6 +43,16 @@ def _alive(pid: int) -> bool:
         return f.read().split(") ")[-1][0] != "Z"
 
 
+def kill_and_wait(parent: subprocess.Popen, workers: set[int], wait_s: float = 15.0) -> list[int]:
+    """SIGKILL the pool's parent (no shutdown of the pool runs); the workers alive `wait_s` later."""
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + wait_s
+    while any(_alive(p) for p in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    return [p for p in workers if _alive(p)]
+
+
 def test_results_in_item_order_after_each_workers_init():
     out = list(ordered_map(_add_offset, range(7), init=_set_offset, init_args=(100,), workers=2))
     assert out == [100 + i for i in range(7)]
@@ -70,12 +80,7 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path):
             time.sleep(0.2)
         pids = {int(p.name.split(".")[0]) for p in tmp_path.iterdir()}
         assert len(pids) == 2, f"workers did not start: {pids}"
-        parent.send_signal(signal.SIGKILL)  # no shutdown of the pool runs
-        parent.wait()
-        deadline = time.time() + 15
-        while any(_alive(p) for p in pids) and time.time() < deadline:
-            time.sleep(0.2)
-        left = [p for p in pids if _alive(p)]
+        left = kill_and_wait(parent, pids)
     finally:
         parent.kill()
         for p in pids:

@@ -1,5 +1,6 @@
 """The asset build's process pool: its workers do not outlive a killed parent."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_executors import _alive
+from tests.test_executors import _alive, kill_and_wait
 
 
 def _children(pid: int) -> set[int]:
@@ -50,15 +51,10 @@ def test_asset_build_workers_exit_when_their_parent_is_killed(tmp_path):
         assert len(workers) == 2, f"workers did not start: {workers}"
         while not list(tmp_path.glob("*/*")) and time.time() < deadline:
             time.sleep(0.2)  # building, past their set-up
-        parent.send_signal(signal.SIGKILL)  # no shutdown of the pool runs
-        parent.wait()
-        deadline = time.time() + 15
-        while any(_alive(p) for p in workers) and time.time() < deadline:
-            time.sleep(0.2)
-        left = [p for p in workers if _alive(p)]
+        left = kill_and_wait(parent, workers)
     finally:
         parent.kill()
         for p in workers:
             if _alive(p):
-                subprocess.run(["kill", "-9", str(p)], check=False)
+                os.kill(p, signal.SIGKILL)
     assert not left, f"asset build workers {left} outlived their killed parent"
